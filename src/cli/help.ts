@@ -1,0 +1,67 @@
+/** Help text, derived from the parameter table and grouped by parameter set like `Get-Help`. */
+import { TOOL_NAME, VERSION } from "../version.ts";
+import {
+  isMandatory,
+  PARAMETER_SETS,
+  PARAMETERS,
+  type ParameterSetName,
+  type ParameterSpec,
+  setsOf,
+} from "./parameters.ts";
+
+const SET_TITLES: Record<ParameterSetName, string> = {
+  clientcredentialsSecret: "App sign-in with a client secret (clientcredentialsSecret)",
+  clientcredentialsCertificate:
+    "App sign-in with a certificate (clientcredentialsCertificate)",
+  authorizationcode: "Interactive user sign-in (authorizationcode; coming in a later version)",
+};
+
+function usageToken(p: ParameterSpec, set: ParameterSetName): string {
+  const body = p.type === "switch" ? `-${p.name}` : `-${p.name} ${p.placeholder}`;
+  return isMandatory(p, set) ? body : `[${body}]`;
+}
+
+export function helpText(): string {
+  const lines: string[] = [
+    `${TOOL_NAME} ${VERSION} - get an OAuth2 token from Entra ID and prove an XOAUTH2 login`,
+    `to Exchange Online (IMAP or POP3). Drop-in replacement for Get-IMAPAccessToken.ps1.`,
+    "",
+    "SYNTAX",
+  ];
+  for (const set of PARAMETER_SETS) {
+    const tokens = PARAMETERS.filter((p) => !p.hidden && setsOf(p).includes(set)).map((p) =>
+      usageToken(p, set)
+    );
+    lines.push(`  ${SET_TITLES[set]}:`);
+    lines.push(`    ${TOOL_NAME} ${tokens.join(" ")}`);
+    lines.push("");
+  }
+  lines.push("PARAMETERS");
+  const width = Math.max(...PARAMETERS.filter((p) => !p.hidden).map((p) => p.name.length)) + 3;
+  for (const p of PARAMETERS.filter((p) => !p.hidden)) {
+    lines.push(`  ${`-${p.name}`.padEnd(width)}${p.help}`);
+  }
+  lines.push(
+    "",
+    "  Names are case-insensitive and may be shortened to any unambiguous prefix",
+    "  (-tenant, -clientS). Values: -Name value or -Name:value. PowerShell's common",
+    "  parameters (-ErrorAction, ...) are accepted and ignored.",
+    "",
+    "EXIT CODES",
+    "  0 success   2 usage or bad input   3 token not obtained   4 connection/TLS/timeout",
+    "  5 login rejected by the mail server   6 logged in, mailbox not accessible   1 bug",
+    "",
+    "EXAMPLES",
+    `  ${TOOL_NAME} -tenantID contoso.onmicrosoft.com -clientId <GUID> -clientsecret - ` +
+      `-targetMailbox box@contoso.com -Protocol POP3`,
+    `  ${TOOL_NAME} -tenantID <GUID> -clientId <GUID> -clientcertificate ./app.pfx ` +
+      `-CertificatePassword <pw> -targetMailbox box@contoso.com -OutputFormat Json`,
+    `  ${TOOL_NAME} -tenantID <GUID> -clientId <GUID> -clientsecret <secret> ` +
+      `-targetMailbox box@contoso.com -OutputFormat Sasl`,
+    "",
+    "  Thumbprint certificates are looked up in GET_IMAPACCESSTOKEN_CERT_DIR, or by default in",
+    "  ~/.config/get-imapaccesstoken/certs (Linux), ~/Library/Application Support/",
+    "  get-imapaccesstoken/certs (macOS), %APPDATA%\\get-imapaccesstoken\\certs (Windows).",
+  );
+  return lines.join("\n") + "\n";
+}

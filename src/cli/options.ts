@@ -1,0 +1,260 @@
+/**
+ * Turns bound parameters into validated, typed options with defaults. Every
+ * check that can be made before touching the network is made here, so bad
+ * input fails fast with exit 2 and no traffic. The only I/O is reading local
+ * files named by parameters (existence and a first sanity check).
+ */
+import { UsageError } from "../errors.ts";
+import { mailboxProblem } from "../sasl/xoauth2.ts";
+import type { BoundValue } from "./bind.ts";
+import type { ParameterSetName } from "./parameters.ts";
+
+export type Protocol = "IMAP" | "POP3";
+export type OutputFormat = "Text" | "Json" | "Token" | "Sasl";
+
+export const DEFAULT_SERVER = "outlook.office365.com";
+export const DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com";
+export const DEFAULT_PORTS: Record<Protocol, number> = { IMAP: 993, POP3: 995 };
+export const DEFAULT_TIMEOUT_SECONDS = 30;
+
+export interface Options {
+  parameterSet: ParameterSetName;
+  tenantId: string;
+  clientId: string;
+  /** Mailbox that goes into the XOAUTH2 `user=` (client credentials: -targetMailbox). */
+  mailbox?: string;
+  clientSecret?: string;
+  /** True when the secret must be read from standard input (`-clientsecret -`). */
+  clientSecretFromStdin: boolean;
+  clientCertificate?: string;
+  certificatePassword?: string;
+  certificateKeyFile?: string;
+  redirectUri?: string;
+  loginHint?: string;
+  sharedMailbox?: string;
+  protocol: Protocol;
+  server: string;
+  port: number;
+  /** Normalized `https://host[:port]`, no trailing slash. */
+  authorityHost: string;
+  caFile?: string;
+  /** PEM text of -CaFile, read once here. */
+  caCerts: string[];
+  outputFormat: OutputFormat;
+  noConnect: boolean;
+  timeoutSeconds: number;
+  verbose: boolean;
+}
+
+function str(values: ReadonlyMap<string, BoundValue>, name: string): string | undefined {
+  const v = values.get(name);
+  return v === undefined ? undefined : String(v);
+}
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const DOMAIN = /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]*[a-z0-9]$/i;
+const HOST_LABELS = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
+
+function checkTenant(tenant: string, set: ParameterSetName): string {
+  const t = tenant.trim();
+  const lower = t.toLowerCase();
+  if (["common", "organizations", "consumers"].includes(lower) && set !== "authorizationcode") {
+    throw new UsageError(
+      `-tenantID: '${t}' is not a tenant; app sign-in needs the Directory (tenant) ID ` +
+        `or the tenant's domain.`,
+      { code: "BAD_TENANT" },
+    );
+  }
+  if (!GUID.test(t) && !DOMAIN.test(t) && !["common", "organizations"].includes(lower)) {
+    throw new UsageError(
+      `-tenantID: expected the Directory (tenant) ID (a GUID) or a domain like ` +
+        `contoso.onmicrosoft.com, got '${t}'.`,
+      { code: "BAD_TENANT" },
+    );
+  }
+  return t;
+}
+
+function checkClientId(id: string): string {
+  const t = id.trim();
+  if (!GUID.test(t)) {
+    throw new UsageError(
+      `-clientId: expected the Application (client) ID, a GUID like ` +
+        `11111111-2222-3333-4444-555555555555, got '${t}'.`,
+      { code: "BAD_CLIENT_ID" },
+    );
+  }
+  return t;
+}
+
+function checkMailbox(name: string, address: string): string {
+  const problem = mailboxProblem(address.trim());
+  if (problem) {
+    throw new UsageError(`-${name}: '${printable(address)}' ${problem}.`, { code: "BAD_MAILBOX" });
+  }
+  return address.trim();
+}
+
+/** Shows control characters in error messages instead of printing them raw. */
+function printable(text: string): string {
+  // deno-lint-ignore no-control-regex
+  return text.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+}
+
+function checkServer(host: string): string {
+  const h = host.trim();
+  const bare = h.startsWith("[") && h.endsWith("]") ? h.slice(1, -1) : h;
+  if (HOST_LABELS.test(h) || IPV4.test(h) || (bare.includes(":") && /^[0-9a-f:.]+$/i.test(bare))) {
+    return bare;
+  }
+  throw new UsageError(
+    `-Server: expected a host name or IP address without scheme or port, got '${printable(h)}'.`,
+    { code: "BAD_SERVER" },
+  );
+}
+
+function checkPort(port: number): number {
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new UsageError(`-Port: expected 1-65535, got ${port}.`, { code: "BAD_PORT" });
+  }
+  return port;
+}
+
+function checkAuthorityHost(raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw.trim());
+  } catch {
+    throw new UsageError(`-AuthorityHost: expected an https URL, got '${printable(raw)}'.`, {
+      code: "BAD_URL",
+    });
+  }
+  if (url.protocol !== "https:") {
+    throw new UsageError(
+      `-AuthorityHost: must use https (Entra ID only answers over TLS), got '${url.protocol}'.`,
+      { code: "BAD_URL" },
+    );
+  }
+  if ((url.pathname !== "/" && url.pathname !== "") || url.search || url.hash) {
+    throw new UsageError(
+      `-AuthorityHost: give the host only (e.g. https://login.microsoftonline.com); ` +
+        `the tenant comes from -tenantID.`,
+      { code: "BAD_URL" },
+    );
+  }
+  if (url.username || url.password) {
+    throw new UsageError(`-AuthorityHost: must not contain user name or password.`, {
+      code: "BAD_URL",
+    });
+  }
+  return `https://${url.host}`;
+}
+
+function checkRedirectUri(raw: string): string {
+  try {
+    const url = new URL(raw.trim());
+    if (!["http:", "https:", "ms-appx-web:"].includes(url.protocol) && !url.protocol.includes(".")) {
+      throw new Error("scheme");
+    }
+    return raw.trim();
+  } catch {
+    throw new UsageError(
+      `-redirectUri: expected an absolute URI like http://localhost, got '${printable(raw)}'.`,
+      { code: "BAD_URL" },
+    );
+  }
+}
+
+function checkTimeout(seconds: number): number {
+  if (!(seconds > 0 && seconds <= 3600)) {
+    throw new UsageError(`-TimeoutSeconds: expected a number of seconds from 0.1 to 3600.`, {
+      code: "BAD_TIMEOUT",
+    });
+  }
+  return seconds;
+}
+
+function readFileOrFail(name: string, path: string): string {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch (error) {
+    const reason = error instanceof Deno.errors.NotFound
+      ? "file not found"
+      : error instanceof Deno.errors.IsADirectory
+      ? "is a folder, not a file"
+      : "cannot be read";
+    throw new UsageError(`-${name}: ${reason}: ${path}`, { code: "BAD_FILE", cause: error });
+  }
+}
+
+function checkCaFile(path: string): string[] {
+  const text = readFileOrFail("CaFile", path);
+  const pems = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g);
+  if (!pems) {
+    throw new UsageError(`-CaFile: no PEM certificate (BEGIN CERTIFICATE) in ${path}`, {
+      code: "BAD_FILE",
+    });
+  }
+  return pems.map((p) => p + "\n");
+}
+
+function checkExists(name: string, path: string): string {
+  try {
+    const info = Deno.statSync(path);
+    if (!info.isFile) throw new Deno.errors.IsADirectory(path);
+  } catch (error) {
+    readFileOrFail(name, path); // produces the right message (or succeeds for odd files)
+    throw new UsageError(`-${name}: cannot be read: ${path}`, { code: "BAD_FILE", cause: error });
+  }
+  return path;
+}
+
+/** Builds options from bound values and the resolved set. */
+export function buildOptions(
+  values: ReadonlyMap<string, BoundValue>,
+  set: ParameterSetName,
+): Options {
+  const protocol = (str(values, "Protocol") ?? "IMAP") as Protocol;
+  const secret = str(values, "clientsecret");
+  const target = str(values, "targetMailbox");
+  const shared = str(values, "SharedMailbox");
+  const loginHint = str(values, "LoginHint");
+  const certificate = str(values, "clientcertificate")?.trim();
+  const keyFile = str(values, "CertificateKeyFile");
+  const caFile = str(values, "CaFile");
+  const options: Options = {
+    parameterSet: set,
+    tenantId: checkTenant(str(values, "tenantID")!, set),
+    clientId: checkClientId(str(values, "clientId")!),
+    clientSecret: secret === "-" ? undefined : secret,
+    clientSecretFromStdin: secret === "-",
+    clientCertificate: certificate,
+    certificatePassword: str(values, "CertificatePassword"),
+    certificateKeyFile: keyFile === undefined ? undefined : checkExists("CertificateKeyFile", keyFile),
+    redirectUri: values.has("redirectUri") ? checkRedirectUri(str(values, "redirectUri")!) : undefined,
+    loginHint: loginHint === undefined ? undefined : checkMailbox("LoginHint", loginHint),
+    sharedMailbox: shared === undefined ? undefined : checkMailbox("SharedMailbox", shared),
+    mailbox: undefined,
+    protocol,
+    server: values.has("Server") ? checkServer(str(values, "Server")!) : DEFAULT_SERVER,
+    port: values.has("Port") ? checkPort(values.get("Port") as number) : DEFAULT_PORTS[protocol],
+    authorityHost: values.has("AuthorityHost")
+      ? checkAuthorityHost(str(values, "AuthorityHost")!)
+      : DEFAULT_AUTHORITY_HOST,
+    caFile,
+    caCerts: caFile === undefined ? [] : checkCaFile(caFile),
+    outputFormat: (str(values, "OutputFormat") ?? "Text") as OutputFormat,
+    noConnect: values.get("NoConnect") === true,
+    timeoutSeconds: values.has("TimeoutSeconds")
+      ? checkTimeout(values.get("TimeoutSeconds") as number)
+      : DEFAULT_TIMEOUT_SECONDS,
+    verbose: values.get("Verbose") === true,
+  };
+  if (target !== undefined) options.mailbox = checkMailbox("targetMailbox", target);
+  else options.mailbox = options.sharedMailbox ?? options.loginHint;
+  if (certificate !== undefined && certificate === "") {
+    throw new UsageError(`-clientcertificate: must not be empty.`, { code: "EMPTY_VALUE" });
+  }
+  return options;
+}

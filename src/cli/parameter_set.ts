@@ -1,0 +1,76 @@
+/**
+ * Parameter-set resolution, as PowerShell does it: the sets of all given
+ * parameters must intersect; among the remaining sets, the one whose mandatory
+ * parameters are all present wins. Errors name what is missing or conflicting
+ * instead of PowerShell's generic "Parameter set cannot be resolved".
+ */
+import { UsageError } from "../errors.ts";
+import type { BoundValue } from "./bind.ts";
+import {
+  isMandatory,
+  PARAMETER_SETS,
+  PARAMETERS,
+  type ParameterSetName,
+  type ParameterSpec,
+  setsOf,
+} from "./parameters.ts";
+
+const SET_EXAMPLES: Record<ParameterSetName, string> = {
+  clientcredentialsSecret: "-clientsecret <secret> -targetMailbox <mailbox>",
+  clientcredentialsCertificate: "-clientcertificate <file|thumbprint> -targetMailbox <mailbox>",
+  authorizationcode: "-redirectUri <URI> -LoginHint <user>",
+};
+
+function spec(name: string): ParameterSpec {
+  return PARAMETERS.find((p) => p.name === name)!;
+}
+
+function missingIn(set: ParameterSetName, given: ReadonlySet<string>): string[] {
+  return PARAMETERS.filter((p) => isMandatory(p, set) && !given.has(p.name)).map((p) =>
+    `-${p.name}`
+  );
+}
+
+export function resolveParameterSet(values: ReadonlyMap<string, BoundValue>): ParameterSetName {
+  const given = new Set(values.keys());
+  let candidates: ParameterSetName[] = [...PARAMETER_SETS];
+  // Narrow set by set, so that the first parameter that does not fit can be named.
+  const narrowing: string[] = [];
+  for (const name of given) {
+    const sets = setsOf(spec(name));
+    if (sets.length === PARAMETER_SETS.length) continue;
+    const next = candidates.filter((s) => sets.includes(s));
+    if (next.length === 0) {
+      throw new UsageError(
+        `-${name} cannot be used together with ${narrowing.map((n) => `-${n}`).join(", ")}: ` +
+          `they belong to different sign-in methods.`,
+        { code: "PARAMETER_SET_CONFLICT" },
+      );
+    }
+    narrowing.push(name);
+    candidates = next;
+  }
+  const complete = candidates.filter((s) => missingIn(s, given).length === 0);
+  if (complete.length === 1) return complete[0];
+  if (candidates.length === 1) {
+    const set = candidates[0];
+    throw new UsageError(
+      `missing mandatory parameter${missingIn(set, given).length > 1 ? "s" : ""} ` +
+        `${missingIn(set, given).join(", ")} (sign-in method ${set}: ${SET_EXAMPLES[set]}).`,
+      { code: "MISSING_MANDATORY" },
+    );
+  }
+  const common = PARAMETERS.filter((p) => p.mandatoryIn === "all" && !given.has(p.name));
+  if (common.length > 0) {
+    throw new UsageError(
+      `missing mandatory parameter${common.length > 1 ? "s" : ""} ${
+        common.map((p) => `-${p.name}`).join(", ")
+      }.`,
+      { code: "MISSING_MANDATORY" },
+    );
+  }
+  throw new UsageError(
+    `choose a sign-in method: ${candidates.map((s) => SET_EXAMPLES[s]).join(", or ")}.`,
+    { code: "PARAMETER_SET_UNRESOLVED" },
+  );
+}

@@ -1,0 +1,216 @@
+/**
+ * The parameter table: one declarative entry per parameter, in the order of
+ * the original script's `param()` block (which PowerShell uses to list
+ * ambiguous candidates), followed by the new parameters. Binding, parameter-set
+ * resolution and help text are all derived from this table.
+ */
+
+export type ParameterSetName =
+  | "authorizationcode"
+  | "clientcredentialsSecret"
+  | "clientcredentialsCertificate";
+
+/** All sets, in the order help lists them. */
+export const PARAMETER_SETS: readonly ParameterSetName[] = [
+  "clientcredentialsSecret",
+  "clientcredentialsCertificate",
+  "authorizationcode",
+];
+
+export type ParameterType = "string" | "int" | "number" | "switch" | "enum";
+
+export interface ParameterSpec {
+  /** Canonical name, spelled as in the original script. */
+  name: string;
+  type: ParameterType;
+  /** Sets this parameter belongs to; `undefined` = every set. */
+  sets?: readonly ParameterSetName[];
+  /** Sets in which it is mandatory (a subset of `sets`, or of all sets). */
+  mandatoryIn?: readonly ParameterSetName[] | "all";
+  /** For `enum`: accepted values (case-insensitive) mapped to the canonical value. */
+  values?: Readonly<Record<string, string>>;
+  /** Empty strings allowed (PowerShell rejects them for mandatory strings). */
+  allowEmpty?: boolean;
+  /** Placeholder shown in help, e.g. `<GUID>`. */
+  placeholder: string;
+  /** One line for `--help`. */
+  help: string;
+  aliases?: readonly string[];
+  /** Common parameters (PowerShell's `-ErrorAction`, ...) are accepted and ignored. */
+  common?: boolean;
+  /** Not shown in help (PowerShell's common parameters other than -Verbose). */
+  hidden?: boolean;
+}
+
+const CLIENT_CREDENTIAL_SETS = ["clientcredentialsSecret", "clientcredentialsCertificate"] as const;
+
+export const PARAMETERS: readonly ParameterSpec[] = [
+  {
+    name: "tenantID",
+    type: "string",
+    mandatoryIn: "all",
+    placeholder: "<tenant>",
+    help: "Directory (tenant) ID, a GUID, or the tenant's domain (contoso.onmicrosoft.com).",
+  },
+  {
+    name: "clientId",
+    type: "string",
+    mandatoryIn: "all",
+    placeholder: "<GUID>",
+    help: "Application (client) ID of the app registration.",
+  },
+  {
+    name: "redirectUri",
+    type: "string",
+    sets: ["authorizationcode"],
+    mandatoryIn: ["authorizationcode"],
+    placeholder: "<URI>",
+    help: "Redirect URI registered for the app (interactive sign-in).",
+  },
+  {
+    name: "LoginHint",
+    type: "string",
+    sets: ["authorizationcode"],
+    mandatoryIn: ["authorizationcode"],
+    placeholder: "<user@domain>",
+    help: "User principal name of the user who signs in.",
+  },
+  {
+    name: "SharedMailbox",
+    type: "string",
+    sets: ["authorizationcode"],
+    placeholder: "<mailbox@domain>",
+    help: "Shared mailbox the signed-in user has FullAccess to.",
+  },
+  {
+    name: "clientsecret",
+    type: "string",
+    sets: ["clientcredentialsSecret"],
+    mandatoryIn: ["clientcredentialsSecret"],
+    placeholder: "<secret>",
+    help: "Client secret VALUE (not its ID). '-' reads it from standard input.",
+  },
+  {
+    name: "clientcertificate",
+    type: "string",
+    sets: ["clientcredentialsCertificate"],
+    mandatoryIn: ["clientcredentialsCertificate"],
+    placeholder: "<file|thumbprint>",
+    help: "PEM or PFX/P12 file, or the SHA-1 thumbprint of a certificate in the " +
+      "certificate folder.",
+  },
+  {
+    name: "targetMailbox",
+    type: "string",
+    sets: CLIENT_CREDENTIAL_SETS,
+    mandatoryIn: CLIENT_CREDENTIAL_SETS,
+    placeholder: "<mailbox@domain>",
+    help: "Mailbox the app opens (its service principal needs FullAccess).",
+  },
+  {
+    name: "Protocol",
+    type: "enum",
+    values: { imap: "IMAP", pop3: "POP3", pop: "POP3" },
+    placeholder: "IMAP|POP3",
+    help: "Service to test. Default IMAP.",
+  },
+  {
+    name: "Server",
+    type: "string",
+    placeholder: "<host>",
+    help: "Mail server. Default outlook.office365.com.",
+  },
+  {
+    name: "Port",
+    type: "int",
+    placeholder: "<1-65535>",
+    help: "Mail server port. Default 993 (IMAP), 995 (POP3).",
+  },
+  {
+    name: "AuthorityHost",
+    type: "string",
+    placeholder: "<https URL>",
+    help: "Entra ID login host. Default https://login.microsoftonline.com.",
+  },
+  {
+    name: "CaFile",
+    type: "string",
+    placeholder: "<file>",
+    help: "Extra trusted root CA certificates (PEM) for every TLS connection.",
+  },
+  {
+    name: "OutputFormat",
+    type: "enum",
+    values: { text: "Text", json: "Json", token: "Token", sasl: "Sasl" },
+    placeholder: "Text|Json|Token|Sasl",
+    help: "Text (default), one JSON object, the access token only, or the XOAUTH2 string only.",
+  },
+  {
+    name: "NoConnect",
+    type: "switch",
+    placeholder: "",
+    help: "Get the token only; do not connect to the mail server.",
+  },
+  {
+    name: "CertificatePassword",
+    type: "string",
+    sets: ["clientcredentialsCertificate"],
+    allowEmpty: true,
+    placeholder: "<password>",
+    help: "Password of the PFX file or of an encrypted PEM key.",
+  },
+  {
+    name: "CertificateKeyFile",
+    type: "string",
+    sets: ["clientcredentialsCertificate"],
+    placeholder: "<file>",
+    help: "Private key file (PEM) when the key is not in the certificate file.",
+  },
+  {
+    name: "TimeoutSeconds",
+    type: "number",
+    placeholder: "<seconds>",
+    help: "Limit for each network step. Default 30.",
+  },
+  {
+    name: "Verbose",
+    type: "switch",
+    common: true,
+    aliases: ["vb"],
+    placeholder: "",
+    help: "Show each step, command, the access token and the XOAUTH2 string (secrets!).",
+  },
+  // PowerShell's other common parameters: accepted (and ignored) so that
+  // scripts written against the .ps1 keep working.
+  ...([
+    ["Debug", "switch", ["db"]],
+    ["ErrorAction", "string", ["ea"]],
+    ["WarningAction", "string", ["wa"]],
+    ["InformationAction", "string", ["infa"]],
+    ["ProgressAction", "string", ["proga"]],
+    ["ErrorVariable", "string", ["ev"]],
+    ["WarningVariable", "string", ["wv"]],
+    ["InformationVariable", "string", ["iv"]],
+    ["OutVariable", "string", ["ov"]],
+    ["OutBuffer", "string", ["ob"]],
+    ["PipelineVariable", "string", ["pv"]],
+  ] as const).map(([name, type, aliases]): ParameterSpec => ({
+    name,
+    type,
+    aliases,
+    common: true,
+    hidden: true,
+    allowEmpty: true,
+    placeholder: "<value>",
+    help: "PowerShell common parameter (accepted, no effect).",
+  })),
+];
+
+/** The sets a parameter may appear in. */
+export function setsOf(spec: ParameterSpec): readonly ParameterSetName[] {
+  return spec.sets ?? PARAMETER_SETS;
+}
+
+export function isMandatory(spec: ParameterSpec, set: ParameterSetName): boolean {
+  return spec.mandatoryIn === "all" || (spec.mandatoryIn?.includes(set) ?? false);
+}

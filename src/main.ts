@@ -1,0 +1,78 @@
+/**
+ * Entry point: the only place that prints a final error and calls Deno.exit.
+ */
+import { parseCommandLine } from "./cli/parse.ts";
+import { helpText } from "./cli/help.ts";
+import { lookupParameter } from "./cli/bind.ts";
+import { ExitCode, toToolError } from "./errors.ts";
+import { consoleSink, printable, Reporter } from "./output/console.ts";
+import { TOOL_NAME, VERSION } from "./version.ts";
+
+async function readStdin(): Promise<string> {
+  return await new Response(Deno.stdin.readable).text();
+}
+
+/** Best effort: did the user ask for JSON? (for errors raised while parsing). */
+function wantsJson(argv: readonly string[]): boolean {
+  for (let i = 0; i < argv.length; i++) {
+    const [name, value] = argv[i].replace(/^-/, "").split(":", 2);
+    try {
+      if (lookupParameter(name).name !== "OutputFormat") continue;
+    } catch {
+      continue;
+    }
+    return (value ?? argv[i + 1] ?? "").toLowerCase() === "json";
+  }
+  return false;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  let command;
+  try {
+    command = parseCommandLine(argv);
+  } catch (thrown) {
+    const error = toToolError(thrown);
+    if (wantsJson(argv)) {
+      consoleSink.out(
+        JSON.stringify({
+          ok: false,
+          exitCode: error.exitCode,
+          version: VERSION,
+          error: { kind: error.kind, message: error.message, code: error.code ?? null, hint: null },
+        }) + "\n",
+      );
+    }
+    consoleSink.err(`ERROR: ${printable(error.message)}\n`);
+    return error.exitCode;
+  }
+  if (command.kind === "help") {
+    consoleSink.out(helpText());
+    return ExitCode.ok;
+  }
+  if (command.kind === "version") {
+    consoleSink.out(`${TOOL_NAME} ${VERSION}\n`);
+    return ExitCode.ok;
+  }
+  const { options } = command;
+  const reporter = new Reporter({ format: options.outputFormat, verbose: options.verbose });
+  const { run } = await import("./run.ts");
+  const { report, token, sasl } = await run(options, reporter, { readStdin });
+  reporter.finish(report, { token, sasl });
+  return report.exitCode;
+}
+
+if (import.meta.main) {
+  let code: number;
+  try {
+    code = await main(Deno.args);
+  } catch (thrown) {
+    // A bug: say so briefly; the stack only with -Verbose.
+    const error = toToolError(thrown);
+    consoleSink.err(`ERROR: internal error: ${printable(error.message)}\n`);
+    if (Deno.args.some((a) => /^-(verbose|vb)(:\$?true)?$/i.test(a)) && thrown instanceof Error) {
+      consoleSink.err(`${thrown.stack}\n`);
+    }
+    code = ExitCode.internal;
+  }
+  Deno.exit(code);
+}

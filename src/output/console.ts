@@ -1,0 +1,152 @@
+/**
+ * The only module that writes to the console. Reporters receive events while
+ * the run goes on (progress must appear as it happens, as in the original)
+ * and render the final report. Every text that may carry a secret passes
+ * through `Redactor` first.
+ */
+import type { OutputFormat } from "../cli/options.ts";
+import type { Direction, TranscriptLine } from "../mail/transport.ts";
+import type { Report } from "./report.ts";
+
+const encoder = new TextEncoder();
+
+/** Where text goes; tests capture it, production writes to the real streams. */
+export interface Sink {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+export const consoleSink: Sink = {
+  out: (text) => writeAll(Deno.stdout, text),
+  err: (text) => writeAll(Deno.stderr, text),
+};
+
+function writeAll(stream: { writeSync(p: Uint8Array): number }, text: string): void {
+  let bytes = encoder.encode(text);
+  while (bytes.length > 0) bytes = bytes.subarray(stream.writeSync(bytes));
+}
+
+/** Replaces registered secrets in any text about to be printed. */
+export class Redactor {
+  #secrets: { value: string; label: string }[] = [];
+
+  /** Registers a secret; very short values are ignored (they would mangle ordinary text). */
+  add(value: string | undefined, label: string): void {
+    if (value && value.length >= 4) {
+      this.#secrets.push({ value, label });
+      this.#secrets.sort((a, b) => b.value.length - a.value.length);
+    }
+  }
+
+  redact(text: string): string {
+    let out = text;
+    for (const s of this.#secrets) out = out.split(s.value).join(s.label);
+    return out;
+  }
+}
+
+/** Control characters from servers are shown escaped, never sent to the terminal raw. */
+export function printable(line: string): string {
+  // deno-lint-ignore no-control-regex
+  return line.replace(/[\x00-\x08\x0a-\x1f\x7f]/g, (c) =>
+    `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+}
+
+export interface ReporterOptions {
+  format: OutputFormat;
+  verbose: boolean;
+  sink?: Sink;
+}
+
+/** Live events of a run, rendered per output format. */
+export class Reporter {
+  readonly format: OutputFormat;
+  readonly verbose: boolean;
+  readonly transcript: TranscriptLine[] = [];
+  readonly warnings: string[] = [];
+  /** Secrets that are never printed (client secret, certificate password). */
+  readonly always = new Redactor();
+  /** Secrets printed only by -Verbose and the Token/Sasl formats (token, SASL string). */
+  readonly credentials = new Redactor();
+  #sasl: string | undefined;
+  #sink: Sink;
+
+  constructor(options: ReporterOptions) {
+    this.format = options.format;
+    this.verbose = options.verbose;
+    this.#sink = options.sink ?? consoleSink;
+  }
+
+  /** Registers the SASL string: transcript lines show a placeholder instead. */
+  setSasl(sasl: string): void {
+    this.#sasl = sasl;
+    this.credentials.add(sasl, "<XOAUTH2 string>");
+  }
+
+  #safe(text: string): string {
+    return this.credentials.redact(this.always.redact(text));
+  }
+
+  /** A step starts ("Connect to ..."): stderr in Text format, like Write-Host. */
+  progress(message: string): void {
+    if (this.format === "Text") this.#sink.err(`${this.#safe(message)}\n`);
+  }
+
+  /** -Verbose output on stderr in every format; may show the token and SASL string. */
+  verboseLine(message: string): void {
+    if (this.verbose) this.#sink.err(`VERBOSE: ${printable(this.always.redact(message))}\n`);
+  }
+
+  warning(message: string): void {
+    const safe = this.#safe(message);
+    this.warnings.push(safe);
+    if (this.format !== "Json") this.#sink.err(`WARNING: ${safe}\n`);
+  }
+
+  /** A protocol line; server lines go to stdout in Text format, as in the original. */
+  line(dir: Direction, raw: string): void {
+    const shown = this.#sasl ? raw.split(this.#sasl).join("<XOAUTH2 string>") : raw;
+    const line = this.#safe(shown);
+    this.transcript.push({ dir, line });
+    if (dir === "C") this.verboseLine(`Executing command -- ${raw}`);
+    else if (this.format === "Text") this.#sink.out(`${printable(line)}\n`);
+  }
+
+  /** Renders the final result. */
+  finish(report: Report, payload: { token?: string; sasl?: string }): void {
+    const error = report.error
+      ? { ...report.error, message: this.#safe(report.error.message) }
+      : null;
+    const safeReport: Report = { ...report, error };
+    switch (this.format) {
+      case "Json":
+        this.#sink.out(`${JSON.stringify(safeReport, null, 2)}\n`);
+        return;
+      case "Token":
+      case "Sasl": {
+        const value = this.format === "Token" ? payload.token : payload.sasl;
+        if (report.ok && value) this.#sink.out(`${value}\n`);
+        break;
+      }
+      case "Text":
+        if (report.ok) this.#sink.err(`${summary(report)}\n`);
+        break;
+    }
+    if (error) {
+      this.#sink.err(`ERROR: ${printable(error.message)}${error.code ? ` [${error.code}]` : ""}\n`);
+      if (error.hint) this.#sink.err(`HINT: ${this.#safe(error.hint)}\n`);
+    }
+  }
+}
+
+function summary(report: Report): string {
+  if (!report.server) return `OK: access token obtained for ${report.mailbox ?? "the app"}.`;
+  const what = report.folders
+    ? `${report.folders.length} folder${report.folders.length === 1 ? "" : "s"}`
+    : report.messages
+    ? `${report.messages.count} message${report.messages.count === 1 ? "" : "s"}, ` +
+      `${report.messages.octets} octets`
+    : "";
+  return `OK: ${report.protocol} login to ${report.server} as ${report.mailbox} works` +
+    (what ? ` (${what}).` : ".");
+}

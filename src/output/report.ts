@@ -1,0 +1,27 @@
+/** The result of one run: what JSON prints and what the Text summary is made from. */
+import type { ErrorKind } from "../errors.ts";
+import type { TranscriptLine } from "../mail/transport.ts";
+import type { Claims } from "../diagnose/claims.ts";
+
+export interface ReportError {
+  kind: ErrorKind;
+  message: string;
+  code: string | null;
+  hint: string | null;
+}
+
+export interface Report {
+  ok: boolean;
+  exitCode: number;
+  version: string;
+  parameterSet: string | null;
+  protocol: string | null;
+  server: string | null;
+  mailbox: string | null;
+  token: { expiresOn: string | null; fromCache: boolean; claims: Claims | null } | null;
+  folders?: string[];
+  messages?: { count: number; octets: number };
+  transcript: TranscriptLine[];
+  warnings: string[];
+  error: ReportError | null;
+}

@@ -1,0 +1,36 @@
+import assert from "node:assert/strict";
+import { buildXoauth2, mailboxProblem, parseXoauth2 } from "./xoauth2.ts";
+
+Deno.test("buildXoauth2() encodes the documented format", () => {
+  const sasl = buildXoauth2("box@contoso.com", "eyJ0.eyJ1.sig");
+  assert.equal(atob(sasl), "user=box@contoso.com\x01auth=Bearer eyJ0.eyJ1.sig\x01\x01");
+  assert.deepEqual(parseXoauth2(sasl), { user: "box@contoso.com", token: "eyJ0.eyJ1.sig" });
+});
+
+Deno.test("buildXoauth2() encodes non-ASCII addresses as UTF-8", () => {
+  const sasl = buildXoauth2("jürgen@contoso.de", "t");
+  assert.deepEqual(parseXoauth2(sasl), { user: "jürgen@contoso.de", token: "t" });
+});
+
+Deno.test("buildXoauth2() refuses control characters in user or token", () => {
+  for (const user of ["a\x01@b.c", "a@b.c\r\n", "a\0@b.c", "nobody"]) {
+    assert.throws(() => buildXoauth2(user, "t"), TypeError);
+  }
+  assert.throws(() => buildXoauth2("a@b.c", "t\x01"), TypeError);
+  assert.throws(() => buildXoauth2("a@b.c", ""), TypeError);
+});
+
+Deno.test("mailboxProblem() explains each rejected address", () => {
+  assert.equal(mailboxProblem("box@contoso.com"), null);
+  assert.match(mailboxProblem("box")!, /e-mail address/);
+  assert.match(mailboxProblem("@contoso.com")!, /e-mail address/);
+  assert.match(mailboxProblem("box@")!, /e-mail address/);
+  assert.match(mailboxProblem("a b@c.d")!, /space/);
+  assert.match(mailboxProblem("a\x01b@c.d")!, /control/);
+  assert.match(mailboxProblem("CONTOSO\\box@c.d")!, /DOMAIN/);
+});
+
+Deno.test("parseXoauth2() returns null for garbage", () => {
+  assert.equal(parseXoauth2("!!!"), null);
+  assert.equal(parseXoauth2(btoa("user=a")), null);
+});
