@@ -141,16 +141,19 @@ export async function run(
       kind: error.kind,
       message: error.message,
       code: error.code ?? null,
-      hint: error.hint ?? hintFor(error.code, {
+      // The advice table knows the user's own values; an error's own hint is the fallback.
+      hint: hintFor(error.code, {
         mailbox: options.mailbox,
         clientId: options.clientId,
         tenantId: options.tenantId,
         protocol: options.protocol,
         server: options.server,
-      }) ?? null,
+      }) ?? error.hint ?? null,
     };
     if (error.kind === "internal") {
-      reporter.verboseLine(thrown instanceof Error ? thrown.stack ?? thrown.message : String(thrown));
+      reporter.verboseLine(
+        thrown instanceof Error ? thrown.stack ?? thrown.message : String(thrown),
+      );
     }
   }
   return { report, token, sasl };

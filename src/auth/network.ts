@@ -34,7 +34,10 @@ export class FetchNetworkClient implements INetworkModule {
       : undefined;
   }
 
-  sendGetRequestAsync<T>(url: string, options?: NetworkRequestOptions): Promise<NetworkResponse<T>> {
+  sendGetRequestAsync<T>(
+    url: string,
+    options?: NetworkRequestOptions,
+  ): Promise<NetworkResponse<T>> {
     return this.#send<T>("GET", url, options);
   }
 

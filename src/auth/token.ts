@@ -48,16 +48,21 @@ function authorityMetadata(authority: string): string {
 
 /** Reads msal's server errors: `errorNo` or the `AADSTS<n>:` prefix of the description. */
 function aadstsCode(error: Record<string, unknown>): string | undefined {
-  if (typeof error.errorNo === "string" && /^\d+$/.test(error.errorNo)) {
-    return `AADSTS${error.errorNo}`;
-  }
+  // msal types errorNo as a string but passes Entra's number through as is.
+  const number = String(error.errorNo ?? "");
+  if (/^\d+$/.test(number)) return `AADSTS${number}`;
   const text = `${error.errorMessage ?? ""} ${error.message ?? ""}`;
   return /AADSTS(\d+)/.exec(text)?.[0];
 }
 
-/** First line of Entra's description, without the trace/correlation IDs that follow it. */
-function firstSentence(text: string): string {
-  return text.replace(/^[a-z_]+:\s*/, "").split(/\r?\n|\s+Trace ID:/)[0].trim();
+/**
+ * Entra's description without msal's wrapping ("Error(s): ... - Description: ...")
+ * and without the trace/correlation IDs and timestamps, on one line.
+ */
+export function entraDescription(text: string): string {
+  const described = /Description:\s*([\s\S]*?)(?:\s+-\s+(?:Correlation ID|Trace ID):|$)/.exec(text);
+  const body = described ? described[1] : text.replace(/^[a-z_]+:\s*/, "");
+  return body.split(/\s*(?:Trace ID|Correlation ID|Timestamp):/)[0].replace(/\s+/g, " ").trim();
 }
 
 function describeTransport(failure: TransportFailure, timeoutMs: number): TokenError {
@@ -138,7 +143,7 @@ export async function acquireAppToken(request: AppTokenRequest): Promise<TokenRe
       : error instanceof Error
       ? error.message
       : String(error);
-    throw new TokenError(`Entra ID refused the token request: ${firstSentence(description)}`, {
+    throw new TokenError(`Entra ID refused the token request: ${entraDescription(description)}`, {
       code,
       cause: error,
     });

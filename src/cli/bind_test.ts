@@ -27,7 +27,10 @@ Deno.test("lookupParameter() lists candidates of an ambiguous prefix in declarat
 });
 
 Deno.test("lookupParameter() rejects unknown names", () => {
-  assert.throws(() => lookupParameter("Foo"), (e) => e instanceof UsageError && /-Foo/.test(e.message));
+  assert.throws(
+    () => lookupParameter("Foo"),
+    (e) => e instanceof UsageError && /-Foo/.test(e.message),
+  );
 });
 
 Deno.test("bindArguments() takes -Name value and -Name:value", () => {
@@ -55,7 +58,10 @@ Deno.test("bindArguments() reads switches with and without $true/$false", () => 
 });
 
 Deno.test("bindArguments() rejects duplicates, empty values and bare words", () => {
-  assert.throws(() => bindArguments(["-tenantID", "a", "-tenant", "b"]), /-tenantID: given more than once/);
+  assert.throws(
+    () => bindArguments(["-tenantID", "a", "-tenant", "b"]),
+    /-tenantID: given more than once/,
+  );
   assert.throws(() => bindArguments(["-tenantID", ""]), /-tenantID: must not be empty/);
   assert.throws(() => bindArguments(["T"]), /unexpected argument 'T'/);
 });
@@ -63,9 +69,15 @@ Deno.test("bindArguments() rejects duplicates, empty values and bare words", () 
 Deno.test("bindArguments() converts enums and numbers", () => {
   assert.equal(bound(["-Protocol", "pop"]).get("Protocol"), "POP3");
   assert.equal(bound(["-OutputFormat", "json"]).get("OutputFormat"), "Json");
-  assert.throws(() => bindArguments(["-Protocol", "SMTPX"]), /-Protocol: expected one of IMAP, POP3/);
+  assert.throws(
+    () => bindArguments(["-Protocol", "SMTPX"]),
+    /-Protocol: expected one of IMAP, POP3/,
+  );
   assert.throws(() => bindArguments(["-Port", "99x"]), /-Port: expected a whole number/);
-  assert.throws(() => bindArguments(["-TimeoutSeconds", "soon"]), /-TimeoutSeconds: expected a number/);
+  assert.throws(
+    () => bindArguments(["-TimeoutSeconds", "soon"]),
+    /-TimeoutSeconds: expected a number/,
+  );
 });
 
 Deno.test("bindArguments() recognises help and version anywhere", () => {

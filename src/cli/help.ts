@@ -11,8 +11,7 @@ import {
 
 const SET_TITLES: Record<ParameterSetName, string> = {
   clientcredentialsSecret: "App sign-in with a client secret (clientcredentialsSecret)",
-  clientcredentialsCertificate:
-    "App sign-in with a certificate (clientcredentialsCertificate)",
+  clientcredentialsCertificate: "App sign-in with a certificate (clientcredentialsCertificate)",
   authorizationcode: "Interactive user sign-in (authorizationcode; coming in a later version)",
 };
 

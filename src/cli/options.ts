@@ -6,6 +6,7 @@
  */
 import { UsageError } from "../errors.ts";
 import { mailboxProblem } from "../sasl/xoauth2.ts";
+import { printable } from "../text.ts";
 import type { BoundValue } from "./bind.ts";
 import type { ParameterSetName } from "./parameters.ts";
 
@@ -53,7 +54,8 @@ function str(values: ReadonlyMap<string, BoundValue>, name: string): string | un
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DOMAIN = /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]*[a-z0-9]$/i;
-const HOST_LABELS = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+const HOST_LABELS =
+  /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/i;
 const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
 
 function checkTenant(tenant: string, set: ParameterSetName): string {
@@ -94,12 +96,6 @@ function checkMailbox(name: string, address: string): string {
     throw new UsageError(`-${name}: '${printable(address)}' ${problem}.`, { code: "BAD_MAILBOX" });
   }
   return address.trim();
-}
-
-/** Shows control characters in error messages instead of printing them raw. */
-function printable(text: string): string {
-  // deno-lint-ignore no-control-regex
-  return text.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
 }
 
 function checkServer(host: string): string {
@@ -154,7 +150,9 @@ function checkAuthorityHost(raw: string): string {
 function checkRedirectUri(raw: string): string {
   try {
     const url = new URL(raw.trim());
-    if (!["http:", "https:", "ms-appx-web:"].includes(url.protocol) && !url.protocol.includes(".")) {
+    if (
+      !["http:", "https:", "ms-appx-web:"].includes(url.protocol) && !url.protocol.includes(".")
+    ) {
       throw new Error("scheme");
     }
     return raw.trim();
@@ -231,8 +229,12 @@ export function buildOptions(
     clientSecretFromStdin: secret === "-",
     clientCertificate: certificate,
     certificatePassword: str(values, "CertificatePassword"),
-    certificateKeyFile: keyFile === undefined ? undefined : checkExists("CertificateKeyFile", keyFile),
-    redirectUri: values.has("redirectUri") ? checkRedirectUri(str(values, "redirectUri")!) : undefined,
+    certificateKeyFile: keyFile === undefined
+      ? undefined
+      : checkExists("CertificateKeyFile", keyFile),
+    redirectUri: values.has("redirectUri")
+      ? checkRedirectUri(str(values, "redirectUri")!)
+      : undefined,
     loginHint: loginHint === undefined ? undefined : checkMailbox("LoginHint", loginHint),
     sharedMailbox: shared === undefined ? undefined : checkMailbox("SharedMailbox", shared),
     mailbox: undefined,

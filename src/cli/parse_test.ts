@@ -12,7 +12,16 @@ function options(argv: string[]): Options {
 }
 
 Deno.test("parseCommandLine() resolves the secret set with defaults", () => {
-  const o = options(["-tenant", T, "-clientI", C, "-clientS", "s3cret", "-target", "box@contoso.com"]);
+  const o = options([
+    "-tenant",
+    T,
+    "-clientI",
+    C,
+    "-clientS",
+    "s3cret",
+    "-target",
+    "box@contoso.com",
+  ]);
   assert.equal(o.parameterSet, "clientcredentialsSecret");
   assert.equal(o.protocol, "IMAP");
   assert.equal(o.server, "outlook.office365.com");
@@ -24,17 +33,48 @@ Deno.test("parseCommandLine() resolves the secret set with defaults", () => {
 });
 
 Deno.test("parseCommandLine() defaults the POP3 port to 995", () => {
-  const o = options(["-tenantID", T, "-clientId", C, "-clientsecret", "s", "-targetMailbox", "a@b.c", "-Protocol", "POP"]);
+  const o = options([
+    "-tenantID",
+    T,
+    "-clientId",
+    C,
+    "-clientsecret",
+    "s",
+    "-targetMailbox",
+    "a@b.c",
+    "-Protocol",
+    "POP",
+  ]);
   assert.equal(o.protocol, "POP3");
   assert.equal(o.port, 995);
 });
 
 Deno.test("parseCommandLine() resolves the certificate and authorizationcode sets", () => {
   assert.equal(
-    options(["-tenantID", T, "-clientId", C, "-clientcertificate", "x.pem", "-targetMailbox", "a@b.c"]).parameterSet,
+    options([
+      "-tenantID",
+      T,
+      "-clientId",
+      C,
+      "-clientcertificate",
+      "x.pem",
+      "-targetMailbox",
+      "a@b.c",
+    ]).parameterSet,
     "clientcredentialsCertificate",
   );
-  const o = options(["-tenantID", T, "-clientId", C, "-redirectUri", "https://localhost", "-LoginHint", "u@b.c", "-SharedMailbox", "s@b.c"]);
+  const o = options([
+    "-tenantID",
+    T,
+    "-clientId",
+    C,
+    "-redirectUri",
+    "https://localhost",
+    "-LoginHint",
+    "u@b.c",
+    "-SharedMailbox",
+    "s@b.c",
+  ]);
   assert.equal(o.parameterSet, "authorizationcode");
   assert.equal(o.mailbox, "s@b.c");
 });
@@ -42,53 +82,145 @@ Deno.test("parseCommandLine() resolves the certificate and authorizationcode set
 Deno.test("parseCommandLine() names what is missing or conflicting", () => {
   const base = ["-tenantID", T, "-clientId", C];
   assert.throws(() => parseCommandLine(base), /choose a sign-in method/);
-  assert.throws(() => parseCommandLine([...base, "-clientsecret", "s"]), /missing mandatory parameter -targetMailbox/);
-  assert.throws(() => parseCommandLine(["-clientsecret", "s", "-targetMailbox", "a@b.c"]), /missing mandatory parameters -tenantID, -clientId/);
   assert.throws(
-    () => parseCommandLine([...base, "-clientsecret", "s", "-clientcertificate", "c", "-targetMailbox", "a@b.c"]),
+    () => parseCommandLine([...base, "-clientsecret", "s"]),
+    /missing mandatory parameter -targetMailbox/,
+  );
+  assert.throws(
+    () => parseCommandLine(["-clientsecret", "s", "-targetMailbox", "a@b.c"]),
+    /missing mandatory parameters -tenantID, -clientId/,
+  );
+  assert.throws(
+    () =>
+      parseCommandLine([
+        ...base,
+        "-clientsecret",
+        "s",
+        "-clientcertificate",
+        "c",
+        "-targetMailbox",
+        "a@b.c",
+      ]),
     /-clientcertificate cannot be used together with -clientsecret/,
   );
   assert.throws(
-    () => parseCommandLine([...base, "-clientsecret", "s", "-targetMailbox", "a@b.c", "-redirectUri", "https://x"]),
+    () =>
+      parseCommandLine([
+        ...base,
+        "-clientsecret",
+        "s",
+        "-targetMailbox",
+        "a@b.c",
+        "-redirectUri",
+        "https://x",
+      ]),
     /-redirectUri cannot be used together with -clientsecret, -targetMailbox/,
   );
   assert.throws(
-    () => parseCommandLine([...base, "-clientsecret", "s", "-targetMailbox", "a@b.c", "-CertificatePassword", "p"]),
+    () =>
+      parseCommandLine([
+        ...base,
+        "-clientsecret",
+        "s",
+        "-targetMailbox",
+        "a@b.c",
+        "-CertificatePassword",
+        "p",
+      ]),
     /-CertificatePassword cannot be used together/,
   );
-  assert.throws(() => parseCommandLine([...base, "-targetMailbox", "a@b.c"]), /choose a sign-in method/);
+  assert.throws(
+    () => parseCommandLine([...base, "-targetMailbox", "a@b.c"]),
+    /choose a sign-in method/,
+  );
 });
 
 Deno.test("parseCommandLine() validates values before any network use", () => {
   const ok = ["-tenantID", T, "-clientId", C, "-clientsecret", "s"];
   const cases: [string[], RegExp][] = [
-    [["-targetMailbox", "nobody"], /^UsageError: -targetMailbox: 'nobody' is not an e-mail address/],
-    [["-targetMailbox", "a\x01@b.c"], /^UsageError: -targetMailbox: 'a\\x01@b.c' contains a control character/],
+    [
+      ["-targetMailbox", "nobody"],
+      /^UsageError: -targetMailbox: 'nobody' is not an e-mail address/,
+    ],
+    [
+      ["-targetMailbox", "a\x01@b.c"],
+      /^UsageError: -targetMailbox: 'a\\x01@b.c' contains a control character/,
+    ],
     [["-targetMailbox", "a@b.c", "-Port", "0"], /^UsageError: -Port: expected 1-65535/],
     [["-targetMailbox", "a@b.c", "-Port", "70000"], /^UsageError: -Port: expected 1-65535/],
-    [["-targetMailbox", "a@b.c", "-AuthorityHost", "http://login.example"], /^UsageError: -AuthorityHost: must use https/],
-    [["-targetMailbox", "a@b.c", "-AuthorityHost", "not a url"], /^UsageError: -AuthorityHost: expected an https URL/],
-    [["-targetMailbox", "a@b.c", "-AuthorityHost", "https://x.example/tenant"], /^UsageError: -AuthorityHost: give the host only/],
-    [["-targetMailbox", "a@b.c", "-Server", "imaps://x"], /^UsageError: -Server: expected a host name/],
-    [["-targetMailbox", "a@b.c", "-CaFile", "/nonexistent/ca.pem"], /^UsageError: -CaFile: file not found/],
+    [
+      ["-targetMailbox", "a@b.c", "-AuthorityHost", "http://login.example"],
+      /^UsageError: -AuthorityHost: must use https/,
+    ],
+    [
+      ["-targetMailbox", "a@b.c", "-AuthorityHost", "not a url"],
+      /^UsageError: -AuthorityHost: expected an https URL/,
+    ],
+    [
+      ["-targetMailbox", "a@b.c", "-AuthorityHost", "https://x.example/tenant"],
+      /^UsageError: -AuthorityHost: give the host only/,
+    ],
+    [
+      ["-targetMailbox", "a@b.c", "-Server", "imaps://x"],
+      /^UsageError: -Server: expected a host name/,
+    ],
+    [
+      ["-targetMailbox", "a@b.c", "-CaFile", "/nonexistent/ca.pem"],
+      /^UsageError: -CaFile: file not found/,
+    ],
     [["-targetMailbox", "a@b.c", "-TimeoutSeconds", "0"], /^UsageError: -TimeoutSeconds:/],
   ];
   for (const [extra, pattern] of cases) {
     assert.throws(() => parseCommandLine([...ok, ...extra]), pattern, extra.join(" "));
   }
   assert.throws(
-    () => parseCommandLine(["-tenantID", "common", "-clientId", C, "-clientsecret", "s", "-targetMailbox", "a@b.c"]),
+    () =>
+      parseCommandLine([
+        "-tenantID",
+        "common",
+        "-clientId",
+        C,
+        "-clientsecret",
+        "s",
+        "-targetMailbox",
+        "a@b.c",
+      ]),
     /^UsageError: -tenantID: 'common' is not a tenant/,
   );
   assert.throws(
-    () => parseCommandLine(["-tenantID", T, "-clientId", "my app", "-clientsecret", "s", "-targetMailbox", "a@b.c"]),
+    () =>
+      parseCommandLine([
+        "-tenantID",
+        T,
+        "-clientId",
+        "my app",
+        "-clientsecret",
+        "s",
+        "-targetMailbox",
+        "a@b.c",
+      ]),
     /^UsageError: -clientId: expected the Application \(client\) ID/,
   );
 });
 
 Deno.test("parseCommandLine() accepts a tenant domain and IPv6/IPv4 servers", () => {
-  const o = options(["-tenantID", "contoso.onmicrosoft.com", "-clientId", C, "-clientsecret", "s", "-targetMailbox", "a@b.c", "-Server", "127.0.0.1"]);
+  const o = options([
+    "-tenantID",
+    "contoso.onmicrosoft.com",
+    "-clientId",
+    C,
+    "-clientsecret",
+    "s",
+    "-targetMailbox",
+    "a@b.c",
+    "-Server",
+    "127.0.0.1",
+  ]);
   assert.equal(o.tenantId, "contoso.onmicrosoft.com");
   assert.equal(o.server, "127.0.0.1");
-  assert.equal(options(["-tenantID", T, "-clientId", C, "-clientsecret", "-", "-targetMailbox", "a@b.c"]).clientSecretFromStdin, true);
+  assert.equal(
+    options(["-tenantID", T, "-clientId", C, "-clientsecret", "-", "-targetMailbox", "a@b.c"])
+      .clientSecretFromStdin,
+    true,
+  );
 });

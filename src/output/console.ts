@@ -7,6 +7,9 @@
 import type { OutputFormat } from "../cli/options.ts";
 import type { Direction, TranscriptLine } from "../mail/transport.ts";
 import type { Report } from "./report.ts";
+import { printable } from "../text.ts";
+
+export { printable };
 
 const encoder = new TextEncoder();
 
@@ -43,13 +46,6 @@ export class Redactor {
     for (const s of this.#secrets) out = out.split(s.value).join(s.label);
     return out;
   }
-}
-
-/** Control characters from servers are shown escaped, never sent to the terminal raw. */
-export function printable(line: string): string {
-  // deno-lint-ignore no-control-regex
-  return line.replace(/[\x00-\x08\x0a-\x1f\x7f]/g, (c) =>
-    `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
 }
 
 export interface ReporterOptions {

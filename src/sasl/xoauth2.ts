@@ -45,6 +45,7 @@ export function parseXoauth2(base64: string): { user: string; token: string } | 
   } catch {
     return null;
   }
+  // deno-lint-ignore no-control-regex
   const m = /^user=([^\x01]*)\x01auth=Bearer ([^\x01]*)\x01\x01$/.exec(text);
   return m ? { user: m[1], token: m[2] } : null;
 }

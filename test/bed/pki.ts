@@ -144,9 +144,64 @@ export interface AppCertificateOptions {
   days?: number;
   /** Subject common name. */
   commonName?: string;
-  /** Certificate validity start/end as openssl `-not_before`/`-not_after` (YYYYMMDDHHMMSSZ). */
+  /** Certificate validity start/end, both needed (YYYYMMDDHHMMSSZ, e.g. `20200101000000Z`). */
   notBefore?: string;
   notAfter?: string;
+}
+
+/**
+ * Self-signed certificate with explicit validity dates (expired or not yet valid). OpenSSL 3.0's
+ * `req -x509` has no `-not_before`/`-not_after` (they arrived in 3.4); `ca -selfsign` with
+ * `-startdate`/`-enddate` works on every OpenSSL 3. Its database lives in a per-name folder.
+ */
+async function selfSignWithDates(
+  dir: string,
+  name: string,
+  cn: string,
+  notBefore: string,
+  notAfter: string,
+): Promise<void> {
+  const caDir = `${dir}/${name}.ca`;
+  await Deno.mkdir(caDir, { recursive: true });
+  await Deno.writeTextFile(`${caDir}/index.txt`, "");
+  await Deno.writeTextFile(`${caDir}/serial`, "01\n");
+  await Deno.writeTextFile(
+    `${caDir}/ca.cnf`,
+    `[ca]\ndefault_ca = app\n[app]\ndatabase = ${caDir}/index.txt\nnew_certs_dir = ${caDir}\n` +
+      `serial = ${caDir}/serial\ndefault_md = sha256\npolicy = any\nunique_subject = no\n` +
+      "[any]\ncommonName = supplied\n",
+  );
+  await openssl([
+    "req",
+    "-new",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    `${name}.key`,
+    "-out",
+    `${name}.csr`,
+    "-subj",
+    `/CN=${cn}`,
+  ], dir);
+  await openssl([
+    "ca",
+    "-batch",
+    "-notext",
+    "-selfsign",
+    "-config",
+    `${caDir}/ca.cnf`,
+    "-keyfile",
+    `${name}.key`,
+    "-in",
+    `${name}.csr`,
+    "-out",
+    `${name}.crt`,
+    "-startdate",
+    notBefore,
+    "-enddate",
+    notAfter,
+  ], dir);
 }
 
 /** Makes a self-signed application certificate (as uploaded to an app registration) in every format. */
@@ -158,23 +213,25 @@ export async function makeAppCertificate(
   await Deno.mkdir(dir, { recursive: true });
   const password = "password";
   const cn = options.commonName ?? `app-${name}`;
-  const validity = options.notBefore && options.notAfter
-    ? ["-not_before", options.notBefore, "-not_after", options.notAfter]
-    : ["-days", String(options.days ?? 2)];
-  await openssl([
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-keyout",
-    `${name}.key`,
-    "-out",
-    `${name}.crt`,
-    ...validity,
-    "-subj",
-    `/CN=${cn}`,
-  ], dir);
+  if (options.notBefore && options.notAfter) {
+    await selfSignWithDates(dir, name, cn, options.notBefore, options.notAfter);
+  } else {
+    await openssl([
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-keyout",
+      `${name}.key`,
+      "-out",
+      `${name}.crt`,
+      "-days",
+      String(options.days ?? 2),
+      "-subj",
+      `/CN=${cn}`,
+    ], dir);
+  }
   await openssl(["rsa", "-in", `${name}.key`, "-traditional", "-out", `${name}.rsa.key`], dir);
   await openssl([
     "pkey",

@@ -1,0 +1,694 @@
+/**
+ * Loads the certificate credential for `-clientcertificate`: a PEM file (certificate and key,
+ * the key possibly encrypted or in `-CertificateKeyFile`), a PFX/P12 file, or — as in the
+ * PowerShell original — a SHA-1 thumbprint looked up in the certificate folder
+ * (`cert_store.ts`). The result is what msal-node's `clientCertificate` needs: an unencrypted
+ * PKCS#8 key, the SHA-256 thumbprint and the chain.
+ *
+ * node:crypto does the PEM keys and X.509 parsing (it is native and fast). node-forge reads
+ * PKCS#12, which node:crypto cannot, and is the second opinion on encrypted keys that Deno's
+ * node:crypto rejects; it is imported only then, as importing it costs ~90 ms. Everything the
+ * user can get wrong is a one-line `UsageError` naming the parameter; no message ever
+ * contains a password or key material.
+ */
+
+import { Buffer } from "node:buffer";
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  KeyObject,
+  X509Certificate,
+} from "node:crypto";
+// @ts-types="@types/node-forge"
+import type forgeTypes from "node-forge";
+import { UsageError } from "../errors.ts";
+import { defaultCertDir, findByThumbprint, normalizeThumbprint } from "./cert_store.ts";
+
+export interface CertificateInput {
+  /** The `-clientcertificate` argument: a file path or a SHA-1 thumbprint. */
+  value: string;
+  /** `-CertificatePassword`, for an encrypted PEM key or a PFX/P12 file. */
+  password?: string;
+  /** `-CertificateKeyFile`: PEM private key; overrides a key inside the certificate file. */
+  keyFile?: string;
+  /** Certificate folder for thumbprints; default from `defaultCertDir()`. */
+  certDir?: string;
+  /** Environment lookup (tests inject one); default `Deno.env.get`. */
+  env?: (name: string) => string | undefined;
+  /** The time validity is checked against; default now. */
+  now?: Date;
+}
+
+export interface LoadedCertificate {
+  source: "pem" | "pfx" | "thumbprint";
+  /** File the certificate came from. */
+  path: string;
+  /** Unencrypted PKCS#8 PEM: msal-node's `clientCertificate.privateKey`. */
+  privateKeyPem: string;
+  /** Base64 DER certificates, leaf first (the JWT `x5c` header). */
+  x5c: string[];
+  /** The same chain as concatenated PEM: msal-node's `clientCertificate.x5c` is this string. */
+  chainPem: string;
+  /** Upper-case hex, as Windows and the Entra portal show it. */
+  thumbprintSha1: string;
+  /** Lower-case hex: msal-node's `clientCertificate.thumbprintSha256`. */
+  thumbprintSha256: string;
+  /** Subject, e.g. `CN=app`; several RDNs are joined with ", ". */
+  subject: string;
+  notBefore: Date;
+  notAfter: Date;
+  /** Problems that are not errors here but that Entra ID will reject (expiry). */
+  warnings: string[];
+}
+
+const CERT = "-clientcertificate";
+const PASSWORD = "-CertificatePassword";
+const KEY_FILE = "-CertificateKeyFile";
+
+/** Certificate files are a few KB; anything much larger is not one, and forge is slow on it. */
+const MAX_FILE_BYTES = 1024 * 1024;
+
+/** Machine-readable codes on the `UsageError`s, also used to summarize skipped folder files. */
+export const CertErrorCode = {
+  fileNotFound: "CERT-FILE-NOT-FOUND",
+  badValue: "CERT-BAD-VALUE",
+  unreadable: "CERT-UNREADABLE",
+  noCertificate: "CERT-NO-CERTIFICATE",
+  noKey: "CERT-NO-KEY",
+  keyMismatch: "CERT-KEY-MISMATCH",
+  notRsa: "CERT-NOT-RSA",
+  passwordNeeded: "CERT-PASSWORD-NEEDED",
+  passwordWrong: "CERT-PASSWORD-WRONG",
+} as const;
+
+/** Loads the certificate credential described by `input`; see the module comment. */
+export async function loadCertificate(input: CertificateInput): Promise<LoadedCertificate> {
+  const value = input.value.trim();
+  if (value === "") {
+    throw new UsageError(`${CERT}: empty value; give a certificate file or a thumbprint`, {
+      code: CertErrorCode.badValue,
+    });
+  }
+  const info = await statOrUndefined(value, CERT);
+  if (info?.isDirectory) {
+    throw new UsageError(`${CERT}: ${value} is a folder, not a certificate file`, {
+      code: CertErrorCode.badValue,
+    });
+  }
+  if (info) return await loadFile(value, input, {});
+
+  const thumbprint = normalizeThumbprint(value);
+  if (thumbprint) return await loadByThumbprint(thumbprint, input);
+
+  if (/[\\/]|\.(pem|crt|cer|pfx|p12|key)$/i.test(value)) {
+    throw new UsageError(`${CERT}: file not found: ${value}`, { code: CertErrorCode.fileNotFound });
+  }
+  throw new UsageError(
+    `${CERT}: ${value} is neither an existing file nor a 40-hex-digit SHA-1 thumbprint`,
+    { code: CertErrorCode.badValue },
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading files
+
+/** What a certificate file holds before any key is decrypted. */
+type Container =
+  | { format: "pem"; certs: Uint8Array[]; keys: PemKey[]; otherKeys: string[] }
+  | { format: "der"; certs: Uint8Array[] }
+  | { format: "pfx"; der: Uint8Array };
+
+/** A private key PEM block, possibly encrypted (decrypting needs the password). */
+interface PemKey {
+  pem: string;
+  encrypted: boolean;
+}
+
+/** Certificates and decrypted keys, whatever the file format. */
+interface Contents {
+  certs: Uint8Array[];
+  keys: KeyObject[];
+  /** Types of keys that were found but not read (e.g. `EC`), to explain why none is usable. */
+  otherKeys: string[];
+}
+
+interface LoadOptions {
+  /** The folder search found the file by this thumbprint: that certificate is the leaf. */
+  thumbprint?: string;
+  /** Folder files may keep their key beside them as `<name>.key`. */
+  siblingKey?: boolean;
+  /** PFX files the folder search already opened (opening is slow, and needs the password). */
+  opened?: Map<string, Contents>;
+}
+
+async function statOrUndefined(path: string, param: string): Promise<Deno.FileInfo | undefined> {
+  try {
+    return await Deno.stat(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
+      return undefined;
+    }
+    throw new UsageError(`${param}: cannot read ${path}: ${messageOf(error)}`, {
+      code: CertErrorCode.unreadable,
+      cause: error,
+    });
+  }
+}
+
+async function readBytes(path: string, param: string): Promise<Uint8Array> {
+  const info = await statOrUndefined(path, param);
+  if (!info) {
+    throw new UsageError(`${param}: file not found: ${path}`, {
+      code: CertErrorCode.fileNotFound,
+    });
+  }
+  if (!info.isFile) {
+    throw new UsageError(`${param}: ${path} is not a file`, { code: CertErrorCode.badValue });
+  }
+  if (info.size > MAX_FILE_BYTES) {
+    throw new UsageError(`${param}: ${path} is too large to be a certificate or key file`, {
+      code: CertErrorCode.unreadable,
+    });
+  }
+  try {
+    return await Deno.readFile(path);
+  } catch (error) {
+    throw new UsageError(`${param}: cannot read ${path}: ${messageOf(error)}`, {
+      code: CertErrorCode.unreadable,
+      cause: error,
+    });
+  }
+}
+
+/** Tells PEM, PKCS#12 and a bare DER certificate apart by their content, not their name. */
+function parseContainer(bytes: Uint8Array, path: string, param: string): Container {
+  const text = decodeText(bytes);
+  if (text.includes("-----BEGIN ")) return parsePem(text, path, param);
+  if (bytes[0] === 0x30) {
+    if (looksLikePfx(bytes)) return { format: "pfx", der: bytes };
+    try {
+      new X509Certificate(Buffer.from(bytes));
+      return { format: "der", certs: [bytes] };
+    } catch {
+      // Not a certificate either: reported below.
+    }
+  }
+  throw new UsageError(
+    `${param}: ${path} is not a certificate file (expected PEM, PFX/P12 or DER)`,
+    { code: CertErrorCode.unreadable },
+  );
+}
+
+/** Windows PowerShell 5.1 writes UTF-16 files by default; certificates pasted there end up so. */
+function decodeText(bytes: Uint8Array): string {
+  if (bytes[0] === 0xff && bytes[1] === 0xfe) return new TextDecoder("utf-16le").decode(bytes);
+  if (bytes[0] === 0xfe && bytes[1] === 0xff) return new TextDecoder("utf-16be").decode(bytes);
+  return new TextDecoder().decode(bytes);
+}
+
+const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
+
+function parsePem(text: string, path: string, param: string): Container {
+  const certs: Uint8Array[] = [];
+  const keys: PemKey[] = [];
+  const otherKeys: string[] = [];
+  for (const match of text.matchAll(PEM_BLOCK)) {
+    const [block, label, body] = match;
+    if (label === "CERTIFICATE" || label === "X509 CERTIFICATE") {
+      const der = decodeBase64(body);
+      if (!der) {
+        throw new UsageError(`${param}: ${path} has a damaged certificate block`, {
+          code: CertErrorCode.unreadable,
+        });
+      }
+      certs.push(der);
+    } else if (label === "PRIVATE KEY" || label === "RSA PRIVATE KEY") {
+      // Traditional PEM encryption keeps the label and says so in a header.
+      const encrypted = /Proc-Type:\s*4,\s*ENCRYPTED/i.test(body);
+      keys.push({ pem: block.replace(/\r\n?/g, "\n"), encrypted });
+    } else if (label === "ENCRYPTED PRIVATE KEY") {
+      keys.push({ pem: block.replace(/\r\n?/g, "\n"), encrypted: true });
+    } else if (label.endsWith("PRIVATE KEY")) {
+      otherKeys.push(label.replace(/ PRIVATE KEY$/, ""));
+    }
+  }
+  return { format: "pem", certs, keys, otherKeys };
+}
+
+function decodeBase64(body: string): Uint8Array | undefined {
+  const compact = body.replace(/\s+/g, "");
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(compact)) return undefined;
+  try {
+    return Uint8Array.from(atob(compact), (c) => c.charCodeAt(0));
+  } catch {
+    return undefined;
+  }
+}
+
+async function readPemKeys(
+  keys: PemKey[],
+  password: string | undefined,
+  path: string,
+): Promise<KeyObject[]> {
+  const result: KeyObject[] = [];
+  for (const key of keys) result.push(await readPemKey(key, password, path));
+  return result;
+}
+
+/** Decrypts (if needed) and parses a PEM private key. */
+async function readPemKey(
+  key: PemKey,
+  password: string | undefined,
+  path: string,
+): Promise<KeyObject> {
+  if (key.encrypted && password === undefined) {
+    throw new UsageError(
+      `${PASSWORD}: ${path} is encrypted; give its password with ${PASSWORD}`,
+      { code: CertErrorCode.passwordNeeded },
+    );
+  }
+  try {
+    return createPrivateKey({
+      key: key.pem,
+      format: "pem",
+      passphrase: key.encrypted ? password : undefined,
+    });
+  } catch (error) {
+    if (!key.encrypted) {
+      throw new UsageError(`${CERT}: cannot read the private key in ${path}`, {
+        code: CertErrorCode.unreadable,
+        cause: error,
+      });
+    }
+    return await decryptWithForge(key.pem, password ?? "", path, error);
+  }
+}
+
+/**
+ * Second opinion on an encrypted key node:crypto could not open. Its errors cannot tell a
+ * wrong password from an unsupported format: a wrong password gives "bad decrypt", or about
+ * once in 200 tries "DECODER routines::unsupported" (the garbage passed the padding check),
+ * and Deno 2.9.6 also says "bad decrypt" for a RIGHT password with PBES2 + hmacWithSHA1
+ * (OpenSSL 1.0 and some Windows exports) and "unsupported" for PBES2-3DES and PBE-SHA1-3DES.
+ * forge decrypts all of those, returns null for a wrong password, and says "Unsupported" only
+ * from the algorithm identifiers, so only when both give up is the format the problem.
+ */
+async function decryptWithForge(
+  pem: string,
+  password: string,
+  path: string,
+  nodeError: unknown,
+): Promise<KeyObject> {
+  const forge = await loadForge();
+  let forgeError: unknown;
+  try {
+    const rsa = forge.pki.decryptRsaPrivateKey(pem, password);
+    if (rsa) {
+      const der = derBytes(forge, forge.pki.privateKeyToAsn1(rsa));
+      return createPrivateKey({ key: Buffer.from(der), format: "der", type: "pkcs1" });
+    }
+  } catch (error) {
+    forgeError = error;
+  }
+  if (
+    /unsupported/i.test(messageOf(forgeError)) && !/bad decrypt/i.test(messageOf(nodeError))
+  ) {
+    throw new UsageError(`${CERT}: the key in ${path} uses an encryption this tool cannot read`, {
+      code: CertErrorCode.unreadable,
+      hint: "Re-encrypt it with `openssl pkey -in OLD -aes256 -out NEW`.",
+      cause: nodeError,
+    });
+  }
+  throw new UsageError(`${PASSWORD}: wrong password for ${path}`, {
+    code: CertErrorCode.passwordWrong,
+    cause: nodeError,
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// PKCS#12
+
+type Forge = typeof forgeTypes;
+let forgeModule: Promise<Forge> | undefined;
+
+/** node-forge takes ~90 ms to import; only PFX files and old key encryptions need it. */
+function loadForge(): Promise<Forge> {
+  forgeModule ??= import("node-forge").then((module) => module.default as Forge);
+  return forgeModule;
+}
+
+/**
+ * A PFX starts SEQUENCE { INTEGER 3, SEQUENCE ContentInfo ... }. Checked on the bytes, so a
+ * PEM or DER certificate never loads forge.
+ */
+function looksLikePfx(der: Uint8Array): boolean {
+  if (der[0] !== 0x30) return false;
+  let i = 1;
+  const length = der[i++];
+  // Long form: the low bits count the length bytes. 0x80 alone is BER's indefinite length.
+  if (length & 0x80) i += length & 0x7f;
+  return der[i] === 0x02 && der[i + 1] === 0x01 && der[i + 2] === 0x03 && der[i + 3] === 0x30;
+}
+
+/**
+ * Opens a PFX. Without a password both empty-password encodings are tried: OpenSSL writes
+ * "" as a BMPString terminator while some tools use no password bytes at all.
+ */
+async function openPfx(
+  der: Uint8Array,
+  password: string | undefined,
+  path: string,
+): Promise<Contents> {
+  const forge = await loadForge();
+  const binary = forge.util.binary.raw.encode(der);
+  let hasMac: boolean;
+  try {
+    // Strict here: lenient parsing accepts a truncated file, which then looks like a
+    // wrong password.
+    const parts = forge.asn1.fromDer(binary, true).value;
+    if (!Array.isArray(parts) || parts.length < 2) throw new Error("not a PFX structure");
+    hasMac = parts.length >= 3;
+  } catch (error) {
+    throw new UsageError(`${CERT}: ${path} is a damaged PFX/P12 file`, {
+      code: CertErrorCode.unreadable,
+      cause: error,
+    });
+  }
+  const attempts = password === undefined || password === "" ? ["", undefined] : [password];
+  let firstError: unknown;
+  for (const attempt of attempts) {
+    try {
+      // Re-parse for every attempt: forge rewrites parts of the ASN.1 tree while decoding.
+      const pfx = forge.pkcs12.pkcs12FromAsn1(forge.asn1.fromDer(binary, true), false, attempt);
+      return pfxContents(forge, pfx, path);
+    } catch (error) {
+      if (error instanceof UsageError) throw error;
+      firstError ??= error;
+    }
+  }
+  // With a MAC (nearly every PFX) a wrong password fails its check before anything is
+  // decrypted, so any other error is about the file. Without one, a wrong password shows up
+  // as garbage after decryption; forge's "Unsupported" comes from algorithm identifiers only.
+  const message = messageOf(firstError);
+  const passwordProblem = /MAC could not be verified/.test(message) ||
+    (!hasMac && !/unsupported|integrity mode/i.test(message));
+  if (!passwordProblem) {
+    throw new UsageError(`${CERT}: cannot read ${path}: ${message}`, {
+      code: CertErrorCode.unreadable,
+      cause: firstError,
+    });
+  }
+  if (password === undefined) {
+    throw new UsageError(
+      `${PASSWORD}: ${path} is encrypted; give its password with ${PASSWORD}`,
+      { code: CertErrorCode.passwordNeeded, cause: firstError },
+    );
+  }
+  throw new UsageError(`${PASSWORD}: wrong password for ${path}`, {
+    code: CertErrorCode.passwordWrong,
+    cause: firstError,
+  });
+}
+
+function pfxContents(forge: Forge, pfx: forgeTypes.pkcs12.Pkcs12Pfx, path: string): Contents {
+  const { oids } = forge.pki;
+  const bagsOf = (type: string) => pfx.getBags({ bagType: type })[type] ?? [];
+  const certs: Uint8Array[] = [];
+  for (const bag of bagsOf(oids.certBag)) {
+    // forge leaves certificates it cannot parse (non-RSA) as ASN.1; re-encoding its parsed
+    // certificate reuses the original TBSCertificate, so the DER (and thumbprint) is unchanged.
+    const asn1 = bag.cert ? forge.pki.certificateToAsn1(bag.cert) : bag.asn1;
+    if (asn1) certs.push(derBytes(forge, asn1));
+  }
+  const keys: KeyObject[] = [];
+  const otherKeys: string[] = [];
+  for (const bag of [...bagsOf(oids.pkcs8ShroudedKeyBag), ...bagsOf(oids.keyBag)]) {
+    try {
+      if (bag.key) {
+        const rsa = derBytes(forge, forge.pki.privateKeyToAsn1(bag.key));
+        keys.push(createPrivateKey({ key: Buffer.from(rsa), format: "der", type: "pkcs1" }));
+      } else if (bag.asn1) {
+        // Not RSA (forge only parses RSA): node:crypto tells what it is.
+        const pkcs8 = Buffer.from(derBytes(forge, bag.asn1));
+        keys.push(createPrivateKey({ key: pkcs8, format: "der", type: "pkcs8" }));
+      }
+    } catch (error) {
+      if (bag.key) {
+        throw new UsageError(`${CERT}: cannot read the private key in ${path}`, {
+          code: CertErrorCode.unreadable,
+          cause: error,
+        });
+      }
+      otherKeys.push("unknown type");
+    }
+  }
+  return { certs, keys, otherKeys };
+}
+
+function derBytes(forge: Forge, asn1: forgeTypes.asn1.Asn1): Uint8Array {
+  return forge.util.binary.raw.decode(forge.asn1.toDer(asn1).getBytes());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading
+
+async function loadFile(
+  path: string,
+  input: CertificateInput,
+  options: LoadOptions,
+): Promise<LoadedCertificate> {
+  let contents = options.opened?.get(path);
+  let format: Container["format"] = "pfx";
+  if (!contents) {
+    const container = parseContainer(await readBytes(path, CERT), path, CERT);
+    format = container.format;
+    contents = container.format === "pfx"
+      ? await openPfx(container.der, input.password, path)
+      : container.format === "der"
+      ? { certs: container.certs, keys: [], otherKeys: [] }
+      : {
+        certs: container.certs,
+        // With a separate key file the key in the certificate file is not used, so it must
+        // not ask for a password either.
+        keys: input.keyFile ? [] : await readPemKeys(container.keys, input.password, path),
+        otherKeys: container.otherKeys,
+      };
+  }
+  if (contents.certs.length === 0) {
+    throw new UsageError(`${CERT}: ${path} contains no certificate`, {
+      code: CertErrorCode.noCertificate,
+    });
+  }
+
+  let keys = contents.keys;
+  let otherKeys = contents.otherKeys;
+  let keyPath = path;
+  if (input.keyFile) {
+    ({ keys, otherKeys } = await readKeyFile(input.keyFile, input.password));
+    keyPath = input.keyFile;
+  } else if (keys.length === 0 && otherKeys.length === 0 && options.siblingKey) {
+    const sibling = path.replace(/\.[^./\\]*$/, "") + ".key";
+    if (sibling !== path && (await statOrUndefined(sibling, CERT))?.isFile) {
+      ({ keys, otherKeys } = await readKeyFile(sibling, input.password, CERT));
+      keyPath = sibling;
+    }
+  }
+
+  const source = options.thumbprint ? "thumbprint" : format === "pfx" ? "pfx" : "pem";
+  return assemble({ ...contents, keys, otherKeys }, {
+    source,
+    path,
+    keyPath,
+    thumbprint: options.thumbprint,
+    now: input.now ?? new Date(),
+  });
+}
+
+async function readKeyFile(
+  keyFile: string,
+  password: string | undefined,
+  param = KEY_FILE,
+): Promise<{ keys: KeyObject[]; otherKeys: string[] }> {
+  const text = decodeText(await readBytes(keyFile, param));
+  const container = text.includes("-----BEGIN ") ? parsePem(text, keyFile, param) : undefined;
+  if (!container || container.format !== "pem") {
+    throw new UsageError(`${param}: ${keyFile} is not a PEM private key file`, {
+      code: CertErrorCode.unreadable,
+    });
+  }
+  if (container.keys.length === 0 && container.otherKeys.length === 0) {
+    throw new UsageError(`${param}: ${keyFile} contains no private key`, {
+      code: CertErrorCode.noKey,
+    });
+  }
+  return {
+    keys: await readPemKeys(container.keys, password, keyFile),
+    otherKeys: container.otherKeys,
+  };
+}
+
+interface AssembleContext {
+  source: LoadedCertificate["source"];
+  path: string;
+  keyPath: string;
+  thumbprint?: string;
+  now: Date;
+}
+
+interface ParsedCert {
+  der: Uint8Array;
+  x509: X509Certificate;
+  sha1: string;
+}
+
+/** Picks the leaf (the certificate the key belongs to) and builds the result. */
+function assemble(contents: Contents, ctx: AssembleContext): LoadedCertificate {
+  const keyWhere = ctx.keyPath === ctx.path ? ctx.path : `${ctx.path}, key ${ctx.keyPath}`;
+  if (contents.keys.length === 0 && contents.otherKeys.length === 0) {
+    throw new UsageError(
+      `${CERT}: ${ctx.path} contains no private key; give it with ${KEY_FILE}`,
+      { code: CertErrorCode.noKey },
+    );
+  }
+  const rsaKeys = contents.keys.filter((k) => k.asymmetricKeyType === "rsa");
+  if (rsaKeys.length === 0) {
+    const found = contents.keys[0]?.asymmetricKeyType?.toUpperCase() ?? contents.otherKeys[0];
+    throw new UsageError(
+      `${CERT}: the private key in ${ctx.keyPath} is not an RSA key (${found}); Entra ID ` +
+        "certificate credentials need RSA",
+      { code: CertErrorCode.notRsa },
+    );
+  }
+
+  const certs = contents.certs.map((der) => parseCert(der, ctx.path));
+  const candidates = ctx.thumbprint ? certs.filter((c) => c.sha1 === ctx.thumbprint) : certs;
+  let leaf: ParsedCert | undefined;
+  let key: KeyObject | undefined;
+  for (const cert of candidates) {
+    key = rsaKeys.find((k) => samePublicKey(k, cert.x509.publicKey));
+    if (key) {
+      leaf = cert;
+      break;
+    }
+  }
+  if (!leaf || !key) {
+    throw new UsageError(
+      `${CERT}: the private key does not match the certificate (${keyWhere})`,
+      { code: CertErrorCode.keyMismatch },
+    );
+  }
+
+  const chain = [leaf, ...certs.filter((c) => c !== leaf)];
+  const x5c = chain.map((c) => Buffer.from(c.der).toString("base64"));
+  const notBefore = new Date(leaf.x509.validFrom);
+  const notAfter = new Date(leaf.x509.validTo);
+  const subject = leaf.x509.subject.split("\n").join(", ");
+  return {
+    source: ctx.source,
+    path: ctx.path,
+    privateKeyPem: key.export({ type: "pkcs8", format: "pem" }).toString(),
+    x5c,
+    chainPem: x5c.map(pemCertificate).join(""),
+    thumbprintSha1: leaf.sha1,
+    thumbprintSha256: createHash("sha256").update(leaf.der).digest("hex"),
+    subject,
+    notBefore,
+    notAfter,
+    warnings: validityWarnings(subject, notBefore, notAfter, ctx.now),
+  };
+}
+
+function parseCert(der: Uint8Array, path: string): ParsedCert {
+  try {
+    const x509 = new X509Certificate(Buffer.from(der));
+    return { der, x509, sha1: createHash("sha1").update(der).digest("hex").toUpperCase() };
+  } catch (error) {
+    throw new UsageError(`${CERT}: ${path} has a certificate that cannot be read`, {
+      code: CertErrorCode.unreadable,
+      cause: error,
+    });
+  }
+}
+
+/** Compares the RSA modulus and exponent (JWK `n`, `e`) of a private key and a public key. */
+function samePublicKey(privateKey: KeyObject, publicKey: KeyObject): boolean {
+  if (publicKey.asymmetricKeyType !== "rsa") return false;
+  const a = createPublicKey(privateKey).export({ format: "jwk" });
+  const b = publicKey.export({ format: "jwk" });
+  return a.n === b.n && a.e === b.e;
+}
+
+function pemCertificate(base64: string): string {
+  const lines = base64.match(/.{1,64}/g) ?? [];
+  return `-----BEGIN CERTIFICATE-----\n${lines.join("\n")}\n-----END CERTIFICATE-----\n`;
+}
+
+function validityWarnings(subject: string, notBefore: Date, notAfter: Date, now: Date): string[] {
+  const day = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, "Z");
+  if (now.getTime() > notAfter.getTime()) {
+    return [
+      `${CERT}: the certificate ${subject} expired on ${day(notAfter)}; Entra ID will reject it`,
+    ];
+  }
+  if (now.getTime() < notBefore.getTime()) {
+    return [
+      `${CERT}: the certificate ${subject} is not valid before ${
+        day(notBefore)
+      }; Entra ID will reject it until then`,
+    ];
+  }
+  return [];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Thumbprints
+
+async function loadByThumbprint(
+  thumbprint: string,
+  input: CertificateInput,
+): Promise<LoadedCertificate> {
+  const env = input.env ?? ((name: string) => Deno.env.get(name));
+  const dir = input.certDir ?? defaultCertDir(Deno.build.os, env);
+  const opened = new Map<string, Contents>();
+
+  const matches = await findByThumbprint(dir, thumbprint, async (path) => {
+    try {
+      const container = parseContainer(await readBytes(path, CERT), path, CERT);
+      if (container.format !== "pfx") return container.certs.map((der) => sha1Hex(der));
+      const contents = await openPfx(container.der, input.password, path);
+      opened.set(path, contents);
+      return contents.certs.map((der) => sha1Hex(der));
+    } catch (error) {
+      throw new Error(skipReason(error), { cause: error });
+    }
+  });
+
+  // Several files may hold the same certificate (say a .crt without key and the .pfx):
+  // the first that loads wins, otherwise the first file's error is the most useful one.
+  let firstError: unknown;
+  for (const match of matches) {
+    try {
+      return await loadFile(match.path, input, { thumbprint, siblingKey: true, opened });
+    } catch (error) {
+      firstError ??= error;
+    }
+  }
+  throw firstError;
+}
+
+function sha1Hex(der: Uint8Array): string {
+  return createHash("sha1").update(der).digest("hex").toUpperCase();
+}
+
+/** Short reason for the "could not be read" list of a failed folder search. */
+function skipReason(error: unknown): string {
+  const code = error instanceof UsageError ? error.code : undefined;
+  if (code === CertErrorCode.passwordNeeded) return `encrypted, needs ${PASSWORD}`;
+  if (code === CertErrorCode.passwordWrong) return `wrong ${PASSWORD}`;
+  return "not a readable certificate file";
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

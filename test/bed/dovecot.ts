@@ -1,0 +1,476 @@
+/**
+ * Runs Debian's real Dovecot 2.3 as an XOAUTH2 IMAP/POP3/submission server for
+ * end-to-end tests. Each start gets a fresh temp dir with its own config,
+ * sockets, log, keys and Maildirs, so runs never share state (stale sockets in
+ * a reused base_dir break auth). Access tokens are RS256 JWTs that Dovecot
+ * validates locally against the public key we drop into `keys/`.
+ *
+ * The settings follow test-bed.md, where each of them was verified on this
+ * kind of machine; the comments say why the non-obvious ones are there.
+ */
+
+import { freePort } from "./ports.ts";
+
+export interface DovecotOptions {
+  tls: { certFile: string; keyFile: string };
+  /** Accepted `iss` values. */
+  issuers: string[];
+  /** Public key (SPKI PEM) that signs valid tokens; `kid` is the JWT header's `kid`. */
+  signingKey: { kid: string; publicKeyPem: string };
+  /** Mailbox address -> number of messages to seed into its Maildir (for POP3 STAT). */
+  messages?: Record<string, number>;
+  /** Claim that must equal the XOAUTH2 `user=`; default `email`. */
+  usernameAttribute?: "email" | "upn" | "preferred_username";
+}
+
+export interface Dovecot {
+  host: "127.0.0.1";
+  imapsPort: number;
+  pop3sPort: number;
+  /** Plain submission (STARTTLS available); it relays into a sink that discards mail. */
+  submissionPort?: number;
+  dir: string;
+  /** Dovecot's log plus anything it printed on stderr, for failure messages. */
+  log(): Promise<string>;
+  /** Stops Dovecot, waits for it, stops the relay sink and removes the dir. */
+  stop(): Promise<void>;
+}
+
+const CANDIDATES = ["/usr/sbin/dovecot", "/usr/local/sbin/dovecot"];
+const START_DEADLINE_MS = 15_000;
+const INSTALL_HINT =
+  "Dovecot is not installed: run `apt-get install -y dovecot-imapd dovecot-pop3d dovecot-submissiond`";
+
+/** Path of the dovecot binary, or null when Dovecot is not installed. */
+export function dovecotPath(): string | null {
+  for (const path of CANDIDATES) {
+    try {
+      if (Deno.statSync(path).isFile) return path;
+    } catch {
+      // not there; try the next one
+    }
+  }
+  return null;
+}
+
+/** Starts Dovecot in the foreground and resolves once all its ports accept connections. */
+export async function startDovecot(options: DovecotOptions): Promise<Dovecot> {
+  const binary = dovecotPath();
+  if (binary === null) throw new Error(INSTALL_HINT);
+
+  const dir = await Deno.makeTempDir({ prefix: "gia-dovecot-" });
+  const sink = startSmtpSink();
+  let child: Deno.ChildProcess | undefined;
+  let stderr = Promise.resolve("");
+  const cleanup = async () => {
+    if (child) {
+      killGroup(child.pid);
+      await child.status;
+      running.delete(child.pid);
+    }
+    await stderr;
+    await sink.close();
+    await removeDir(dir);
+  };
+
+  try {
+    const ports = {
+      imaps: await freePort(),
+      pop3s: await freePort(),
+      submission: await freePort(),
+    };
+    const owner = await processOwner();
+    await writeFiles(dir, options, ports, sink.port, owner);
+
+    // `detached` gives Dovecot its own process group, so stop() can kill the
+    // master and all its children at once (see killGroup).
+    child = new Deno.Command(binary, {
+      args: ["-F", "-c", `${dir}/dovecot.conf`],
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+      detached: true,
+    }).spawn();
+    watchForExit(child.pid);
+    stderr = new Response(child.stderr).text().catch(() => "");
+    let exited = false;
+    child.status.then(() => exited = true);
+
+    const log = async () => {
+      const file = await Deno.readTextFile(`${dir}/dovecot.log`).catch(() => "");
+      const err = exited ? await stderr : "";
+      return err ? `${file}\n[stderr]\n${err}` : file;
+    };
+
+    await waitForPorts([ports.imaps, ports.pop3s, ports.submission], () => exited, log);
+
+    let stopped: Promise<void> | undefined;
+    return {
+      host: "127.0.0.1",
+      imapsPort: ports.imaps,
+      pop3sPort: ports.pop3s,
+      submissionPort: ports.submission,
+      dir,
+      log,
+      stop: () => stopped ??= cleanup(),
+    };
+  } catch (error) {
+    await cleanup();
+    throw error;
+  }
+}
+
+/** Process groups still running, killed when the test process exits without stop(). */
+const running = new Set<number>();
+let unloadHooked = false;
+
+function watchForExit(pid: number): void {
+  running.add(pid);
+  if (unloadHooked) return;
+  unloadHooked = true;
+  globalThis.addEventListener("unload", () => {
+    for (const group of running) killGroup(group);
+  });
+}
+
+/**
+ * SIGKILL to the whole group. A graceful SIGTERM costs at least 1.1 s, and
+ * about 6 s when a login process is still starting up (as right after the
+ * port probe); the dir with all of Dovecot's state is deleted anyway.
+ */
+function killGroup(pid: number): void {
+  try {
+    Deno.kill(-pid, "SIGKILL");
+  } catch {
+    // the group is gone already
+  }
+}
+
+interface Owner {
+  root: boolean;
+  user: string;
+  group: string;
+  /** uid/gid the mail processes run as (and that owns the Maildirs). */
+  mailUid: number;
+  mailGid: number;
+}
+
+/**
+ * Dovecot drops privileges to fixed users when started as root (CI and this
+ * machine); a normal user must instead run every service as itself.
+ */
+async function processOwner(): Promise<Owner> {
+  if (Deno.uid() === 0) {
+    return {
+      root: true,
+      user: "root",
+      group: "root",
+      mailUid: Number(await id(["-u", "mail"])),
+      mailGid: Number(await id(["-g", "mail"])),
+    };
+  }
+  return {
+    root: false,
+    user: await id(["-un"]),
+    group: await id(["-gn"]),
+    mailUid: Deno.uid() ?? 0,
+    mailGid: Deno.gid() ?? 0,
+  };
+}
+
+async function id(args: string[]): Promise<string> {
+  const out = await new Deno.Command("id", { args, stdout: "piped", stderr: "piped" }).output();
+  if (!out.success) {
+    throw new Error(`id ${args.join(" ")} failed: ${new TextDecoder().decode(out.stderr)}`);
+  }
+  return new TextDecoder().decode(out.stdout).trim();
+}
+
+async function writeFiles(
+  dir: string,
+  options: DovecotOptions,
+  ports: { imaps: number; pop3s: number; submission: number },
+  sinkPort: number,
+  owner: Owner,
+): Promise<void> {
+  // The auth process runs as user `dovecot` and must read keys/ and oauth2.conf.ext.
+  await Deno.chmod(dir, 0o755);
+  const keyDir = `${dir}/keys/default/RS256`;
+  await Deno.mkdir(keyDir, { recursive: true });
+  await Deno.mkdir(`${dir}/mail`);
+  await Deno.writeTextFile(`${keyDir}/${options.signingKey.kid}`, options.signingKey.publicKeyPem);
+  await Deno.writeTextFile(`${dir}/oauth2.conf.ext`, oauth2Config(dir, options));
+  await Deno.writeTextFile(
+    `${dir}/dovecot.conf`,
+    dovecotConfig(dir, options, ports, sinkPort, owner),
+  );
+  await seedMessages(dir, options.messages ?? {});
+  await chownTree(`${dir}/mail`, owner.mailUid, owner.mailGid);
+}
+
+function oauth2Config(dir: string, options: DovecotOptions): string {
+  // `issuers` is a space-separated list; an empty active_attribute switches
+  // off the "active" check that only introspection responses carry.
+  return [
+    "introspection_mode = local",
+    `local_validation_key_dict = fs:posix:prefix=${dir}/keys/`,
+    `username_attribute = ${options.usernameAttribute ?? "email"}`,
+    `issuers = ${options.issuers.join(" ")}`,
+    "active_attribute =",
+    "active_value =",
+    "",
+  ].join("\n");
+}
+
+function dovecotConfig(
+  dir: string,
+  options: DovecotOptions,
+  ports: { imaps: number; pop3s: number; submission: number },
+  sinkPort: number,
+  owner: Owner,
+): string {
+  // Dovecot's config has no variables: every path is written out absolute.
+  const users = owner.root
+    // mail (uid 8) is below the default first_valid_uid of 500.
+    ? ["first_valid_uid = 1"]
+    : [
+      `default_internal_user = ${owner.user}`,
+      `default_login_user = ${owner.user}`,
+      `default_internal_group = ${owner.group}`,
+    ];
+  // A non-root master cannot chroot, so the services that chroot by default must not.
+  const chroot = owner.root ? "" : "  chroot =\n";
+  return `# Written by test/bed/dovecot.ts for one test run.
+base_dir = ${dir}/base
+state_dir = ${dir}/state
+log_path = ${dir}/dovecot.log
+listen = 127.0.0.1
+protocols = imap pop3 submission
+${users.join("\n")}
+
+ssl = required
+ssl_cert = <${options.tls.certFile}
+ssl_key = <${options.tls.keyFile}
+
+auth_mechanisms = xoauth2 oauthbearer
+# Without these two every failed login costs 2 s or more.
+auth_failure_delay = 0
+auth_verbose = yes
+service anvil {
+${chroot}  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
+}
+
+passdb {
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = ${dir}/oauth2.conf.ext
+}
+userdb {
+  driver = static
+  args = uid=${owner.mailUid} gid=${owner.mailGid} home=${dir}/mail/%d/%n
+}
+mail_location = maildir:~/Maildir
+
+service imap-login {
+${chroot}  inet_listener imap {
+    port = 0
+  }
+  inet_listener imaps {
+    port = ${ports.imaps}
+    ssl = yes
+  }
+}
+service pop3-login {
+${chroot}  inet_listener pop3 {
+    port = 0
+  }
+  inet_listener pop3s {
+    port = ${ports.pop3s}
+    ssl = yes
+  }
+}
+service submission-login {
+${chroot}  inet_listener submission {
+    port = ${ports.submission}
+  }
+}
+# Submission refuses AUTH unless it can reach its relay: a sink in this process.
+hostname = testbed.localhost
+submission_relay_host = 127.0.0.1
+submission_relay_port = ${sinkPort}
+`;
+}
+
+async function seedMessages(dir: string, messages: Record<string, number>): Promise<void> {
+  for (const [address, count] of Object.entries(messages)) {
+    const [local, domain] = address.toLowerCase().split("@");
+    const maildir = `${dir}/mail/${domain}/${local}/Maildir`;
+    for (const sub of ["cur", "new", "tmp"]) {
+      await Deno.mkdir(`${maildir}/${sub}`, { recursive: true });
+    }
+    for (let i = 1; i <= count; i++) {
+      const body = [
+        `From: sender@testbed.localhost`,
+        `To: ${address}`,
+        `Subject: Test message ${i}`,
+        `Message-ID: <seed-${i}@testbed.localhost>`,
+        `Date: Mon, 1 Jan 2024 00:00:00 +0000`,
+        "",
+        `Seeded message ${i} for ${address}.`,
+        "",
+      ].join("\n");
+      await Deno.writeTextFile(`${maildir}/new/1700000000.seed${i}.testbed`, body);
+    }
+  }
+}
+
+async function chownTree(path: string, uid: number, gid: number): Promise<void> {
+  if (Deno.uid() !== 0) return;
+  await Deno.chown(path, uid, gid);
+  for await (const entry of Deno.readDir(path)) {
+    const child = `${path}/${entry.name}`;
+    if (entry.isDirectory) await chownTree(child, uid, gid);
+    else await Deno.chown(child, uid, gid);
+  }
+}
+
+async function waitForPorts(
+  ports: number[],
+  exited: () => boolean,
+  log: () => Promise<string>,
+): Promise<void> {
+  const deadline = Date.now() + START_DEADLINE_MS;
+  for (const port of ports) {
+    while (true) {
+      if (exited()) throw new Error(`Dovecot exited during start-up. Log:\n${await log()}`);
+      try {
+        const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+        conn.close();
+        break;
+      } catch {
+        if (Date.now() > deadline) {
+          throw new Error(`Dovecot did not open port ${port} in time. Log:\n${await log()}`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+    }
+  }
+}
+
+async function removeDir(dir: string): Promise<void> {
+  // Dovecot's children may still be writing for a moment after the master exits.
+  for (let attempt = 0; attempt < 5; attempt++) {
+    try {
+      await Deno.remove(dir, { recursive: true });
+      return;
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}
+
+interface SmtpSink {
+  port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * A tiny SMTP server that accepts everything and keeps nothing: Dovecot's
+ * submission service only needs a relay to talk to.
+ */
+function startSmtpSink(): SmtpSink {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns = new Set<Deno.Conn>();
+  const handlers = new Set<Promise<void>>();
+  const accepting = (async () => {
+    try {
+      for await (const conn of listener) {
+        conns.add(conn);
+        const handler = serveSmtpSink(conn).finally(() => {
+          conns.delete(conn);
+          handlers.delete(handler);
+        });
+        handlers.add(handler);
+      }
+    } catch {
+      // listener closed
+    }
+  })();
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    async close() {
+      listener.close();
+      for (const conn of conns) closeQuietly(conn);
+      await accepting;
+      await Promise.all([...handlers]);
+    },
+  };
+}
+
+async function serveSmtpSink(conn: Deno.Conn): Promise<void> {
+  const encoder = new TextEncoder();
+  const send = (line: string) => writeAll(conn, encoder.encode(line + "\r\n"));
+  try {
+    await send("220 sink.testbed.localhost ESMTP sink");
+    let inData = false;
+    for await (const line of crlfLines(conn)) {
+      if (inData) {
+        if (line === ".") {
+          inData = false;
+          await send("250 2.0.0 Ok: discarded");
+        }
+        continue;
+      }
+      const verb = line.split(" ")[0].toUpperCase();
+      if (verb === "EHLO") {
+        await send("250-sink.testbed.localhost");
+        await send("250-8BITMIME");
+        await send("250 PIPELINING");
+      } else if (verb === "DATA") {
+        inData = true;
+        await send("354 End data with <CR><LF>.<CR><LF>");
+      } else if (verb === "QUIT") {
+        await send("221 2.0.0 Bye");
+        break;
+      } else {
+        await send("250 2.0.0 Ok");
+      }
+    }
+  } catch {
+    // the peer went away; nothing to keep
+  } finally {
+    closeQuietly(conn);
+  }
+}
+
+async function* crlfLines(conn: Deno.Conn): AsyncGenerator<string> {
+  const decoder = new TextDecoder();
+  const buffer = new Uint8Array(4096);
+  let pending = "";
+  while (true) {
+    const n = await conn.read(buffer);
+    if (n === null) return;
+    pending += decoder.decode(buffer.subarray(0, n), { stream: true });
+    let end;
+    while ((end = pending.indexOf("\r\n")) >= 0) {
+      yield pending.slice(0, end);
+      pending = pending.slice(end + 2);
+    }
+  }
+}
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  let offset = 0;
+  while (offset < bytes.length) offset += await conn.write(bytes.subarray(offset));
+}
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // already closed
+  }
+}

@@ -1,0 +1,481 @@
+import assert from "node:assert/strict";
+import { type ExchangeOptions, type ExchangeServer, startExchange } from "./exchange.ts";
+import { makeServerPki } from "./pki.ts";
+
+// One PKI for the file; the server takes PEM strings, so the files can go at once.
+const pki = await makeServerPki();
+await Deno.remove(pki.dir, { recursive: true });
+
+const APP_ID = "11111111-2222-3333-4444-555555555555";
+const OTHER_APP_ID = "99999999-8888-7777-6666-555555555555";
+const MAILBOX = "shared@contoso.test";
+const LOCKED = "locked@contoso.test";
+const USER = "alice@contoso.test";
+
+// ---------------------------------------------------------------- tokens
+
+const encoder = new TextEncoder();
+const rsa = {
+  name: "RSASSA-PKCS1-v1_5",
+  modulusLength: 2048,
+  publicExponent: new Uint8Array([1, 0, 1]),
+  hash: "SHA-256",
+};
+const signer = await crypto.subtle.generateKey(rsa, true, ["sign", "verify"]);
+const stranger = await crypto.subtle.generateKey(rsa, true, ["sign", "verify"]);
+const publicKeyPem = await spkiPem(signer.publicKey);
+
+function b64url(data: Uint8Array | string): string {
+  const bytes = typeof data === "string" ? encoder.encode(data) : data;
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(
+    /=+$/,
+    "",
+  );
+}
+
+async function spkiPem(key: CryptoKey): Promise<string> {
+  const der = new Uint8Array(await crypto.subtle.exportKey("spki", key));
+  const lines = btoa(String.fromCharCode(...der)).match(/.{1,64}/g)!;
+  return `-----BEGIN PUBLIC KEY-----\n${lines.join("\n")}\n-----END PUBLIC KEY-----\n`;
+}
+
+/** An Exchange-style app token; `claims` override the defaults. */
+async function token(
+  claims: Record<string, unknown> = {},
+  key = signer.privateKey,
+): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  const payload = {
+    aud: "https://outlook.office365.com",
+    iss: "https://sts.windows.net/tenant-id/",
+    iat: now,
+    nbf: now,
+    exp: now + 3600,
+    appid: APP_ID,
+    roles: ["IMAP.AccessAsApp", "POP.AccessAsApp"],
+    ...claims,
+  };
+  const input = `${b64url(JSON.stringify({ alg: "RS256", typ: "JWT" }))}.${
+    b64url(JSON.stringify(payload))
+  }`;
+  const signature = new Uint8Array(
+    await crypto.subtle.sign("RSASSA-PKCS1-v1_5", key, encoder.encode(input)),
+  );
+  return `${input}.${b64url(signature)}`;
+}
+
+function xoauth2(user: string, accessToken: string): string {
+  return btoa(`user=${user}\x01auth=Bearer ${accessToken}\x01\x01`);
+}
+
+// ---------------------------------------------------------------- a minimal client
+
+/** Raw line client: what a test needs to see exactly what the server sends. */
+class Client {
+  #text = "";
+  #chunk = new Uint8Array(16 * 1024);
+  #read: Promise<number | null> | null = null;
+  #decoder = new TextDecoder();
+
+  private constructor(private conn: Deno.TlsConn) {}
+
+  static async open(port: number): Promise<Client> {
+    return new Client(await Deno.connectTls({ hostname: "127.0.0.1", port, caCerts: [pki.caPem] }));
+  }
+
+  /** The next CRLF line, or null when none arrives within `ms` or the server closed. */
+  async line(ms = 2000): Promise<string | null> {
+    while (true) {
+      const end = this.#text.indexOf("\r\n");
+      if (end >= 0) {
+        const line = this.#text.slice(0, end);
+        this.#text = this.#text.slice(end + 2);
+        return line;
+      }
+      const got = await this.#fill(ms);
+      if (got !== "data") return null;
+    }
+  }
+
+  /** Lines up to and including the first one that starts with `prefix`. */
+  async until(prefix: string): Promise<string[]> {
+    const lines: string[] = [];
+    while (true) {
+      const line = await this.line();
+      assert.notEqual(line, null, `no line starting with ${prefix}; got ${JSON.stringify(lines)}`);
+      lines.push(line!);
+      if (line!.startsWith(prefix)) return lines;
+    }
+  }
+
+  /** True when the server has closed the connection (within `ms`). */
+  async closedByServer(ms = 2000): Promise<boolean> {
+    while (true) {
+      const got = await this.#fill(ms);
+      if (got === "eof") return true;
+      if (got === "timeout") return false;
+    }
+  }
+
+  send(line: string): Promise<void> {
+    return this.raw(line + "\r\n");
+  }
+
+  async raw(text: string): Promise<void> {
+    const bytes = encoder.encode(text);
+    let offset = 0;
+    while (offset < bytes.length) offset += await this.conn.write(bytes.subarray(offset));
+  }
+
+  async close(): Promise<void> {
+    try {
+      this.conn.close();
+    } catch {
+      // already closed
+    }
+    await this.#read?.catch(() => null);
+  }
+
+  async #fill(ms: number): Promise<"data" | "eof" | "timeout"> {
+    this.#read ??= this.conn.read(this.#chunk).catch(() => null);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<"timeout">((resolve) =>
+      timer = setTimeout(() => resolve("timeout"), ms)
+    );
+    const n = await Promise.race([this.#read, timeout]);
+    clearTimeout(timer);
+    if (n === "timeout") return "timeout";
+    this.#read = null;
+    if (n === null) return "eof";
+    this.#text += this.#decoder.decode(this.#chunk.subarray(0, n));
+    return "data";
+  }
+}
+
+// ---------------------------------------------------------------- fixtures
+
+async function withExchange(
+  test: (server: ExchangeServer) => Promise<void>,
+  extra: Partial<ExchangeOptions> = {},
+): Promise<void> {
+  const server = await startExchange({
+    tls: { certPem: pki.certPem, keyPem: pki.keyPem },
+    tokenKey: { publicKeyPem },
+    mailboxPermissions: { [MAILBOX]: [APP_ID], [LOCKED]: [OTHER_APP_ID] },
+    ...extra,
+  });
+  try {
+    await test(server);
+  } finally {
+    await server.close();
+  }
+}
+
+async function imapLogin(server: ExchangeServer, user: string, accessToken: string) {
+  const client = await Client.open(server.imapPort);
+  await client.line();
+  await client.send(`A01 AUTHENTICATE XOAUTH2 ${xoauth2(user, accessToken)}`);
+  return { client, reply: await client.line() };
+}
+
+// ---------------------------------------------------------------- IMAP
+
+Deno.test("startExchange() greets and lists capabilities like Exchange IMAP", async () => {
+  await withExchange(async (server) => {
+    const client = await Client.open(server.imapPort);
+    try {
+      assert.match(
+        (await client.line())!,
+        /^\* OK The Microsoft Exchange IMAP4 service is ready\. \[[A-Za-z0-9+/]+=*\]$/,
+      );
+      await client.send("C1 CAPABILITY");
+      assert.deepEqual(await client.until("C1 "), [
+        "* CAPABILITY IMAP4 IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 SASL-IR UIDPLUS MOVE ID UNSELECT CHILDREN IDLE NAMESPACE LITERAL+",
+        "C1 OK CAPABILITY completed.",
+      ]);
+      await client.send('C2 LIST "" *');
+      assert.equal(await client.line(), "C2 BAD Command received in Invalid state.");
+      await client.send("C3 FROBNICATE");
+      assert.equal(await client.line(), "C3 BAD Command Error. 12");
+      await client.send("C4 LOGOUT");
+      assert.deepEqual(await client.until("C4 "), [
+        "* BYE Microsoft Exchange Server IMAP4 server signing off.",
+        "C4 OK LOGOUT completed.",
+      ]);
+      assert.ok(await client.closedByServer());
+    } finally {
+      await client.close();
+    }
+    assert.equal(server.connections, 1);
+    assert.deepEqual(server.sessions[0].received, [
+      "C1 CAPABILITY",
+      'C2 LIST "" *',
+      "C3 FROBNICATE",
+      "C4 LOGOUT",
+    ]);
+  });
+});
+
+Deno.test("startExchange() accepts a valid app token with FullAccess and LIST works", async () => {
+  await withExchange(async (server) => {
+    const { client, reply } = await imapLogin(server, MAILBOX, await token());
+    try {
+      assert.equal(reply, "A01 OK AUTHENTICATE completed.");
+      await client.send('A02 LIST "" *');
+      const lines = await client.until("A02 ");
+      assert.equal(lines[0], '* LIST (\\HasNoChildren) "/" INBOX');
+      assert.ok(lines.includes('* LIST (\\HasNoChildren \\Sent) "/" "Sent Items"'));
+      assert.equal(lines.at(-1), "A02 OK LIST completed.");
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+Deno.test("startExchange() takes the two-step AUTHENTICATE with a '+ ' continuation", async () => {
+  await withExchange(async (server) => {
+    const client = await Client.open(server.imapPort);
+    try {
+      await client.line();
+      await client.send("A01 AUTHENTICATE XOAUTH2");
+      assert.equal(await client.line(), "+ ");
+      await client.send(xoauth2(MAILBOX, await token()));
+      assert.equal(await client.line(), "A01 OK AUTHENTICATE completed.");
+      await client.send('A02 LIST "" INBOX');
+      assert.deepEqual(await client.until("A02 "), [
+        '* LIST (\\HasNoChildren) "/" INBOX',
+        "A02 OK LIST completed.",
+      ]);
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+Deno.test("startExchange() says OK to a token without FullAccess, then BAD not connected", async () => {
+  await withExchange(async (server) => {
+    const { client, reply } = await imapLogin(server, LOCKED, await token());
+    try {
+      assert.equal(reply, "A01 OK AUTHENTICATE completed.");
+      await client.send('A02 LIST "" *');
+      assert.equal(await client.line(), "A02 BAD User is authenticated but not connected.");
+      await client.send("A03 NOOP");
+      assert.equal(await client.line(), "A03 BAD User is authenticated but not connected.");
+      await client.send("A04 LOGOUT");
+      assert.equal(
+        await client.line(),
+        "* BYE Microsoft Exchange Server IMAP4 server signing off.",
+      );
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+Deno.test("startExchange() answers NO for wrong role, audience, expiry, signature or SASL", async () => {
+  await withExchange(async (server) => {
+    const now = Math.floor(Date.now() / 1000);
+    const cases: [string, string][] = [
+      ["POP role only", xoauth2(MAILBOX, await token({ roles: ["POP.AccessAsApp"] }))],
+      ["no roles", xoauth2(MAILBOX, await token({ roles: undefined }))],
+      ["Graph audience", xoauth2(MAILBOX, await token({ aud: "https://graph.microsoft.com" }))],
+      ["expired", xoauth2(MAILBOX, await token({ exp: now - 60 }))],
+      ["signed by another key", xoauth2(MAILBOX, await token({}, stranger.privateKey))],
+      ["unknown mailbox", xoauth2("nobody@contoso.test", await token())],
+      ["not a JWT", xoauth2(MAILBOX, "not.a.jwt")],
+      ["no ^A^A", btoa(`user=${MAILBOX}\x01auth=Bearer ${await token()}`)],
+      ["not base64", "%%%"],
+    ];
+    for (const [name, sasl] of cases) {
+      const client = await Client.open(server.imapPort);
+      try {
+        await client.line();
+        await client.send(`A01 AUTHENTICATE XOAUTH2 ${sasl}`);
+        assert.equal(await client.line(), "A01 NO AUTHENTICATE failed.", name);
+      } finally {
+        await client.close();
+      }
+    }
+  });
+});
+
+Deno.test("startExchange() accepts a trailing-slash audience and delegated tokens", async () => {
+  await withExchange(async (server) => {
+    const user = {
+      roles: undefined,
+      appid: undefined,
+      upn: USER,
+      scp: "IMAP.AccessAsUser.All POP.AccessAsUser.All",
+    };
+    const cases: [string, string, string][] = [
+      ["aud with slash", MAILBOX, await token({ aud: "https://outlook.office365.com/" })],
+      ["aud as app ID", MAILBOX, await token({ aud: "00000002-0000-0ff1-ce00-000000000000" })],
+      ["user's own mailbox", USER, await token(user)],
+    ];
+    for (const [name, mailbox, accessToken] of cases) {
+      const { client, reply } = await imapLogin(server, mailbox, accessToken);
+      try {
+        assert.equal(reply, "A01 OK AUTHENTICATE completed.", name);
+        await client.send('A02 LIST "" INBOX');
+        assert.equal(await client.line(), '* LIST (\\HasNoChildren) "/" INBOX', name);
+      } finally {
+        await client.close();
+      }
+    }
+    const { client, reply } = await imapLogin(
+      server,
+      USER,
+      await token({ ...user, scp: "SMTP.Send" }),
+    );
+    await client.close();
+    assert.equal(reply, "A01 NO AUTHENTICATE failed.");
+  });
+});
+
+Deno.test("startExchange() ends the session when the token expires", async () => {
+  await withExchange(async (server) => {
+    const exp = Math.floor(Date.now() / 1000) + 2;
+    const { client, reply } = await imapLogin(server, MAILBOX, await token({ exp }));
+    try {
+      assert.equal(reply, "A01 OK AUTHENTICATE completed.");
+      await new Promise((resolve) => setTimeout(resolve, exp * 1000 - Date.now() + 50));
+      await client.send("A02 NOOP");
+      assert.equal(await client.line(), "* BYE Session invalidated - AccessTokenExpired");
+      assert.ok(await client.closedByServer());
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+Deno.test("startExchange() ignores LF-only lines, then closes after 8 KiB", async () => {
+  await withExchange(async (server) => {
+    for (
+      const [port, bye] of [[server.imapPort, "* BYE Connection is closed. 13"], [
+        server.pop3Port,
+        "-ERR Connection is closed. 13",
+      ]] as const
+    ) {
+      const client = await Client.open(port);
+      try {
+        await client.line();
+        await client.raw("A01 CAPABILITY\n");
+        assert.equal(await client.line(300), null);
+        await client.raw("x".repeat(9000) + "\n");
+        assert.equal(await client.line(), bye);
+        assert.ok(await client.closedByServer());
+      } finally {
+        await client.close();
+      }
+    }
+    assert.deepEqual(server.sessions.map((s) => s.received), [[], []]);
+  });
+});
+
+Deno.test("startExchange() in silent mode completes TLS but never greets", async () => {
+  await withExchange(async (server) => {
+    const client = await Client.open(server.imapPort);
+    try {
+      await client.send("A01 CAPABILITY");
+      assert.equal(await client.line(300), null);
+    } finally {
+      await client.close();
+    }
+    assert.equal(server.connections, 1);
+    assert.deepEqual(server.sessions[0].sent, []);
+  }, { behaviour: "silent" });
+});
+
+Deno.test("startExchange() close() ends sessions that are still open", async () => {
+  const server = await startExchange({
+    tls: { certPem: pki.certPem, keyPem: pki.keyPem },
+    tokenKey: { publicKeyPem },
+    mailboxPermissions: {},
+  });
+  const imap = await Client.open(server.imapPort);
+  const pop3 = await Client.open(server.pop3Port);
+  try {
+    await imap.line();
+    await pop3.line();
+    await server.close();
+    assert.ok(await imap.closedByServer());
+    assert.ok(await pop3.closedByServer());
+    await assert.rejects(Client.open(server.imapPort));
+  } finally {
+    await imap.close();
+    await pop3.close();
+  }
+});
+
+// ---------------------------------------------------------------- POP3
+
+Deno.test("startExchange() POP3: two-line AUTH XOAUTH2, STAT and QUIT", async () => {
+  await withExchange(async (server) => {
+    const client = await Client.open(server.pop3Port);
+    try {
+      assert.match(
+        (await client.line())!,
+        /^\+OK The Microsoft Exchange POP3 service is ready\. \[[A-Za-z0-9+/]+=*\]$/,
+      );
+      await client.send("CAPA");
+      const capa = await client.until(".");
+      assert.equal(capa[0], "+OK");
+      assert.ok(capa.includes("SASL PLAIN XOAUTH2"));
+      await client.send("STAT");
+      assert.equal(await client.line(), "-ERR Command is not valid in this state.");
+      await client.send("AUTH XOAUTH2");
+      assert.equal(await client.line(), "+");
+      await client.send(xoauth2(MAILBOX, await token()));
+      assert.equal(await client.line(), "+OK User successfully authenticated.");
+      await client.send("STAT");
+      assert.equal(await client.line(), "+OK 3 14523");
+      await client.send("QUIT");
+      assert.equal(await client.line(), "+OK Microsoft Exchange Server POP3 server signing off.");
+      assert.ok(await client.closedByServer());
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+Deno.test("startExchange() POP3: custom messages and a '+ ' continuation", async () => {
+  await withExchange(async (server) => {
+    const client = await Client.open(server.pop3Port);
+    try {
+      await client.line();
+      await client.send("AUTH XOAUTH2");
+      assert.equal(await client.line(), "+ ");
+      await client.send(xoauth2(MAILBOX, await token({ roles: ["POP.AccessAsApp"] })));
+      assert.equal(await client.line(), "+OK User successfully authenticated.");
+      await client.send("STAT");
+      assert.equal(await client.line(), "+OK 2 300");
+    } finally {
+      await client.close();
+    }
+  }, { messages: { [MAILBOX]: [100, 200] }, pop3Continuation: "+ " });
+});
+
+Deno.test("startExchange() POP3: no FullAccess, wrong role and one-line AUTH fail", async () => {
+  await withExchange(async (server) => {
+    const failure = "-ERR Authentication failure: unknown user name or bad password.";
+    const client = await Client.open(server.pop3Port);
+    try {
+      await client.line();
+      for (
+        const sasl of [
+          xoauth2(LOCKED, await token()),
+          xoauth2(MAILBOX, await token({ roles: ["IMAP.AccessAsApp"] })),
+        ]
+      ) {
+        await client.send("AUTH XOAUTH2");
+        assert.equal(await client.line(), "+");
+        await client.send(sasl);
+        assert.equal(await client.line(), failure);
+      }
+      await client.send(`AUTH XOAUTH2 ${xoauth2(MAILBOX, await token())}`);
+      assert.equal(await client.line(), "-ERR Protocol error. 14");
+    } finally {
+      await client.close();
+    }
+  });
+});

@@ -1,0 +1,112 @@
+/**
+ * The whole test bed in one object: test PKI, fake Entra ID, the Exchange-like
+ * server and (optionally) real Dovecot, wired with the same apps, mailboxes and
+ * keys. Used by the end-to-end tests and by `deno task demo`.
+ */
+import { type AppCertificate, makeAppCertificate, makeServerPki, type ServerPki } from "./pki.ts";
+import { type FakeEntra, startFakeEntra } from "./entra.ts";
+import { type ExchangeServer, startExchange } from "./exchange.ts";
+import { type Dovecot, startDovecot } from "./dovecot.ts";
+
+export const TENANT = "9a1c3f52-7d4e-4b8a-9c61-2f0e8d7b5a34";
+/** App with every role, a secret and a registered certificate (FullAccess on MAILBOX). */
+export const APP = "3f6d2b1e-8c47-4a59-b0e2-71d9c5a8f403";
+/** App with the roles but no FullAccess on any mailbox (Exchange: "authenticated but not connected"). */
+export const APP_NO_ACCESS = "b82e4c71-0f3a-4d96-a5c8-6e19d2f7b350";
+/** App without admin consent: its tokens carry no roles. */
+export const APP_NO_ROLES = "e7a90d34-5b1c-4f28-8d6e-c3f21a4b9e07";
+export const SECRET = "Qx8~vR2.pL9_kT4-mN7wZ3yB6cD1fH5jS0aE";
+export const MAILBOX = "box@contoso.com";
+export const OTHER_MAILBOX = "other@contoso.com";
+
+export interface TestBed {
+  dir: string;
+  pki: ServerPki;
+  /** Registered with APP. */
+  cert: AppCertificate;
+  /** Not registered anywhere. */
+  unknownCert: AppCertificate;
+  entra: FakeEntra;
+  exchange: ExchangeServer;
+  dovecot?: Dovecot;
+  /** Arguments every CLI call needs to reach the test bed instead of Microsoft. */
+  common(): string[];
+  close(): Promise<void>;
+}
+
+export interface TestBedOptions {
+  dovecot?: boolean;
+  exchangeBehaviour?: "normal" | "silent";
+}
+
+export async function startTestBed(options: TestBedOptions = {}): Promise<TestBed> {
+  const dir = await Deno.makeTempDir({ prefix: "gia-bed-" });
+  const pki = await makeServerPki(`${dir}/pki`);
+  const [cert, unknownCert] = await Promise.all([
+    makeAppCertificate(`${dir}/certs`, "app"),
+    makeAppCertificate(`${dir}/certs`, "unknown"),
+  ]);
+  const tls = { certPem: pki.certPem, keyPem: pki.keyPem };
+  const roles = ["IMAP.AccessAsApp", "POP.AccessAsApp", "SMTP.SendAsApp"];
+  const entra = await startFakeEntra({
+    tls,
+    apps: [
+      {
+        tenantId: TENANT,
+        clientId: APP,
+        displayName: "directmail",
+        secrets: [SECRET],
+        certificates: [cert.certPem],
+        roles,
+        mailbox: MAILBOX,
+      },
+      { tenantId: TENANT, clientId: APP_NO_ACCESS, secrets: [SECRET], roles, mailbox: MAILBOX },
+      { tenantId: TENANT, clientId: APP_NO_ROLES, secrets: [SECRET], mailbox: MAILBOX },
+    ],
+  });
+  const exchange = await startExchange({
+    tls,
+    tokenKey: { publicKeyPem: entra.signingKey.publicKeyPem },
+    mailboxPermissions: { [MAILBOX]: [APP, APP_NO_ROLES], [OTHER_MAILBOX]: [] },
+    behaviour: options.exchangeBehaviour,
+  });
+  let dovecot: Dovecot | undefined;
+  try {
+    if (options.dovecot) {
+      dovecot = await startDovecot({
+        tls: { certFile: pki.certFile, keyFile: pki.keyFile },
+        issuers: [entra.issuer(TENANT)],
+        signingKey: { kid: entra.signingKey.kid, publicKeyPem: entra.signingKey.publicKeyPem },
+        messages: { [MAILBOX]: 2 },
+      });
+    }
+  } catch (error) {
+    await Promise.all([entra.close(), exchange.close()]);
+    throw error;
+  }
+  return {
+    dir,
+    pki,
+    cert,
+    unknownCert,
+    entra,
+    exchange,
+    dovecot,
+    common: () => [
+      "-tenantID",
+      TENANT,
+      "-AuthorityHost",
+      entra.url,
+      "-CaFile",
+      pki.caFile,
+      "-Server",
+      "127.0.0.1",
+      "-TimeoutSeconds",
+      "5",
+    ],
+    async close() {
+      await Promise.all([entra.close(), exchange.close(), dovecot?.stop()]);
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+  };
+}
