@@ -108,7 +108,9 @@ function isFullParameterName(arg: string): boolean {
 }
 
 /** Binds argv to parameter names. Pure: no I/O. */
-export function bindArguments(argv: readonly string[]): BindResult {
+export function bindArguments(input: readonly string[]): BindResult {
+  // `deno task start -- ARGS` passes the `--` through; it separates nothing here.
+  const argv = input[0] === "--" ? input.slice(1) : input;
   if (argv.some((a) => HELP_WORDS.has(a.toLowerCase()))) return { kind: "help" };
   if (argv.some((a) => a.toLowerCase() === "--version")) return { kind: "version" };
 

@@ -90,3 +90,7 @@ Deno.test("bindArguments() recognises help and version anywhere", () => {
 Deno.test("bindArguments() accepts an en dash pasted from a document", () => {
   assert.equal(bound(["\u2013tenantID", "T"]).get("tenantID"), "T");
 });
+
+Deno.test("bindArguments() ignores a leading -- (deno task start -- ARGS)", () => {
+  assert.equal(bound(["--", "-tenantID", "T"]).get("tenantID"), "T");
+});

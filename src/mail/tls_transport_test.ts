@@ -219,7 +219,9 @@ Deno.test("connectTls() abandons a TCP connect that hangs, within timeoutMs", as
         clearTimeout(timer);
       }
     }
-    if (!hangs) return console.warn("connects never hang on this system; nothing to test");
+    // Linux (where CI runs) always gets here; a system that never hangs must
+    // not turn this test into one that cannot fail.
+    assert.ok(hangs, "could not make a TCP connect hang: backlog never filled");
 
     const started = performance.now();
     await rejectsWith(
