@@ -33,9 +33,13 @@ function writeAll(stream: { writeSync(p: Uint8Array): number }, text: string): v
 export class Redactor {
   #secrets: { value: string; label: string }[] = [];
 
-  /** Registers a secret; very short values are ignored (they would mangle ordinary text). */
+  /**
+   * Registers a secret. Values under 8 characters are ignored: replacing them
+   * would mangle ordinary words ("wrong", "password") in messages, and real
+   * client secrets and tokens are far longer.
+   */
   add(value: string | undefined, label: string): void {
-    if (value && value.length >= 4) {
+    if (value && value.length >= 8) {
       this.#secrets.push({ value, label });
       this.#secrets.sort((a, b) => b.value.length - a.value.length);
     }
@@ -130,7 +134,8 @@ export class Reporter {
     }
     if (error) {
       this.#sink.err(`ERROR: ${printable(error.message)}${error.code ? ` [${error.code}]` : ""}\n`);
-      if (error.hint) this.#sink.err(`HINT: ${this.#safe(error.hint)}\n`);
+      // Hints are built by us from the user's own non-secret values: printed as they are.
+      if (error.hint) this.#sink.err(`HINT: ${error.hint}\n`);
     }
   }
 }
