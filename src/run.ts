@@ -5,7 +5,6 @@
  */
 import { type Options } from "./cli/options.ts";
 import { ExitCode, type ToolError, toToolError, UsageError } from "./errors.ts";
-import { loadCertificate } from "./auth/certificate.ts";
 import { acquireAppToken, type AppCredential, EXCHANGE_SCOPE } from "./auth/token.ts";
 import { decodeClaims, summarizeClaims } from "./diagnose/claims.ts";
 import { hintFor } from "./diagnose/hints.ts";
@@ -37,6 +36,8 @@ async function credentialFor(options: Options, env: RunEnvironment, reporter: Re
     return { kind: "secret", secret: secret! } satisfies AppCredential;
   }
   reporter.always.add(options.certificatePassword, "<certificate password>");
+  // Loaded only for this set: it pulls in node:crypto (~40 ms of start-up).
+  const { loadCertificate } = await import("./auth/certificate.ts");
   const certificate = await loadCertificate({
     value: options.clientCertificate!,
     password: options.certificatePassword,

@@ -1,12 +1,9 @@
 import assert from "node:assert/strict";
 import { AuthError, ConnectionError, InternalError, MailboxError, ToolError } from "../errors.ts";
 import { ScriptedTransport, type ScriptStep } from "../../test/mail/scripted_transport.ts";
+import { DOVECOT_CHALLENGE, failScript, runScript, SASL } from "../../test/mail/session_helpers.ts";
 import { decodeModifiedUtf7, type ImapResult, parseValues, runImap } from "./imap.ts";
 import type { SessionOptions } from "./types.ts";
-
-const TOKEN =
-  "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJodHRwczovL291dGxvb2sifQ.c2lnbmF0dXJl";
-const SASL = btoa(`user=shared@contoso.com\x01auth=Bearer ${TOKEN}\x01\x01`);
 
 const EXCHANGE_GREETING =
   "* OK The Microsoft Exchange IMAP4 service is ready. [TQBXADIAUABSADAAMQBDAEEAMAAwADEAMgA=]";
@@ -15,9 +12,6 @@ const EXCHANGE_CAPS =
 const DOVECOT_CAPS =
   "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ AUTH=XOAUTH2 AUTH=OAUTHBEARER";
 const DOVECOT_GREETING = `* OK [CAPABILITY ${DOVECOT_CAPS}] Dovecot (Debian) ready.`;
-/** What Dovecot 2.3 sends after failed XOAUTH2 credentials (base64 JSON). */
-const DOVECOT_CHALLENGE = "+ " +
-  btoa('{"status":"401","schemes":"bearer","scope":"https://outlook.office365.com/.default"}');
 
 /** Exchange up to a successful AUTHENTICATE (tags A01, A02). */
 const EXCHANGE_LOGIN: ScriptStep[] = [
@@ -35,29 +29,16 @@ const EXCHANGE_LOGOUT: ScriptStep[] = [
   "S: A04 OK LOGOUT completed.",
 ];
 
-async function run(
+function run(
   script: ScriptStep[],
   extra: Partial<SessionOptions> = {},
 ): Promise<{ result: ImapResult; transport: ScriptedTransport }> {
-  const transport = new ScriptedTransport(script);
-  const result = await runImap(transport, { sasl: SASL, ...extra });
-  transport.assertDone();
-  return { result, transport };
+  return runScript(runImap, script, extra);
 }
 
 /** Runs a script that must fail; returns the error after checking the script was followed. */
-async function fail(script: ScriptStep[]): Promise<ToolError> {
-  const transport = new ScriptedTransport(script);
-  const error = await runImap(transport, { sasl: SASL }).then(
-    () => assert.fail("runImap() should have failed"),
-    (e: unknown) => e,
-  );
-  transport.assertDone();
-  assert.ok(error instanceof ToolError, `not a ToolError: ${error}`);
-  assert.ok(!error.message.includes(SASL), "error message contains the SASL string");
-  assert.ok(!error.message.includes(TOKEN), "error message contains the token");
-  assert.ok(error.code, "error without code");
-  return error;
+function fail(script: ScriptStep[]): Promise<ToolError> {
+  return failScript(runImap, script);
 }
 
 Deno.test("runImap() logs in to Exchange with SASL-IR, lists folders and logs out", async () => {

@@ -1,18 +1,13 @@
 import assert from "node:assert/strict";
 import { AuthError, ConnectionError, InternalError, MailboxError, ToolError } from "../errors.ts";
 import { ScriptedTransport, type ScriptStep } from "../../test/mail/scripted_transport.ts";
+import { DOVECOT_CHALLENGE, failScript, runScript, SASL } from "../../test/mail/session_helpers.ts";
 import { type Pop3Result, runPop3 } from "./pop3.ts";
 import type { SessionOptions } from "./types.ts";
-
-const TOKEN =
-  "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJodHRwczovL291dGxvb2sifQ.c2lnbmF0dXJl";
-const SASL = btoa(`user=shared@contoso.com\x01auth=Bearer ${TOKEN}\x01\x01`);
 
 const EXCHANGE_GREETING =
   "+OK The Microsoft Exchange POP3 service is ready. [TQBXADIAUABSADAAMQBDAEEAMAAwADEAMgA=]";
 const DOVECOT_GREETING = "+OK Dovecot (Debian) ready.";
-const DOVECOT_CHALLENGE = "+ " +
-  btoa('{"status":"401","schemes":"bearer","scope":"https://outlook.office365.com/.default"}');
 
 const EXCHANGE_LOGIN: ScriptStep[] = [
   `S: ${EXCHANGE_GREETING}`,
@@ -22,28 +17,16 @@ const EXCHANGE_LOGIN: ScriptStep[] = [
   "S: +OK User successfully authenticated.",
 ];
 
-async function run(
+function run(
   script: ScriptStep[],
   extra: Partial<SessionOptions> = {},
 ): Promise<{ result: Pop3Result; transport: ScriptedTransport }> {
-  const transport = new ScriptedTransport(script);
-  const result = await runPop3(transport, { sasl: SASL, ...extra });
-  transport.assertDone();
-  return { result, transport };
+  return runScript(runPop3, script, extra);
 }
 
-async function fail(script: ScriptStep[]): Promise<ToolError> {
-  const transport = new ScriptedTransport(script);
-  const error = await runPop3(transport, { sasl: SASL }).then(
-    () => assert.fail("runPop3() should have failed"),
-    (e: unknown) => e,
-  );
-  transport.assertDone();
-  assert.ok(error instanceof ToolError, `not a ToolError: ${error}`);
-  assert.ok(!error.message.includes(SASL), "error message contains the SASL string");
-  assert.ok(!error.message.includes(TOKEN), "error message contains the token");
-  assert.ok(error.code, "error without code");
-  return error;
+/** Runs a script that must fail; returns the error after checking the script was followed. */
+function fail(script: ScriptStep[]): Promise<ToolError> {
+  return failScript(runPop3, script);
 }
 
 Deno.test("runPop3() logs in to Exchange with the two-line AUTH, runs STAT and quits", async () => {

@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
+import { buildXoauth2 } from "../../src/sasl/xoauth2.ts";
 import { type ExchangeOptions, type ExchangeServer, startExchange } from "./exchange.ts";
+import { exportSpkiPem, signJwt } from "./jwt.ts";
+import { LineClient } from "./line_client.ts";
 import { makeServerPki } from "./pki.ts";
 
 // One PKI for the file; the server takes PEM strings, so the files can go at once.
@@ -14,7 +17,6 @@ const USER = "alice@contoso.test";
 
 // ---------------------------------------------------------------- tokens
 
-const encoder = new TextEncoder();
 const rsa = {
   name: "RSASSA-PKCS1-v1_5",
   modulusLength: 2048,
@@ -23,29 +25,15 @@ const rsa = {
 };
 const signer = await crypto.subtle.generateKey(rsa, true, ["sign", "verify"]);
 const stranger = await crypto.subtle.generateKey(rsa, true, ["sign", "verify"]);
-const publicKeyPem = await spkiPem(signer.publicKey);
-
-function b64url(data: Uint8Array | string): string {
-  const bytes = typeof data === "string" ? encoder.encode(data) : data;
-  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(
-    /=+$/,
-    "",
-  );
-}
-
-async function spkiPem(key: CryptoKey): Promise<string> {
-  const der = new Uint8Array(await crypto.subtle.exportKey("spki", key));
-  const lines = btoa(String.fromCharCode(...der)).match(/.{1,64}/g)!;
-  return `-----BEGIN PUBLIC KEY-----\n${lines.join("\n")}\n-----END PUBLIC KEY-----\n`;
-}
+const publicKeyPem = await exportSpkiPem(signer.publicKey);
 
 /** An Exchange-style app token; `claims` override the defaults. */
-async function token(
+function token(
   claims: Record<string, unknown> = {},
   key = signer.privateKey,
 ): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
-  const payload = {
+  return signJwt({ alg: "RS256", typ: "JWT" }, {
     aud: "https://outlook.office365.com",
     iss: "https://sts.windows.net/tenant-id/",
     iat: now,
@@ -54,102 +42,12 @@ async function token(
     appid: APP_ID,
     roles: ["IMAP.AccessAsApp", "POP.AccessAsApp"],
     ...claims,
-  };
-  const input = `${b64url(JSON.stringify({ alg: "RS256", typ: "JWT" }))}.${
-    b64url(JSON.stringify(payload))
-  }`;
-  const signature = new Uint8Array(
-    await crypto.subtle.sign("RSASSA-PKCS1-v1_5", key, encoder.encode(input)),
-  );
-  return `${input}.${b64url(signature)}`;
+  }, key);
 }
 
-function xoauth2(user: string, accessToken: string): string {
-  return btoa(`user=${user}\x01auth=Bearer ${accessToken}\x01\x01`);
-}
-
-// ---------------------------------------------------------------- a minimal client
-
-/** Raw line client: what a test needs to see exactly what the server sends. */
-class Client {
-  #text = "";
-  #chunk = new Uint8Array(16 * 1024);
-  #read: Promise<number | null> | null = null;
-  #decoder = new TextDecoder();
-
-  private constructor(private conn: Deno.TlsConn) {}
-
-  static async open(port: number): Promise<Client> {
-    return new Client(await Deno.connectTls({ hostname: "127.0.0.1", port, caCerts: [pki.caPem] }));
-  }
-
-  /** The next CRLF line, or null when none arrives within `ms` or the server closed. */
-  async line(ms = 2000): Promise<string | null> {
-    while (true) {
-      const end = this.#text.indexOf("\r\n");
-      if (end >= 0) {
-        const line = this.#text.slice(0, end);
-        this.#text = this.#text.slice(end + 2);
-        return line;
-      }
-      const got = await this.#fill(ms);
-      if (got !== "data") return null;
-    }
-  }
-
-  /** Lines up to and including the first one that starts with `prefix`. */
-  async until(prefix: string): Promise<string[]> {
-    const lines: string[] = [];
-    while (true) {
-      const line = await this.line();
-      assert.notEqual(line, null, `no line starting with ${prefix}; got ${JSON.stringify(lines)}`);
-      lines.push(line!);
-      if (line!.startsWith(prefix)) return lines;
-    }
-  }
-
-  /** True when the server has closed the connection (within `ms`). */
-  async closedByServer(ms = 2000): Promise<boolean> {
-    while (true) {
-      const got = await this.#fill(ms);
-      if (got === "eof") return true;
-      if (got === "timeout") return false;
-    }
-  }
-
-  send(line: string): Promise<void> {
-    return this.raw(line + "\r\n");
-  }
-
-  async raw(text: string): Promise<void> {
-    const bytes = encoder.encode(text);
-    let offset = 0;
-    while (offset < bytes.length) offset += await this.conn.write(bytes.subarray(offset));
-  }
-
-  async close(): Promise<void> {
-    try {
-      this.conn.close();
-    } catch {
-      // already closed
-    }
-    await this.#read?.catch(() => null);
-  }
-
-  async #fill(ms: number): Promise<"data" | "eof" | "timeout"> {
-    this.#read ??= this.conn.read(this.#chunk).catch(() => null);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<"timeout">((resolve) =>
-      timer = setTimeout(() => resolve("timeout"), ms)
-    );
-    const n = await Promise.race([this.#read, timeout]);
-    clearTimeout(timer);
-    if (n === "timeout") return "timeout";
-    this.#read = null;
-    if (n === null) return "eof";
-    this.#text += this.#decoder.decode(this.#chunk.subarray(0, n));
-    return "data";
-  }
+/** A raw line client to the server's TLS port. */
+function connect(port: number): Promise<LineClient> {
+  return LineClient.tls(port, pki.caPem);
 }
 
 // ---------------------------------------------------------------- fixtures
@@ -172,9 +70,9 @@ async function withExchange(
 }
 
 async function imapLogin(server: ExchangeServer, user: string, accessToken: string) {
-  const client = await Client.open(server.imapPort);
+  const client = await connect(server.imapPort);
   await client.line();
-  await client.send(`A01 AUTHENTICATE XOAUTH2 ${xoauth2(user, accessToken)}`);
+  await client.send(`A01 AUTHENTICATE XOAUTH2 ${buildXoauth2(user, accessToken)}`);
   return { client, reply: await client.line() };
 }
 
@@ -182,7 +80,7 @@ async function imapLogin(server: ExchangeServer, user: string, accessToken: stri
 
 Deno.test("startExchange() greets and lists capabilities like Exchange IMAP", async () => {
   await withExchange(async (server) => {
-    const client = await Client.open(server.imapPort);
+    const client = await connect(server.imapPort);
     try {
       assert.match(
         (await client.line())!,
@@ -234,12 +132,12 @@ Deno.test("startExchange() accepts a valid app token with FullAccess and LIST wo
 
 Deno.test("startExchange() takes the two-step AUTHENTICATE with a '+ ' continuation", async () => {
   await withExchange(async (server) => {
-    const client = await Client.open(server.imapPort);
+    const client = await connect(server.imapPort);
     try {
       await client.line();
       await client.send("A01 AUTHENTICATE XOAUTH2");
       assert.equal(await client.line(), "+ ");
-      await client.send(xoauth2(MAILBOX, await token()));
+      await client.send(buildXoauth2(MAILBOX, await token()));
       assert.equal(await client.line(), "A01 OK AUTHENTICATE completed.");
       await client.send('A02 LIST "" INBOX');
       assert.deepEqual(await client.until("A02 "), [
@@ -276,18 +174,21 @@ Deno.test("startExchange() answers NO for wrong role, audience, expiry, signatur
   await withExchange(async (server) => {
     const now = Math.floor(Date.now() / 1000);
     const cases: [string, string][] = [
-      ["POP role only", xoauth2(MAILBOX, await token({ roles: ["POP.AccessAsApp"] }))],
-      ["no roles", xoauth2(MAILBOX, await token({ roles: undefined }))],
-      ["Graph audience", xoauth2(MAILBOX, await token({ aud: "https://graph.microsoft.com" }))],
-      ["expired", xoauth2(MAILBOX, await token({ exp: now - 60 }))],
-      ["signed by another key", xoauth2(MAILBOX, await token({}, stranger.privateKey))],
-      ["unknown mailbox", xoauth2("nobody@contoso.test", await token())],
-      ["not a JWT", xoauth2(MAILBOX, "not.a.jwt")],
+      ["POP role only", buildXoauth2(MAILBOX, await token({ roles: ["POP.AccessAsApp"] }))],
+      ["no roles", buildXoauth2(MAILBOX, await token({ roles: undefined }))],
+      [
+        "Graph audience",
+        buildXoauth2(MAILBOX, await token({ aud: "https://graph.microsoft.com" })),
+      ],
+      ["expired", buildXoauth2(MAILBOX, await token({ exp: now - 60 }))],
+      ["signed by another key", buildXoauth2(MAILBOX, await token({}, stranger.privateKey))],
+      ["unknown mailbox", buildXoauth2("nobody@contoso.test", await token())],
+      ["not a JWT", buildXoauth2(MAILBOX, "not.a.jwt")],
       ["no ^A^A", btoa(`user=${MAILBOX}\x01auth=Bearer ${await token()}`)],
       ["not base64", "%%%"],
     ];
     for (const [name, sasl] of cases) {
-      const client = await Client.open(server.imapPort);
+      const client = await connect(server.imapPort);
       try {
         await client.line();
         await client.send(`A01 AUTHENTICATE XOAUTH2 ${sasl}`);
@@ -356,7 +257,7 @@ Deno.test("startExchange() ignores LF-only lines, then closes after 8 KiB", asyn
         "-ERR Connection is closed. 13",
       ]] as const
     ) {
-      const client = await Client.open(port);
+      const client = await connect(port);
       try {
         await client.line();
         await client.raw("A01 CAPABILITY\n");
@@ -374,7 +275,7 @@ Deno.test("startExchange() ignores LF-only lines, then closes after 8 KiB", asyn
 
 Deno.test("startExchange() in silent mode completes TLS but never greets", async () => {
   await withExchange(async (server) => {
-    const client = await Client.open(server.imapPort);
+    const client = await connect(server.imapPort);
     try {
       await client.send("A01 CAPABILITY");
       assert.equal(await client.line(300), null);
@@ -392,15 +293,15 @@ Deno.test("startExchange() close() ends sessions that are still open", async () 
     tokenKey: { publicKeyPem },
     mailboxPermissions: {},
   });
-  const imap = await Client.open(server.imapPort);
-  const pop3 = await Client.open(server.pop3Port);
+  const imap = await connect(server.imapPort);
+  const pop3 = await connect(server.pop3Port);
   try {
     await imap.line();
     await pop3.line();
     await server.close();
     assert.ok(await imap.closedByServer());
     assert.ok(await pop3.closedByServer());
-    await assert.rejects(Client.open(server.imapPort));
+    await assert.rejects(connect(server.imapPort));
   } finally {
     await imap.close();
     await pop3.close();
@@ -411,7 +312,7 @@ Deno.test("startExchange() close() ends sessions that are still open", async () 
 
 Deno.test("startExchange() POP3: two-line AUTH XOAUTH2, STAT and QUIT", async () => {
   await withExchange(async (server) => {
-    const client = await Client.open(server.pop3Port);
+    const client = await connect(server.pop3Port);
     try {
       assert.match(
         (await client.line())!,
@@ -425,7 +326,7 @@ Deno.test("startExchange() POP3: two-line AUTH XOAUTH2, STAT and QUIT", async ()
       assert.equal(await client.line(), "-ERR Command is not valid in this state.");
       await client.send("AUTH XOAUTH2");
       assert.equal(await client.line(), "+");
-      await client.send(xoauth2(MAILBOX, await token()));
+      await client.send(buildXoauth2(MAILBOX, await token()));
       assert.equal(await client.line(), "+OK User successfully authenticated.");
       await client.send("STAT");
       assert.equal(await client.line(), "+OK 3 14523");
@@ -440,12 +341,12 @@ Deno.test("startExchange() POP3: two-line AUTH XOAUTH2, STAT and QUIT", async ()
 
 Deno.test("startExchange() POP3: custom messages and a '+ ' continuation", async () => {
   await withExchange(async (server) => {
-    const client = await Client.open(server.pop3Port);
+    const client = await connect(server.pop3Port);
     try {
       await client.line();
       await client.send("AUTH XOAUTH2");
       assert.equal(await client.line(), "+ ");
-      await client.send(xoauth2(MAILBOX, await token({ roles: ["POP.AccessAsApp"] })));
+      await client.send(buildXoauth2(MAILBOX, await token({ roles: ["POP.AccessAsApp"] })));
       assert.equal(await client.line(), "+OK User successfully authenticated.");
       await client.send("STAT");
       assert.equal(await client.line(), "+OK 2 300");
@@ -458,13 +359,13 @@ Deno.test("startExchange() POP3: custom messages and a '+ ' continuation", async
 Deno.test("startExchange() POP3: no FullAccess, wrong role and one-line AUTH fail", async () => {
   await withExchange(async (server) => {
     const failure = "-ERR Authentication failure: unknown user name or bad password.";
-    const client = await Client.open(server.pop3Port);
+    const client = await connect(server.pop3Port);
     try {
       await client.line();
       for (
         const sasl of [
-          xoauth2(LOCKED, await token()),
-          xoauth2(MAILBOX, await token({ roles: ["IMAP.AccessAsApp"] })),
+          buildXoauth2(LOCKED, await token()),
+          buildXoauth2(MAILBOX, await token({ roles: ["IMAP.AccessAsApp"] })),
         ]
       ) {
         await client.send("AUTH XOAUTH2");
@@ -472,7 +373,7 @@ Deno.test("startExchange() POP3: no FullAccess, wrong role and one-line AUTH fai
         await client.send(sasl);
         assert.equal(await client.line(), failure);
       }
-      await client.send(`AUTH XOAUTH2 ${xoauth2(MAILBOX, await token())}`);
+      await client.send(`AUTH XOAUTH2 ${buildXoauth2(MAILBOX, await token())}`);
       assert.equal(await client.line(), "-ERR Protocol error. 14");
     } finally {
       await client.close();

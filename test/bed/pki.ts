@@ -70,6 +70,50 @@ function base64Url(bytes: Uint8Array): string {
   return toBase64(bytes).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
+/**
+ * Signs a TLS server certificate with the CA at `caFile` (its key beside it,
+ * `.key` for `.pem`), valid for `subjectAltName` (openssl syntax, e.g.
+ * `DNS:localhost,IP:127.0.0.1`). Files are `DIR/NAME.pem` and `DIR/NAME.key`.
+ */
+export async function signServerCertificate(
+  dir: string,
+  caFile: string,
+  name: string,
+  commonName: string,
+  subjectAltName: string,
+): Promise<{ certFile: string; keyFile: string; certPem: string; keyPem: string }> {
+  await Deno.writeTextFile(
+    `${dir}/${name}.ext`,
+    "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n" +
+      `extendedKeyUsage=serverAuth\nsubjectAltName=${subjectAltName}\n`,
+  );
+  await openssl(
+    ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", `${name}.key`, "-out", `${name}.csr`]
+      .concat(["-subj", `/CN=${commonName}`]),
+    dir,
+  );
+  await openssl(
+    [
+      "x509",
+      "-req",
+      "-in",
+      `${name}.csr`,
+      "-CA",
+      caFile,
+      "-CAkey",
+      caFile.replace(/\.pem$/, ".key"),
+    ]
+      .concat(["-CAcreateserial", "-out", `${name}.pem`, "-days", "2", "-extfile", `${name}.ext`]),
+    dir,
+  );
+  return {
+    certFile: `${dir}/${name}.pem`,
+    keyFile: `${dir}/${name}.key`,
+    certPem: await Deno.readTextFile(`${dir}/${name}.pem`),
+    keyPem: await Deno.readTextFile(`${dir}/${name}.key`),
+  };
+}
+
 /** Makes a CA and a server certificate for `127.0.0.1`, `::1` and `localhost`. */
 export async function makeServerPki(dir?: string, name = "server"): Promise<ServerPki> {
   dir ??= await Deno.makeTempDir({ prefix: "gia-pki-" });
@@ -94,48 +138,18 @@ export async function makeServerPki(dir?: string, name = "server"): Promise<Serv
     "-addext",
     "keyUsage=critical,keyCertSign,cRLSign",
   ], dir);
-  await Deno.writeTextFile(
-    `${dir}/${name}.ext`,
-    "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n" +
-      "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost\n",
+  const server = await signServerCertificate(
+    dir,
+    `${dir}/${ca}.pem`,
+    name,
+    "localhost",
+    "IP:127.0.0.1,IP:::1,DNS:localhost",
   );
-  await openssl([
-    "req",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-keyout",
-    `${name}.key`,
-    "-out",
-    `${name}.csr`,
-    "-subj",
-    "/CN=localhost",
-  ], dir);
-  await openssl([
-    "x509",
-    "-req",
-    "-in",
-    `${name}.csr`,
-    "-CA",
-    `${ca}.pem`,
-    "-CAkey",
-    `${ca}.key`,
-    "-CAcreateserial",
-    "-out",
-    `${name}.pem`,
-    "-days",
-    "2",
-    "-extfile",
-    `${name}.ext`,
-  ], dir);
   return {
     dir,
     caFile: `${dir}/${ca}.pem`,
     caPem: await Deno.readTextFile(`${dir}/${ca}.pem`),
-    certFile: `${dir}/${name}.pem`,
-    keyFile: `${dir}/${name}.key`,
-    certPem: await Deno.readTextFile(`${dir}/${name}.pem`),
-    keyPem: await Deno.readTextFile(`${dir}/${name}.key`),
+    ...server,
   };
 }
 

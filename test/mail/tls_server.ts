@@ -5,7 +5,7 @@
  * handlers, so Deno's resource and op sanitizers stay happy.
  */
 
-import type { ServerPki } from "../bed/pki.ts";
+import { type ServerPki, signServerCertificate } from "../bed/pki.ts";
 
 export interface TestServer {
   port: number;
@@ -80,33 +80,5 @@ export async function makeCertForName(
   name: string,
 ): Promise<{ certPem: string; keyPem: string }> {
   const base = `other-${name.replace(/[^A-Za-z0-9.-]/g, "_")}`;
-  await Deno.writeTextFile(
-    `${pki.dir}/${base}.ext`,
-    "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n" +
-      `extendedKeyUsage=serverAuth\nsubjectAltName=DNS:${name}\n`,
-  );
-  const caKey = pki.caFile.replace(/\.pem$/, ".key");
-  for (
-    const args of [
-      ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", `${base}.key`, "-out", `${base}.csr`]
-        .concat(["-subj", `/CN=${name}`]),
-      ["x509", "-req", "-in", `${base}.csr`, "-CA", pki.caFile, "-CAkey", caKey]
-        .concat(["-CAcreateserial", "-out", `${base}.pem`, "-days", "2"])
-        .concat(["-extfile", `${base}.ext`]),
-    ]
-  ) {
-    const out = await new Deno.Command("openssl", {
-      args,
-      cwd: pki.dir,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    if (!out.success) {
-      throw new Error(`openssl ${args[0]} failed: ${new TextDecoder().decode(out.stderr)}`);
-    }
-  }
-  return {
-    certPem: await Deno.readTextFile(`${pki.dir}/${base}.pem`),
-    keyPem: await Deno.readTextFile(`${pki.dir}/${base}.key`),
-  };
+  return await signServerCertificate(pki.dir, pki.caFile, base, name, `DNS:${name}`);
 }
