@@ -7,9 +7,27 @@ import { lookupParameter } from "./cli/bind.ts";
 import { ExitCode, toToolError } from "./errors.ts";
 import { consoleSink, printable, Reporter } from "./output/console.ts";
 import { TOOL_NAME, VERSION } from "./version.ts";
+import { openBrowser } from "./platform/browser.ts";
 
 async function readStdin(): Promise<string> {
   return await new Response(Deno.stdin.readable).text();
+}
+
+/** One line from standard input (the paste flow), without its line ending; null at its end. */
+async function readLine(): Promise<string | null> {
+  const reader = Deno.stdin.readable.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  try {
+    while (true) {
+      const { value, done } = await reader.read();
+      if (done) return text === "" ? null : text;
+      text += value;
+      const end = text.indexOf("\n");
+      if (end >= 0) return text.slice(0, end).replace(/\r$/, "");
+    }
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
 }
 
 /** Best effort: did the user ask for JSON? (for errors raised while parsing). */
@@ -56,7 +74,13 @@ export async function main(argv: readonly string[]): Promise<number> {
   const { options } = command;
   const reporter = new Reporter({ format: options.outputFormat, verbose: options.verbose });
   const { run } = await import("./run.ts");
-  const { report, token, sasl } = await run(options, reporter, { readStdin });
+  const { report, token, sasl } = await run(options, reporter, {
+    readStdin,
+    readLine,
+    interactive: Deno.stdin.isTerminal(),
+    env: (name) => Deno.env.get(name),
+    openBrowser,
+  });
   reporter.finish(report, { token, sasl });
   return report.exitCode;
 }

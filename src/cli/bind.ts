@@ -41,13 +41,9 @@ export function lookupParameter(name: string, table = PARAMETERS): ParameterSpec
       { code: "UNKNOWN_PARAMETER" },
     );
   }
-  // PowerShell lists the script's own parameters; common ones only when no
-  // script parameter matches.
-  const own = matches.filter((p) => !p.common);
-  const shown = own.length > 0 ? own : matches;
   throw new UsageError(
     `-${name}: ambiguous parameter name. Possible matches: ${
-      shown.map((p) => `-${p.name}`).join(" ")
+      matches.map((p) => `-${p.name}`).join(" ")
     }.`,
     { code: "AMBIGUOUS_PARAMETER" },
   );

@@ -12,7 +12,8 @@ import {
 const SET_TITLES: Record<ParameterSetName, string> = {
   clientcredentialsSecret: "App sign-in with a client secret (clientcredentialsSecret)",
   clientcredentialsCertificate: "App sign-in with a certificate (clientcredentialsCertificate)",
-  authorizationcode: "Interactive user sign-in (authorizationcode; coming in a later version)",
+  authorizationcode: "Interactive user sign-in in a browser (authorizationcode)",
+  devicecode: "User sign-in with a code on another device (devicecode)",
 };
 
 function usageToken(p: ParameterSpec, set: ParameterSetName): string {

@@ -33,6 +33,11 @@ export interface Options {
   redirectUri?: string;
   loginHint?: string;
   sharedMailbox?: string;
+  /** User sign-in scopes from -Scopes; undefined = the default `.default` scope. */
+  scopes?: string[];
+  /** Token cache folder (-TokenCachePath); undefined = the OS default. */
+  tokenCachePath?: string;
+  noTokenCache: boolean;
   protocol: Protocol;
   server: string;
   port: number;
@@ -61,7 +66,8 @@ const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
 function checkTenant(tenant: string, set: ParameterSetName): string {
   const t = tenant.trim();
   const lower = t.toLowerCase();
-  if (["common", "organizations", "consumers"].includes(lower) && set !== "authorizationcode") {
+  const userSet = set === "authorizationcode" || set === "devicecode";
+  if (["common", "organizations", "consumers"].includes(lower) && !userSet) {
     throw new UsageError(
       `-tenantID: '${t}' is not a tenant; app sign-in needs the Directory (tenant) ID ` +
         `or the tenant's domain.`,
@@ -164,6 +170,21 @@ function checkRedirectUri(raw: string): string {
   }
 }
 
+function checkScopes(raw: string): string[] {
+  const scopes = raw.split(/[\s,]+/).filter((x) => x !== "");
+  for (const scope of scopes) {
+    if (!/^[\x21-\x7e]+$/.test(scope)) {
+      throw new UsageError(`-Scopes: '${printable(scope)}' is not a valid scope.`, {
+        code: "BAD_SCOPE",
+      });
+    }
+  }
+  if (scopes.length === 0) {
+    throw new UsageError("-Scopes: give at least one scope.", { code: "BAD_SCOPE" });
+  }
+  return scopes;
+}
+
 function checkTimeout(seconds: number): number {
   if (!(seconds > 0 && seconds <= 3600)) {
     throw new UsageError(`-TimeoutSeconds: expected a number of seconds from 0.1 to 3600.`, {
@@ -248,6 +269,9 @@ export function buildOptions(
     caCerts: caFile === undefined ? [] : checkCaFile(caFile),
     outputFormat: (str(values, "OutputFormat") ?? "Text") as OutputFormat,
     noConnect: values.get("NoConnect") === true,
+    scopes: values.has("Scopes") ? checkScopes(str(values, "Scopes")!) : undefined,
+    tokenCachePath: str(values, "TokenCachePath"),
+    noTokenCache: values.get("NoTokenCache") === true,
     timeoutSeconds: values.has("TimeoutSeconds")
       ? checkTimeout(values.get("TimeoutSeconds") as number)
       : DEFAULT_TIMEOUT_SECONDS,

@@ -19,6 +19,7 @@ const SET_EXAMPLES: Record<ParameterSetName, string> = {
   clientcredentialsSecret: "-clientsecret <secret> -targetMailbox <mailbox>",
   clientcredentialsCertificate: "-clientcertificate <file|thumbprint> -targetMailbox <mailbox>",
   authorizationcode: "-redirectUri <URI> -LoginHint <user>",
+  devicecode: "-DeviceCode [-LoginHint <user>]",
 };
 
 function spec(name: string): ParameterSpec {

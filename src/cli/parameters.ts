@@ -7,6 +7,7 @@
 
 export type ParameterSetName =
   | "authorizationcode"
+  | "devicecode"
   | "clientcredentialsSecret"
   | "clientcredentialsCertificate";
 
@@ -15,6 +16,7 @@ export const PARAMETER_SETS: readonly ParameterSetName[] = [
   "clientcredentialsSecret",
   "clientcredentialsCertificate",
   "authorizationcode",
+  "devicecode",
 ];
 
 export type ParameterType = "string" | "int" | "number" | "switch" | "enum";
@@ -43,6 +45,7 @@ export interface ParameterSpec {
 }
 
 const CLIENT_CREDENTIAL_SETS = ["clientcredentialsSecret", "clientcredentialsCertificate"] as const;
+const USER_SETS = ["authorizationcode", "devicecode"] as const;
 
 export const PARAMETERS: readonly ParameterSpec[] = [
   {
@@ -70,7 +73,7 @@ export const PARAMETERS: readonly ParameterSpec[] = [
   {
     name: "LoginHint",
     type: "string",
-    sets: ["authorizationcode"],
+    sets: USER_SETS,
     mandatoryIn: ["authorizationcode"],
     placeholder: "<user@domain>",
     help: "User principal name of the user who signs in.",
@@ -78,7 +81,7 @@ export const PARAMETERS: readonly ParameterSpec[] = [
   {
     name: "SharedMailbox",
     type: "string",
-    sets: ["authorizationcode"],
+    sets: USER_SETS,
     placeholder: "<mailbox@domain>",
     help: "Shared mailbox the signed-in user has FullAccess to.",
   },
@@ -106,6 +109,22 @@ export const PARAMETERS: readonly ParameterSpec[] = [
     mandatoryIn: CLIENT_CREDENTIAL_SETS,
     placeholder: "<mailbox@domain>",
     help: "Mailbox the app opens (its service principal needs FullAccess).",
+  },
+  {
+    name: "DeviceCode",
+    type: "switch",
+    sets: ["devicecode"],
+    mandatoryIn: ["devicecode"],
+    placeholder: "",
+    help: "Sign in on another device with a code (for machines without a browser).",
+  },
+  {
+    name: "Scopes",
+    type: "string",
+    sets: USER_SETS,
+    placeholder: "<scope,...>",
+    help:
+      "Scopes for user sign-in, comma-separated. Default https://outlook.office365.com/.default.",
   },
   {
     name: "Protocol",
@@ -171,6 +190,18 @@ export const PARAMETERS: readonly ParameterSpec[] = [
     type: "number",
     placeholder: "<seconds>",
     help: "Limit for each network step. Default 30.",
+  },
+  {
+    name: "TokenCachePath",
+    type: "string",
+    placeholder: "<folder>",
+    help: "Folder of the token cache. Default: the user's cache folder.",
+  },
+  {
+    name: "NoTokenCache",
+    type: "switch",
+    placeholder: "",
+    help: "Neither read nor write the token cache.",
   },
   {
     name: "Verbose",

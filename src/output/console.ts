@@ -56,6 +56,8 @@ export interface ReporterOptions {
   format: OutputFormat;
   verbose: boolean;
   sink?: Sink;
+  /** Whether stderr is a terminal (waiting indicator); default: detected for the real console. */
+  terminal?: boolean;
 }
 
 /** Live events of a run, rendered per output format. */
@@ -68,13 +70,17 @@ export class Reporter {
   readonly always = new Redactor();
   /** Secrets printed only by -Verbose and the Token/Sasl formats (token, SASL string). */
   readonly credentials = new Redactor();
+  deviceCodeInfo: { verificationUri: string; userCode: string; message: string } | undefined;
   #sasl: string | undefined;
   #sink: Sink;
+  #terminal: boolean;
+  #spinner: ReturnType<typeof setInterval> | undefined;
 
   constructor(options: ReporterOptions) {
     this.format = options.format;
     this.verbose = options.verbose;
     this.#sink = options.sink ?? consoleSink;
+    this.#terminal = options.terminal ?? (options.sink === undefined && Deno.stderr.isTerminal());
   }
 
   /** Registers the SASL string: transcript lines show a placeholder instead. */
@@ -101,6 +107,37 @@ export class Reporter {
     const safe = this.#safe(message);
     this.warnings.push(safe);
     if (this.format !== "Json") this.#sink.err(`WARNING: ${safe}\n`);
+  }
+
+  /** A question to the person at the keyboard: stderr in every format. */
+  prompt(message: string): void {
+    this.#stopSpinner();
+    this.#sink.err(`${message}\n`);
+  }
+
+  /** Device-code instructions: stderr in every format (the user must see them), and JSON. */
+  deviceCode(info: { verificationUri: string; userCode: string; message: string }): void {
+    this.deviceCodeInfo = info;
+    this.prompt(
+      info.message || `Open ${info.verificationUri} and enter the code ${info.userCode}.`,
+    );
+  }
+
+  /** A waiting indicator while a person signs in; drawn only when stderr is a terminal. */
+  waiting(active: boolean): void {
+    if (!active) return this.#stopSpinner();
+    if (this.#spinner !== undefined || !this.#terminal) return;
+    let n = 0;
+    this.#spinner = setInterval(() => {
+      this.#sink.err(`\r${"|/-\\"[n++ % 4]} waiting for the sign-in ...`);
+    }, 250);
+  }
+
+  #stopSpinner(): void {
+    if (this.#spinner === undefined) return;
+    clearInterval(this.#spinner);
+    this.#spinner = undefined;
+    this.#sink.err("\r\x1b[K");
   }
 
   /** A protocol line; server lines go to stdout in Text format, as in the original. */

@@ -22,6 +22,8 @@ function report(over: Partial<Report> = {}): Report {
     exitCode: 0,
     version: "0",
     parameterSet: "clientcredentialsSecret",
+    signIn: "clientCredentials",
+    user: null,
     protocol: "IMAP",
     server: "h:993",
     mailbox: "a@b.c",

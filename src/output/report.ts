@@ -15,6 +15,12 @@ export interface Report {
   exitCode: number;
   version: string;
   parameterSet: string | null;
+  /** How the token was obtained: clientCredentials, interactive, authorizationCodePaste, deviceCode, refreshToken, cache. */
+  signIn: string | null;
+  /** The signed-in user (user sign-in), or null. */
+  user: string | null;
+  /** Device-code instructions, when that sign-in was used. */
+  deviceCode?: { verificationUri: string; userCode: string; message: string };
   protocol: string | null;
   server: string | null;
   mailbox: string | null;

@@ -103,6 +103,9 @@ export async function startTestBed(options: TestBedOptions = {}): Promise<TestBe
       "127.0.0.1",
       "-TimeoutSeconds",
       "5",
+      // Never the user's own cache: each test bed has a fresh one.
+      "-TokenCachePath",
+      `${dir}/cache`,
     ],
     async close() {
       await Promise.all([entra.close(), exchange.close(), dovecot?.stop()]);

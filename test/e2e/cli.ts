@@ -58,3 +58,69 @@ export function tripwire(): { port: number; count: () => number; close: () => vo
     close: () => listener.close(),
   };
 }
+
+/** A running CLI whose stderr can be watched line by line and whose stdin can be written. */
+export interface LiveCli {
+  /** Resolves with the first stderr line matching `pattern` (rejects after `ms`). */
+  waitForStderr(pattern: RegExp, ms?: number): Promise<RegExpMatchArray>;
+  writeStdin(text: string): Promise<void>;
+  closeStdin(): Promise<void>;
+  done: Promise<CliResult>;
+}
+
+export function spawnCli(args: string[], options: { env?: Record<string, string> } = {}): LiveCli {
+  const started = performance.now();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", "--quiet", MAIN, ...args],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1", ...options.env },
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  let stderr = "";
+  const waiters: { pattern: RegExp; resolve: (m: RegExpMatchArray) => void }[] = [];
+  const check = () => {
+    for (const w of [...waiters]) {
+      const m = stderr.match(w.pattern);
+      if (m) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(m);
+      }
+    }
+  };
+  const stderrDone = (async () => {
+    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
+      stderr += chunk;
+      check();
+    }
+  })();
+  const stdoutText = new Response(child.stdout).text();
+  const done = (async () => {
+    const status = await child.status;
+    await stderrDone;
+    await writer.close().catch(() => {});
+    return { code: status.code, stdout: await stdoutText, stderr, ms: performance.now() - started };
+  })();
+  return {
+    waitForStderr(pattern, ms = 20_000) {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`no stderr line matching ${pattern} within ${ms} ms:\n${stderr}`)),
+          ms,
+        );
+        waiters.push({
+          pattern,
+          resolve: (m) => {
+            clearTimeout(timer);
+            resolve(m);
+          },
+        });
+        check();
+      });
+    },
+    writeStdin: (text) => writer.write(new TextEncoder().encode(text)),
+    closeStdin: () => writer.close().catch(() => {}),
+    done,
+  };
+}

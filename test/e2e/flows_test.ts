@@ -23,7 +23,8 @@ import { buildXoauth2, parseXoauth2 } from "../../src/sasl/xoauth2.ts";
 const quietRuns: CliResult[] = [];
 
 async function cli(args: string[], options: { stdin?: string; env?: Record<string, string> } = {}) {
-  const r = await runCli(args, options);
+  // These tests are about each flow itself: the cache has tests of its own.
+  const r = await runCli([...args, "-NoTokenCache"], options);
   const verbose = args.some((a) => /^-verbose/i.test(a));
   const raw = args.some((a) => /^(token|sasl)$/i.test(a));
   if (!verbose && !raw) quietRuns.push(r);

@@ -1,0 +1,589 @@
+/**
+ * The persistent token cache: one JSON file per identity (authority, tenant,
+ * app, credential) holding msal-node's serialized cache and a small "fast"
+ * list of access tokens that can be read without importing msal-node.
+ *
+ * Scripts call the tool over and over, so a cached token must come back in
+ * milliseconds: this module imports nothing but Deno's built-ins (importing
+ * msal costs ~100 ms), and the msal plugin is plain structural typing.
+ *
+ * The cache is a convenience, never a reason to fail: every problem (corrupt
+ * file, busy lock, full disk) becomes a warning and the run goes on without it.
+ * The file holds access and refresh tokens in plain text, so the folder is kept
+ * at 0700 and the file at 0600, and credential material never enters it.
+ */
+
+/** How the app proves its identity; each kind gets its own cache file. */
+export type CredentialKind = "secret" | "certificate-file" | "thumbprint" | "user";
+
+export interface CacheIdentity {
+  authorityHost: string;
+  tenantId: string;
+  clientId: string;
+  /**
+   * Opaque id of the credential from `credentialId()`. msal's cache key does not
+   * say which credential got an app token, so each credential gets its own file.
+   * Only its hash, mixed with the other fields, is used (as the file name).
+   */
+  credential: string;
+}
+
+export interface FastEntry {
+  accessToken: string;
+  /** Epoch seconds. */
+  expiresOn: number;
+  scopes: string[];
+  username?: string;
+  homeAccountId?: string;
+  kind: "app" | "user";
+}
+
+export interface TokenCacheOptions {
+  /** Receives every warning (at most once per message and cache). */
+  warn?: (message: string) => void;
+  /** How long a write waits for another process's lock; default 3000 ms. */
+  lockTimeoutMs?: number;
+}
+
+export interface ReadFastOptions {
+  /** Only entries of this user (case-insensitive). */
+  user?: string;
+  /** The token must stay valid this long; default 300 s. */
+  minValiditySeconds?: number;
+  /** Current time in epoch seconds; default now. */
+  now?: number;
+}
+
+/**
+ * msal-node's ICachePlugin, typed structurally so that this module does not
+ * need msal's types; msal's TokenCacheContext satisfies both parameter types.
+ */
+export interface MsalCachePlugin {
+  beforeCacheAccess(context: { tokenCache: { deserialize(cache: string): void } }): Promise<void>;
+  afterCacheAccess(
+    context: { cacheHasChanged: boolean; tokenCache: { serialize(): string } },
+  ): Promise<void>;
+}
+
+/** Fast entries kept per file; the ones expiring first are dropped beyond it. */
+export const MAX_FAST_ENTRIES = 20;
+/** A lock file older than this was left by a process that died holding it. */
+export const STALE_LOCK_MS = 10_000;
+const DEFAULT_LOCK_TIMEOUT_MS = 3_000;
+const FILE_VERSION = 1;
+
+/** The identity as written in the file: enough to recognise it, no credential. */
+interface StoredIdentity {
+  authorityHost: string;
+  tenantId: string;
+  clientId: string;
+}
+
+interface CacheFile {
+  version: typeof FILE_VERSION;
+  identity: StoredIdentity;
+  msal: string;
+  fast: FastEntry[];
+}
+
+async function sha256Hex(data: string | Uint8Array): Promise<string> {
+  // A copy gives WebCrypto a plain ArrayBuffer-backed view whatever was passed in.
+  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : new Uint8Array(data);
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function randomHex(bytes: number): string {
+  return Array.from(
+    crypto.getRandomValues(new Uint8Array(bytes)),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
+}
+
+/**
+ * The credential part of a cache identity. Secrets and certificate files
+ * (pass the certificate bytes followed by the key bytes) are reduced to their
+ * SHA-256, so a new secret or certificate starts a new cache and the secret
+ * itself is never stored. A thumbprint is public and only normalised. User
+ * sign-ins have no app credential: their material is ignored.
+ */
+export async function credentialId(
+  kind: CredentialKind,
+  material: string | Uint8Array,
+): Promise<string> {
+  switch (kind) {
+    case "secret":
+      return `secret:${await sha256Hex(material)}`;
+    case "certificate-file":
+      return `cert:${await sha256Hex(material)}`;
+    case "thumbprint": {
+      const text = typeof material === "string" ? material : new TextDecoder().decode(material);
+      return `thumbprint:${text.replace(/[^0-9a-f]/gi, "").toLowerCase()}`;
+    }
+    case "user":
+      return "user";
+  }
+}
+
+function normalizeIdentity(id: CacheIdentity): StoredIdentity {
+  return {
+    authorityHost: id.authorityHost.trim().replace(/\/+$/, "").toLowerCase(),
+    tenantId: id.tenantId.trim().toLowerCase(),
+    clientId: id.clientId.trim().toLowerCase(),
+  };
+}
+
+function joinPath(dir: string, name: string): string {
+  const windows = Deno.build.os === "windows";
+  if (dir.endsWith("/") || (windows && dir.endsWith("\\"))) return dir + name;
+  return `${dir}${windows ? "\\" : "/"}${name}`;
+}
+
+/** Scopes compare order- and case-insensitively, as msal compares them. */
+function scopeKey(scopes: string[]): string {
+  return [...new Set(scopes.map((s) => s.trim().toLowerCase()).filter((s) => s !== ""))]
+    .sort().join(" ");
+}
+
+/** One slot per kind, scope set and user: a newer token replaces the older one. */
+function entryKey(entry: FastEntry): string {
+  return `${entry.kind}|${scopeKey(entry.scopes)}|${entry.username?.toLowerCase() ?? ""}`;
+}
+
+function asRecord(value: unknown): Record<string, unknown> | null {
+  return typeof value === "object" && value !== null && !Array.isArray(value)
+    ? value as Record<string, unknown>
+    : null;
+}
+
+/** A copy with only the known fields, or null when the value is not a usable entry. */
+function cleanEntry(value: unknown): FastEntry | null {
+  const v = asRecord(value);
+  if (!v) return null;
+  const { accessToken, expiresOn, scopes, username, homeAccountId, kind } = v;
+  if (typeof accessToken !== "string" || accessToken === "") return null;
+  if (typeof expiresOn !== "number" || !Number.isFinite(expiresOn)) return null;
+  if (!Array.isArray(scopes) || !scopes.every((s) => typeof s === "string")) return null;
+  if (kind !== "app" && kind !== "user") return null;
+  if (username !== undefined && typeof username !== "string") return null;
+  if (homeAccountId !== undefined && typeof homeAccountId !== "string") return null;
+  return {
+    accessToken,
+    expiresOn,
+    scopes: [...scopes],
+    ...(username !== undefined ? { username } : {}),
+    ...(homeAccountId !== undefined ? { homeAccountId } : {}),
+    kind,
+  };
+}
+
+/** Drops expired entries and, beyond the limit, those expiring first. */
+function pruneEntries(entries: FastEntry[], nowSeconds: number): FastEntry[] {
+  return entries.filter((e) => e.expiresOn > nowSeconds)
+    .sort((a, b) => b.expiresOn - a.expiresOn)
+    .slice(0, MAX_FAST_ENTRIES);
+}
+
+function parseRecord(text: string): Record<string, unknown> | null {
+  try {
+    return asRecord(JSON.parse(text));
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Three-way merge of msal's serialized cache, entity by entity: `theirs` is
+ * the file as it is now (other processes may have added entries since we
+ * read `base`), `ours` is msal's state. Entries we removed since `base` are
+ * removed, ours replace theirs, theirs that we never saw are kept. Falls back
+ * to `ours` when the file's copy is unusable.
+ */
+export function mergeMsalCache(base: string, ours: string, theirs: string): string {
+  const mine = parseRecord(ours);
+  const their = parseRecord(theirs);
+  if (!mine || !their) return ours;
+  const before = parseRecord(base) ?? {};
+  // Entries are rebuilt with Object.fromEntries, never by assignment, so that a
+  // key like "__proto__" in a tampered file stays a plain key.
+  const result = new Map(Object.entries(their));
+  for (const [section, value] of Object.entries(mine)) {
+    const ourSection = asRecord(value);
+    const theirSection = asRecord(their[section]);
+    if (!ourSection || !theirSection) {
+      result.set(section, value);
+      continue;
+    }
+    const baseSection = asRecord(before[section]) ?? {};
+    const merged = new Map(Object.entries(theirSection));
+    for (const key of Object.keys(baseSection)) {
+      if (!Object.hasOwn(ourSection, key)) merged.delete(key);
+    }
+    for (const [key, entity] of Object.entries(ourSection)) merged.set(key, entity);
+    result.set(section, Object.fromEntries(merged));
+  }
+  return JSON.stringify(Object.fromEntries(result));
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Writes `text` to a fresh `path.<random>.tmp` (0600 from the moment it
+ * exists), flushes it to disk and renames it over `path`, so readers without
+ * the lock see either the old or the new file, never a half-written one.
+ */
+async function writeAtomically(path: string, text: string): Promise<void> {
+  const tmp = `${path}.${randomHex(8)}.tmp`;
+  const file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
+  try {
+    try {
+      const bytes = new TextEncoder().encode(text);
+      let offset = 0;
+      while (offset < bytes.length) offset += await file.write(bytes.subarray(offset));
+      await file.sync();
+    } finally {
+      file.close();
+    }
+    await Deno.rename(tmp, path);
+  } catch (error) {
+    await Deno.remove(tmp).catch(() => {});
+    throw error;
+  }
+}
+
+function isStale(info: Deno.FileInfo): boolean {
+  return info.mtime !== null && Date.now() - info.mtime.getTime() > STALE_LOCK_MS;
+}
+
+/** Errors that mean "someone else holds the lock" when creating the lock file. */
+function lockIsBusy(error: unknown): boolean {
+  // Windows refuses to create a file whose previous copy is still being deleted.
+  return error instanceof Deno.errors.AlreadyExists ||
+    (Deno.build.os === "windows" && error instanceof Deno.errors.PermissionDenied);
+}
+
+export class TokenCache {
+  /** `DIR/<first 40 hex of SHA-256 of the identity>.json`. */
+  readonly path: string;
+  readonly dir: string;
+  readonly #lockPath: string;
+  readonly #identity: StoredIdentity;
+  readonly #warn: (message: string) => void;
+  readonly #lockTimeoutMs: number;
+  readonly #warned = new Set<string>();
+  #dirReady = false;
+
+  private constructor(
+    dir: string,
+    path: string,
+    identity: StoredIdentity,
+    options: TokenCacheOptions,
+  ) {
+    this.dir = dir;
+    this.path = path;
+    this.#lockPath = `${path}.lock`;
+    this.#identity = identity;
+    this.#warn = options.warn ?? (() => {});
+    this.#lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
+  }
+
+  /**
+   * The cache of one identity in `dir`. No file I/O happens here: the folder
+   * is made on the first write. Async only because WebCrypto hashing is
+   * (node:crypto's sync hash would cost ~30 ms of import on the fast path).
+   */
+  static async open(
+    dir: string,
+    id: CacheIdentity,
+    options: TokenCacheOptions = {},
+  ): Promise<TokenCache> {
+    const identity = normalizeIdentity(id);
+    const key = await sha256Hex(
+      [identity.authorityHost, identity.tenantId, identity.clientId, id.credential].join("|"),
+    );
+    return new TokenCache(dir, joinPath(dir, `${key.slice(0, 40)}.json`), identity, options);
+  }
+
+  /**
+   * A token valid for at least `minValiditySeconds` for exactly these scopes
+   * (and this user, if given), the one that lives longest; otherwise null.
+   * Never throws: an unreadable or corrupt file is a warning and a miss.
+   */
+  async readFast(scopes: string[], options: ReadFastOptions = {}): Promise<FastEntry | null> {
+    const file = await this.#load();
+    if (!file) return null;
+    const now = options.now ?? Date.now() / 1000;
+    const minValidity = options.minValiditySeconds ?? 300;
+    const wanted = scopeKey(scopes);
+    const user = options.user?.toLowerCase();
+    let best: FastEntry | null = null;
+    for (const entry of file.fast) {
+      if (scopeKey(entry.scopes) !== wanted) continue;
+      if (user !== undefined && entry.username?.toLowerCase() !== user) continue;
+      if (entry.expiresOn - now < minValidity) continue;
+      if (!best || entry.expiresOn > best.expiresOn) best = entry;
+    }
+    return best;
+  }
+
+  /** Records a token for the fast path, replacing the entry for the same scopes and user. */
+  async writeFast(entry: FastEntry): Promise<void> {
+    const clean = cleanEntry(entry);
+    if (!clean) {
+      this.#warnOnce("token cache: not saving a token entry with missing or invalid fields");
+      return;
+    }
+    const key = entryKey(clean);
+    await this.#update((file) => ({
+      ...file,
+      fast: [...file.fast.filter((e) => entryKey(e) !== key), clean],
+    }));
+  }
+
+  /** Deletes this identity's file, e.g. after Entra rejected its refresh token. */
+  async clear(): Promise<void> {
+    await this.#update(() => null);
+  }
+
+  /**
+   * msal-node's cache plugin (`cache: { cachePlugin }`). Use one plugin per
+   * msal application: it remembers what it handed to msal, the base of the
+   * merge when msal writes back.
+   */
+  msalPlugin(): MsalCachePlugin {
+    let base = "";
+    return {
+      beforeCacheAccess: async (context) => {
+        const blob = (await this.#load())?.msal ?? "";
+        base = "";
+        if (blob === "") return;
+        if (!parseRecord(blob)) {
+          this.#warnOnce(`token cache: the msal part of ${this.path} is corrupt; starting empty`);
+          return;
+        }
+        try {
+          context.tokenCache.deserialize(blob);
+          base = blob;
+        } catch (error) {
+          this.#warnOnce(
+            `token cache: msal could not load ${this.path} (${errorText(error)}); starting empty`,
+          );
+          // msal keeps the rejected text as the snapshot it merges with on
+          // serialize(), which would then throw too: reset it.
+          try {
+            context.tokenCache.deserialize("");
+          } catch { /* nothing more to reset */ }
+        }
+      },
+      afterCacheAccess: async (context) => {
+        if (!context.cacheHasChanged) return;
+        let ours: string;
+        try {
+          ours = context.tokenCache.serialize();
+        } catch (error) {
+          this.#warnOnce(`token cache: msal could not serialize its cache (${errorText(error)})`);
+          return;
+        }
+        const seen = base;
+        await this.#update((file) => ({ ...file, msal: mergeMsalCache(seen, ours, file.msal) }));
+      },
+    };
+  }
+
+  #warnOnce(message: string): void {
+    if (this.#warned.has(message)) return;
+    this.#warned.add(message);
+    this.#warn(message);
+  }
+
+  #empty(): CacheFile {
+    return { version: FILE_VERSION, identity: { ...this.#identity }, msal: "", fast: [] };
+  }
+
+  /** The file's content, or null when it is missing or unusable (warned). */
+  async #load(): Promise<CacheFile | null> {
+    let text: string;
+    try {
+      text = await Deno.readTextFile(this.path);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return null;
+      this.#warnOnce(
+        `token cache: cannot read ${this.path} (${errorText(error)}); continuing without it`,
+      );
+      return null;
+    }
+    return this.#parse(text);
+  }
+
+  #parse(text: string): CacheFile | null {
+    // JSON.parse's own message quotes the text, which may be a token: not shown.
+    const data = parseRecord(text);
+    const ignored = (why: string) => {
+      this.#warnOnce(
+        `token cache: ${this.path} ${why}; ignoring it (the next saved token replaces it)`,
+      );
+      return null;
+    };
+    if (!data) return ignored("is not a valid cache file");
+    if (data.version !== FILE_VERSION) {
+      return ignored(`has unknown version ${String(data.version)}`);
+    }
+    const identity = asRecord(data.identity);
+    const mine = this.#identity;
+    if (
+      !identity || identity.authorityHost !== mine.authorityHost ||
+      identity.tenantId !== mine.tenantId || identity.clientId !== mine.clientId
+    ) {
+      return ignored("belongs to another tenant, app or authority");
+    }
+    const msal = data.msal ?? "";
+    const fast = data.fast ?? [];
+    if (typeof msal !== "string" || !Array.isArray(fast)) {
+      return ignored("is not a valid cache file");
+    }
+    return {
+      version: FILE_VERSION,
+      identity: { ...mine },
+      msal,
+      fast: fast.map(cleanEntry).filter((e): e is FastEntry => e !== null),
+    };
+  }
+
+  /**
+   * Read-merge-write under the lock: `change` gets the current file (empty if
+   * missing or corrupt) and returns the new content, or null to delete it.
+   * Never throws; returns whether the change was saved.
+   */
+  async #update(change: (file: CacheFile) => CacheFile | null): Promise<boolean> {
+    try {
+      if (!(await this.#prepareDir())) return false;
+      const lock = await this.#lock();
+      if (lock === null) {
+        this.#warnOnce(
+          `token cache: ${this.#lockPath} stayed locked by another process for ` +
+            `${this.#lockTimeoutMs} ms; the token is not saved this time`,
+        );
+        return false;
+      }
+      try {
+        const next = change((await this.#load()) ?? this.#empty());
+        if (next === null) {
+          await Deno.remove(this.path).catch((error) => {
+            if (!(error instanceof Deno.errors.NotFound)) throw error;
+          });
+        } else {
+          next.fast = pruneEntries(next.fast, Date.now() / 1000);
+          await writeAtomically(this.path, JSON.stringify(next));
+        }
+        return true;
+      } finally {
+        await this.#unlock(lock);
+      }
+    } catch (error) {
+      this.#warnOnce(`token cache: cannot write ${this.path} (${errorText(error)})`);
+      return false;
+    }
+  }
+
+  /**
+   * Creates the folder owner-only, and tightens an existing one that others
+   * can enter: the file names and lock would otherwise be theirs to see or
+   * replace. Refuses to write when the folder cannot be tightened.
+   */
+  async #prepareDir(): Promise<boolean> {
+    if (this.#dirReady) return true;
+    await Deno.mkdir(this.dir, { recursive: true, mode: 0o700 });
+    // Windows has no mode bits; its per-user LOCALAPPDATA is private by ACL.
+    if (Deno.build.os !== "windows") {
+      const mode = (await Deno.stat(this.dir)).mode;
+      if (mode !== null && (mode & 0o077) !== 0) {
+        const shown = (mode & 0o777).toString(8).padStart(4, "0");
+        try {
+          await Deno.chmod(this.dir, 0o700);
+        } catch (error) {
+          this.#warnOnce(
+            `token cache: ${this.dir} is open to other users (mode ${shown}) and cannot be ` +
+              `restricted (${errorText(error)}); tokens are not saved there`,
+          );
+          return false;
+        }
+        this.#warnOnce(
+          `token cache: ${this.dir} was open to other users (mode ${shown}); ` +
+            "restricted it to its owner (0700)",
+        );
+      }
+    }
+    this.#dirReady = true;
+    return true;
+  }
+
+  /** Takes the lock file (O_EXCL); its random content is our claim. Null on timeout. */
+  async #lock(): Promise<string | null> {
+    const claim = `${Deno.pid} ${Date.now()} ${randomHex(8)}`;
+    const deadline = Date.now() + this.#lockTimeoutMs;
+    for (;;) {
+      try {
+        await Deno.writeTextFile(this.#lockPath, claim, { createNew: true, mode: 0o600 });
+        return claim;
+      } catch (error) {
+        if (!lockIsBusy(error)) throw error;
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) return null;
+      if (await this.#breakStaleLock()) continue;
+      // Jitter keeps a crowd of waiting processes from retrying in lockstep.
+      await sleep(Math.min(left, 2 + Math.random() * 18));
+    }
+  }
+
+  /** Releases the lock only if it is still ours (a stale-lock breaker may have taken it). */
+  async #unlock(claim: string): Promise<void> {
+    try {
+      if ((await Deno.readTextFile(this.#lockPath)) === claim) await Deno.remove(this.#lockPath);
+    } catch {
+      // Already gone: nothing to release.
+    }
+  }
+
+  /**
+   * Removes a lock left by a crashed process; true when the caller should
+   * retry at once. The lock is first renamed aside, so that of two processes
+   * seeing the same stale lock only one removes it; if what was moved turns
+   * out to be fresh (taken in between by a third), it is put back.
+   */
+  async #breakStaleLock(): Promise<boolean> {
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.stat(this.#lockPath);
+    } catch (error) {
+      return error instanceof Deno.errors.NotFound;
+    }
+    if (!isStale(info)) return false;
+    const aside = `${this.#lockPath}.${randomHex(8)}.stale`;
+    try {
+      await Deno.rename(this.#lockPath, aside);
+    } catch (error) {
+      return error instanceof Deno.errors.NotFound;
+    }
+    try {
+      if (isStale(await Deno.stat(aside))) {
+        this.#warnOnce(
+          `token cache: removed a stale lock ${this.#lockPath} (older than ` +
+            `${STALE_LOCK_MS / 1000} s; its process probably died)`,
+        );
+      } else {
+        // link() fails if the path exists again, so a newer lock is never overwritten.
+        await Deno.link(aside, this.#lockPath).catch(() => {});
+      }
+    } finally {
+      await Deno.remove(aside).catch(() => {});
+    }
+    return true;
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * What every msal-node flow shares: configuration that keeps msal to the one
+ * authority it is given (no discovery calls), our HTTP client, and the
+ * translation of msal's errors into TokenError with Entra's AADSTS code.
+ */
+import { TokenError } from "../errors.ts";
+import type { ICachePlugin } from "@azure/msal-node";
+import { FetchNetworkClient, type TransportFailure } from "./network.ts";
+
+export interface MsalTarget {
+  authorityHost: string;
+  tenantId: string;
+  clientId: string;
+  caCerts: string[];
+  timeoutMs: number;
+  onVerbose?: (message: string) => void;
+  cachePlugin?: ICachePlugin;
+}
+
+/**
+ * Endpoint metadata built locally: with it and `knownAuthorities`, msal makes
+ * exactly one request (the token POST) instead of three, and never calls
+ * Microsoft's instance-discovery host when the authority is somewhere else.
+ */
+export function authorityMetadata(authority: string): string {
+  return JSON.stringify({
+    token_endpoint: `${authority}/oauth2/v2.0/token`,
+    authorization_endpoint: `${authority}/oauth2/v2.0/authorize`,
+    device_authorization_endpoint: `${authority}/oauth2/v2.0/devicecode`,
+    end_session_endpoint: `${authority}/oauth2/v2.0/logout`,
+    jwks_uri: `${authority}/discovery/v2.0/keys`,
+    issuer: `${authority}/v2.0`,
+  });
+}
+
+/** Reads msal's server errors: `errorNo` or the `AADSTS<n>:` prefix of the description. */
+export function aadstsCode(error: Record<string, unknown>): string | undefined {
+  // msal types errorNo as a string but passes Entra's number through as is.
+  const number = String(error.errorNo ?? "");
+  if (/^\d+$/.test(number)) return `AADSTS${number}`;
+  const text = `${error.errorMessage ?? ""} ${error.message ?? ""}`;
+  return /AADSTS(\d+)/.exec(text)?.[0];
+}
+
+/**
+ * Entra's description without msal's wrapping ("Error(s): ... - Description: ...")
+ * and without the trace/correlation IDs and timestamps, on one line.
+ */
+export function entraDescription(text: string): string {
+  const described = /Description:\s*([\s\S]*?)(?:\s+-\s+(?:Correlation ID|Trace ID):|$)/.exec(text);
+  const body = described ? described[1] : text.replace(/^[a-z_]+:\s*/, "");
+  return body.split(/\s*(?:Trace ID|Correlation ID|Timestamp):/)[0].replace(/\s+/g, " ").trim();
+}
+
+export function describeTransport(failure: TransportFailure, timeoutMs: number): TokenError {
+  const host = new URL(failure.url).host;
+  const cause = failure.error;
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  if (failure.timedOut) {
+    return new TokenError(`no answer from ${host} within ${timeoutMs / 1000} s`, {
+      code: "TIMEOUT",
+      cause,
+    });
+  }
+  const innerMessage = cause instanceof Error && cause.cause instanceof Error
+    ? cause.cause.message
+    : "";
+  const all = `${detail} ${innerMessage}`;
+  if (/UnknownIssuer|invalid peer certificate|certificate/i.test(all)) {
+    const hostname = /NotValidForName|not valid for name/i.test(all);
+    return new TokenError(
+      hostname
+        ? `the TLS certificate of ${host} is not valid for that name`
+        : `the TLS certificate of ${host} is not trusted (${detail})`,
+      { code: hostname ? "TLS_HOSTNAME" : "TLS_UNTRUSTED", cause },
+    );
+  }
+  if (/refused/i.test(all)) {
+    return new TokenError(`connection to ${host} refused`, { code: "CONNECTION_REFUSED", cause });
+  }
+  if (/dns|lookup|resolve|name or service/i.test(all)) {
+    return new TokenError(`cannot resolve ${host}`, { code: "DNS_FAILED", cause });
+  }
+  return new TokenError(`request to ${host} failed: ${detail}`, { code: "NETWORK_ERROR", cause });
+}
+
+/** Everything msal's constructors need besides the credential. */
+export function msalSetup(target: MsalTarget) {
+  const authority = `${target.authorityHost}/${target.tenantId}`;
+  const network = new FetchNetworkClient({
+    caCerts: target.caCerts,
+    timeoutMs: target.timeoutMs,
+    onRequest: (method, url) => target.onVerbose?.(`${method} ${url.split("?")[0]}`),
+  });
+  return {
+    network,
+    auth: {
+      clientId: target.clientId,
+      authority,
+      knownAuthorities: [new URL(target.authorityHost).host],
+      authorityMetadata: authorityMetadata(authority),
+    },
+    system: { networkClient: network },
+    cache: target.cachePlugin ? { cachePlugin: target.cachePlugin } : undefined,
+  };
+}
+
+/** Turns whatever msal threw into a TokenError that names the real cause. */
+export function toTokenError(
+  error: unknown,
+  network: FetchNetworkClient,
+  timeoutMs: number,
+): TokenError {
+  if (error instanceof TokenError) return error;
+  if (network.lastFailure) return describeTransport(network.lastFailure, timeoutMs);
+  const e = (error ?? {}) as Record<string, unknown>;
+  const code = aadstsCode(e) ?? (typeof e.errorCode === "string" ? e.errorCode : undefined);
+  const description = typeof e.errorMessage === "string" && e.errorMessage
+    ? e.errorMessage
+    : error instanceof Error
+    ? error.message
+    : String(error);
+  return new TokenError(`Entra ID refused the token request: ${entraDescription(description)}`, {
+    code,
+    cause: error,
+  });
+}

@@ -1,0 +1,237 @@
+/**
+ * Delegated (user) tokens with msal-node's PublicClientApplication: the
+ * original's `authorizationcode` set (loopback browser sign-in, or the paste
+ * flow for other redirect URIs), device-code sign-in, and silent renewal with
+ * a cached refresh token.
+ */
+import { TokenError } from "../errors.ts";
+import { msalSetup, type MsalTarget, toTokenError } from "./msal_common.ts";
+import type { TokenResult } from "./token.ts";
+
+export type UserSignIn = "interactive" | "authorizationCodePaste" | "deviceCode" | "refreshToken";
+
+export interface DeviceCodeInfo {
+  verificationUri: string;
+  userCode: string;
+  message: string;
+  expiresInSeconds: number;
+}
+
+/** What the flows need from the person at the keyboard; run.ts provides it. */
+export interface SignInUi {
+  /** Opens the sign-in page in a browser; false when no browser could be started. */
+  openBrowser(url: string): Promise<boolean>;
+  /** Shows the URL to open by hand and returns the address the browser ended on. */
+  askForRedirectedAddress(url: string): Promise<string>;
+  deviceCode(info: DeviceCodeInfo): void;
+  /** Starts/stops a waiting indicator (only drawn on a terminal). */
+  waiting(active: boolean): void;
+  progress(message: string): void;
+}
+
+export interface UserTokenRequest extends MsalTarget {
+  mode: "authorizationcode" | "devicecode";
+  redirectUri?: string;
+  loginHint?: string;
+  scopes: string[];
+  /** False when nobody can sign in now (no terminal, token-only output): never start a sign-in. */
+  canSignIn: boolean;
+  ui: SignInUi;
+}
+
+export interface UserTokenResult extends TokenResult {
+  username: string;
+  signIn: UserSignIn;
+  deviceCode?: DeviceCodeInfo;
+}
+
+/** True for redirect URIs msal's own loopback listener can serve. */
+export function isLoopbackRedirect(uri: string): boolean {
+  try {
+    const url = new URL(uri);
+    return url.protocol === "http:" &&
+      ["localhost", "127.0.0.1", "[::1]"].includes(url.hostname);
+  } catch {
+    return false;
+  }
+}
+
+/** Reads `code`/`state` or Entra's `error` from the address the browser ended on. */
+export function parseRedirectedAddress(
+  address: string,
+  expectedState: string,
+): { code: string } {
+  let url: URL;
+  try {
+    url = new URL(address.trim());
+  } catch (cause) {
+    throw new TokenError("the pasted text is not the address from the browser's address bar", {
+      code: "BAD_REDIRECT_ADDRESS",
+      cause,
+    });
+  }
+  // Entra answers in the query; some redirect targets move it into the fragment.
+  const params = new URLSearchParams(url.search || url.hash.replace(/^#/, ""));
+  const error = params.get("error");
+  if (error) {
+    const description = (params.get("error_description") ?? error).replace(/\s+/g, " ").trim();
+    throw new TokenError(`sign-in failed: ${description.split(/ Trace ID:/)[0]}`, {
+      code: /AADSTS\d+/.exec(description)?.[0] ?? error,
+    });
+  }
+  const code = params.get("code");
+  if (!code) {
+    throw new TokenError("the pasted address carries no authorization code", {
+      code: "BAD_REDIRECT_ADDRESS",
+    });
+  }
+  if (params.get("state") !== expectedState) {
+    throw new TokenError(
+      "the pasted address belongs to another sign-in (state does not match); start again",
+      { code: "STATE_MISMATCH" },
+    );
+  }
+  return { code };
+}
+
+type Msal = typeof import("@azure/msal-node");
+type App = InstanceType<Msal["PublicClientApplication"]>;
+
+function sameUser(a: string | undefined, b: string | undefined): boolean {
+  return !!a && !!b && a.toLowerCase() === b.toLowerCase();
+}
+
+async function silent(app: App, request: UserTokenRequest) {
+  const accounts = await app.getTokenCache().getAllAccounts();
+  const account = request.loginHint
+    ? accounts.find((a) => sameUser(a.username, request.loginHint))
+    : accounts[0];
+  if (!account) return null;
+  return await app.acquireTokenSilent({ account, scopes: request.scopes });
+}
+
+async function pasteFlow(msal: Msal, app: App, request: UserTokenRequest) {
+  const crypto = new msal.CryptoProvider();
+  const pkce = await crypto.generatePkceCodes();
+  const state = crypto.createNewGuid();
+  const url = await app.getAuthCodeUrl({
+    scopes: request.scopes,
+    redirectUri: request.redirectUri!,
+    codeChallenge: pkce.challenge,
+    codeChallengeMethod: "S256",
+    state,
+    loginHint: request.loginHint,
+  });
+  const address = await request.ui.askForRedirectedAddress(url);
+  const { code } = parseRedirectedAddress(address, state);
+  return await app.acquireTokenByCode({
+    code,
+    scopes: request.scopes,
+    redirectUri: request.redirectUri!,
+    codeVerifier: pkce.verifier,
+    state,
+  });
+}
+
+async function loopbackFlow(app: App, request: UserTokenRequest) {
+  const port = Number(new URL(request.redirectUri!).port) || undefined;
+  return await app.acquireTokenInteractive({
+    scopes: request.scopes,
+    loginHint: request.loginHint,
+    preferredPort: port,
+    successTemplate:
+      "<h1>Signed in.</h1><p>You can close this window and return to the terminal.</p>",
+    errorTemplate: "<h1>Sign-in failed.</h1><p>See the terminal for details.</p>",
+    openBrowser: async (url: string) => {
+      request.ui.progress("Sign in with the browser that opens now.");
+      if (!(await request.ui.openBrowser(url))) {
+        request.ui.progress(`No browser could be started. Open this address to sign in:\n${url}`);
+      }
+      request.ui.waiting(true);
+    },
+  });
+}
+
+async function deviceCodeFlow(
+  app: App,
+  request: UserTokenRequest,
+  seen: { info?: DeviceCodeInfo },
+) {
+  return await app.acquireTokenByDeviceCode({
+    scopes: request.scopes,
+    deviceCodeCallback: (response) => {
+      seen.info = {
+        verificationUri: response.verificationUri,
+        userCode: response.userCode,
+        message: response.message,
+        expiresInSeconds: response.expiresIn,
+      };
+      request.ui.deviceCode(seen.info);
+      request.ui.waiting(true);
+    },
+  });
+}
+
+/** Gets a user token: cached refresh token first, then a sign-in if one is possible. */
+export async function acquireUserToken(request: UserTokenRequest): Promise<UserTokenResult> {
+  const msal = await import("@azure/msal-node");
+  const setup = msalSetup(request);
+  const app = new msal.PublicClientApplication({
+    auth: setup.auth,
+    system: setup.system,
+    cache: setup.cache,
+  });
+  const seen: { info?: DeviceCodeInfo } = {};
+  let signIn: UserSignIn = "refreshToken";
+  try {
+    let result = null;
+    try {
+      result = await silent(app, request);
+    } catch (error) {
+      if (!request.canSignIn) {
+        const reason = toTokenError(error, setup.network, request.timeoutMs);
+        throw new TokenError(
+          `the cached sign-in cannot be renewed (${reason.message}) and no sign-in is possible ` +
+            "here (no terminal, or token-only output); run once interactively to sign in again",
+          { code: reason.code ?? "REFRESH_FAILED", cause: error },
+        );
+      }
+      request.ui.progress("The cached sign-in cannot be renewed; signing in again.");
+    }
+    if (!result) {
+      if (!request.canSignIn) {
+        throw new TokenError(
+          "no cached sign-in for this user, and no sign-in is possible here (no terminal, or " +
+            "token-only output); run once interactively to sign in",
+          { code: "SIGN_IN_REQUIRED" },
+        );
+      }
+      if (request.mode === "devicecode") {
+        signIn = "deviceCode";
+        result = await deviceCodeFlow(app, request, seen);
+      } else if (isLoopbackRedirect(request.redirectUri!)) {
+        signIn = "interactive";
+        result = await loopbackFlow(app, request);
+      } else {
+        signIn = "authorizationCodePaste";
+        result = await pasteFlow(msal, app, request);
+      }
+    }
+    if (!result?.accessToken) {
+      throw new TokenError("Entra ID answered without an access token", { code: "NO_TOKEN" });
+    }
+    return {
+      accessToken: result.accessToken,
+      expiresOn: result.expiresOn ?? null,
+      fromCache: result.fromCache ?? false,
+      username: result.account?.username ?? request.loginHint ?? "",
+      signIn,
+      deviceCode: seen.info,
+    };
+  } catch (error) {
+    throw toTokenError(error, setup.network, request.timeoutMs);
+  } finally {
+    request.ui.waiting(false);
+    setup.network.close();
+  }
+}

@@ -1,0 +1,203 @@
+/**
+ * Getting the access token for a run: the cache's fast path first (no
+ * msal-node, no network), then the parameter set's flow through msal with
+ * the cache plugged in, then the fast entry is recorded for the next run.
+ */
+import type { Options } from "./cli/options.ts";
+import { UsageError } from "./errors.ts";
+import { acquireAppToken, type AppCredential, EXCHANGE_SCOPE } from "./auth/token.ts";
+import { acquireUserToken, type DeviceCodeInfo, type UserSignIn } from "./auth/user.ts";
+import { credentialId, TokenCache } from "./auth/cache.ts";
+import { defaultCacheDir } from "./auth/cache_location.ts";
+import type { Reporter } from "./output/console.ts";
+
+export type SignIn = "clientCredentials" | UserSignIn | "cache";
+
+export interface RunEnvironment {
+  /** All of standard input (for `-clientsecret -`). */
+  readStdin(): Promise<string>;
+  /** One line of standard input, or null at its end (for the paste flow). */
+  readLine(): Promise<string | null>;
+  /** True when a person can answer: standard input is a terminal. */
+  interactive: boolean;
+  env(name: string): string | undefined;
+  openBrowser(url: string): Promise<boolean>;
+}
+
+export interface Acquired {
+  accessToken: string;
+  expiresOn: Date | null;
+  fromCache: boolean;
+  signIn: SignIn;
+  /** The signed-in user (user sets). */
+  username?: string;
+  deviceCode?: DeviceCodeInfo;
+}
+
+const MIN_VALIDITY_SECONDS = 300;
+
+function isUserSet(options: Options): boolean {
+  return options.parameterSet === "authorizationcode" || options.parameterSet === "devicecode";
+}
+
+export function scopesFor(options: Options): string[] {
+  return options.scopes ?? [EXCHANGE_SCOPE];
+}
+
+async function readSecret(options: Options, env: RunEnvironment): Promise<string> {
+  if (!options.clientSecretFromStdin) return options.clientSecret!;
+  const secret = (await env.readStdin()).replace(/\r?\n$/, "");
+  if (secret === "") {
+    throw new UsageError("-clientsecret: '-' was given but standard input was empty.", {
+      code: "EMPTY_VALUE",
+    });
+  }
+  return secret;
+}
+
+/** The cache key's credential part: a one-way hash, so the cache never holds the secret. */
+async function cacheCredential(options: Options, secret: string | undefined): Promise<string> {
+  if (options.parameterSet === "clientcredentialsSecret") {
+    return await credentialId("secret", secret!);
+  }
+  if (options.parameterSet === "clientcredentialsCertificate") {
+    const value = options.clientCertificate!;
+    try {
+      const bytes = await Deno.readFile(value);
+      const key = options.certificateKeyFile ? await Deno.readFile(options.certificateKeyFile) : [];
+      return await credentialId("certificate-file", new Uint8Array([...bytes, ...key]));
+    } catch {
+      // Not a file: a thumbprint (certificate.ts validates it later).
+      return await credentialId("thumbprint", value.replace(/[^0-9a-f]/gi, "").toUpperCase());
+    }
+  }
+  return await credentialId("user", "user");
+}
+
+async function appCredential(
+  options: Options,
+  secret: string | undefined,
+  reporter: Reporter,
+): Promise<AppCredential> {
+  if (secret !== undefined) return { kind: "secret", secret };
+  // Loaded only for this set: it pulls in node:crypto (~40 ms of start-up).
+  const { loadCertificate } = await import("./auth/certificate.ts");
+  const certificate = await loadCertificate({
+    value: options.clientCertificate!,
+    password: options.certificatePassword,
+    keyFile: options.certificateKeyFile,
+  });
+  reporter.always.add(certificate.privateKeyPem, "<private key>");
+  for (const w of certificate.warnings) reporter.warning(w);
+  reporter.verboseLine(
+    `Certificate ${certificate.subject} from ${certificate.path}, SHA-1 ${certificate.thumbprintSha1}`,
+  );
+  return { kind: "certificate", certificate };
+}
+
+export async function acquireToken(
+  options: Options,
+  reporter: Reporter,
+  env: RunEnvironment,
+): Promise<Acquired> {
+  reporter.always.add(options.certificatePassword, "<certificate password>");
+  const secret = options.parameterSet === "clientcredentialsSecret"
+    ? await readSecret(options, env)
+    : undefined;
+  reporter.always.add(secret, "<client secret>");
+  const scopes = scopesFor(options);
+  const user = isUserSet(options) ? options.loginHint : undefined;
+  const target = {
+    authorityHost: options.authorityHost,
+    tenantId: options.tenantId,
+    clientId: options.clientId,
+    caCerts: options.caCerts,
+    timeoutMs: options.timeoutSeconds * 1000,
+    onVerbose: (m: string) => reporter.verboseLine(m),
+  };
+
+  let cache: TokenCache | undefined;
+  const dir = options.noTokenCache
+    ? null
+    : options.tokenCachePath ?? defaultCacheDir(Deno.build.os, env.env);
+  if (!options.noTokenCache && dir === null) {
+    reporter.warning("no home folder known: the token cache is off (give -TokenCachePath)");
+  }
+  if (dir !== null) {
+    cache = await TokenCache.open(dir, {
+      authorityHost: options.authorityHost,
+      tenantId: options.tenantId,
+      clientId: options.clientId,
+      credential: await cacheCredential(options, secret),
+    }, { warn: (m) => reporter.warning(m) });
+    const fast = await cache.readFast(scopes, { user, minValiditySeconds: MIN_VALIDITY_SECONDS });
+    if (fast) {
+      reporter.verboseLine(`Token from the cache ${cache.path}`);
+      return {
+        accessToken: fast.accessToken,
+        expiresOn: new Date(fast.expiresOn * 1000),
+        fromCache: true,
+        signIn: "cache",
+        username: fast.username,
+      };
+    }
+  }
+
+  let acquired: Acquired;
+  if (isUserSet(options)) {
+    const result = await acquireUserToken({
+      ...target,
+      cachePlugin: cache?.msalPlugin(),
+      mode: options.parameterSet === "devicecode" ? "devicecode" : "authorizationcode",
+      redirectUri: options.redirectUri,
+      loginHint: options.loginHint,
+      scopes,
+      canSignIn: env.interactive ||
+        (!options.noConnect &&
+          (options.outputFormat === "Text" || options.outputFormat === "Json")),
+      ui: {
+        openBrowser: (url) => env.openBrowser(url),
+        askForRedirectedAddress: async (url) => {
+          reporter.prompt(
+            `Open this address in a browser and sign in:\n${url}\n` +
+              "Then paste the address the browser ended on (even if the page shows an error):",
+          );
+          const line = await env.readLine();
+          if (line === null) {
+            throw new UsageError("-redirectUri: no address was pasted (standard input ended).", {
+              code: "NO_INPUT",
+            });
+          }
+          return line;
+        },
+        deviceCode: (info) => reporter.deviceCode(info),
+        waiting: (active) => reporter.waiting(active),
+        progress: (m) => reporter.progress(m),
+      },
+    });
+    acquired = result;
+  } else {
+    const credential = await appCredential(options, secret, reporter);
+    reporter.progress(
+      `Get access token from ${options.authorityHost}/${options.tenantId} ` +
+        `(client credentials, ${credential.kind}).`,
+    );
+    const result = await acquireAppToken({
+      ...target,
+      cachePlugin: cache?.msalPlugin(),
+      credential,
+      scopes,
+    });
+    acquired = { ...result, signIn: result.fromCache ? "cache" : "clientCredentials" };
+  }
+  if (cache && acquired.expiresOn) {
+    await cache.writeFast({
+      accessToken: acquired.accessToken,
+      expiresOn: Math.floor(acquired.expiresOn.getTime() / 1000),
+      scopes,
+      username: acquired.username ?? user,
+      kind: isUserSet(options) ? "user" : "app",
+    });
+  }
+  return acquired;
+}
