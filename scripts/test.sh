@@ -6,18 +6,21 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 
-# Real Dovecot (IMAP/POP3/submission) for the end-to-end tests.
-if ! command -v dovecot >/dev/null 2>&1 && [ ! -x /usr/sbin/dovecot ]; then
+# Debian packages the tests use: real Dovecot (IMAP/POP3/submission), real
+# Chromium (driven by playwright-core for the browser sign-in), openssl (test PKI).
+missing=()
+[ -x /usr/sbin/dovecot ] || missing+=(dovecot-imapd dovecot-pop3d dovecot-submissiond)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
-    echo "Installing Dovecot from Debian ..." >&2
+    echo "Installing from Debian: ${missing[*]} ..." >&2
     apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      dovecot-imapd dovecot-pop3d dovecot-submissiond >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
   else
-    echo "Dovecot is missing: run as root once or: sudo apt-get install dovecot-imapd dovecot-pop3d dovecot-submissiond" >&2
+    echo "Missing Debian packages (install them as root): ${missing[*]}" >&2
   fi
 fi
-command -v openssl >/dev/null 2>&1 || { [ "$(id -u)" = 0 ] && apt-get install -y -qq openssl >&2; }
 
 deno install --frozen >&2 || exit 1
 checks=0

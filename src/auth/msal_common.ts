@@ -114,12 +114,19 @@ export function toTokenError(
   if (error instanceof TokenError) return error;
   if (network.lastFailure) return describeTransport(network.lastFailure, timeoutMs);
   const e = (error ?? {}) as Record<string, unknown>;
-  const code = aadstsCode(e) ?? (typeof e.errorCode === "string" ? e.errorCode : undefined);
-  const description = typeof e.errorMessage === "string" && e.errorMessage
+  let code = aadstsCode(e);
+  let description = typeof e.errorMessage === "string" && e.errorMessage
     ? e.errorMessage
     : error instanceof Error
     ? error.message
     : String(error);
+  const body = network.lastErrorBody;
+  if (!code && body?.error_description) {
+    // msal kept only the OAuth error name (device code polling does this): use Entra's answer.
+    code = aadstsCode({ errorMessage: body.error_description });
+    description = body.error_description;
+  }
+  code ??= typeof e.errorCode === "string" ? e.errorCode : undefined;
   return new TokenError(`Entra ID refused the token request: ${entraDescription(description)}`, {
     code,
     cause: error,

@@ -24,6 +24,12 @@ export class FetchNetworkClient implements INetworkModule {
   #client: Deno.HttpClient | undefined;
   #options: NetworkOptions;
   lastFailure: TransportFailure | undefined;
+  /**
+   * The last error answer from the authority (HTTP 4xx/5xx with JSON). Some
+   * msal flows (device code) drop Entra's AADSTS code and description; this
+   * keeps them for the error message.
+   */
+  lastErrorBody: { error?: string; error_description?: string } | undefined;
 
   constructor(options: NetworkOptions) {
     this.#options = options;
@@ -83,6 +89,9 @@ export class FetchNetworkClient implements INetworkModule {
         timedOut: false,
       };
       throw this.lastFailure.error;
+    }
+    if (response.status >= 400 && body && typeof body === "object") {
+      this.lastErrorBody = body as { error?: string; error_description?: string };
     }
     const headers: Record<string, string> = {};
     response.headers.forEach((value, key) => headers[key] = value);

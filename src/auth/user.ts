@@ -133,9 +133,29 @@ async function pasteFlow(msal: Msal, app: App, request: UserTokenRequest) {
   });
 }
 
+/** msal's loopback listener waits forever; a sign-in left alone ends after this. */
+const SIGN_IN_LIMIT_MS = 10 * 60 * 1000;
+
+async function withinSignInLimit<T>(work: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() =>
+      reject(
+        new TokenError(`no sign-in completed within ${SIGN_IN_LIMIT_MS / 60000} minutes`, {
+          code: "SIGN_IN_TIMEOUT",
+        }),
+      ), SIGN_IN_LIMIT_MS);
+  });
+  try {
+    return await Promise.race([work, limit]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 async function loopbackFlow(app: App, request: UserTokenRequest) {
   const port = Number(new URL(request.redirectUri!).port) || undefined;
-  return await app.acquireTokenInteractive({
+  return await withinSignInLimit(app.acquireTokenInteractive({
     scopes: request.scopes,
     loginHint: request.loginHint,
     preferredPort: port,
@@ -149,7 +169,7 @@ async function loopbackFlow(app: App, request: UserTokenRequest) {
       }
       request.ui.waiting(true);
     },
-  });
+  }));
 }
 
 async function deviceCodeFlow(
@@ -160,6 +180,9 @@ async function deviceCodeFlow(
   return await app.acquireTokenByDeviceCode({
     scopes: request.scopes,
     deviceCodeCallback: (response) => {
+      // msal calls back even when Entra refused the request (all fields undefined);
+      // the poll that follows fails with the real error, so show nothing here.
+      if (!response.userCode || !response.verificationUri) return;
       seen.info = {
         verificationUri: response.verificationUri,
         userCode: response.userCode,

@@ -4,7 +4,7 @@
  * keys. Used by the end-to-end tests and by `deno task demo`.
  */
 import { type AppCertificate, makeAppCertificate, makeServerPki, type ServerPki } from "./pki.ts";
-import { type FakeEntra, startFakeEntra } from "./entra.ts";
+import { type FakeEntra, type FakeEntraOptions, startFakeEntra } from "./entra.ts";
 import { type ExchangeServer, startExchange } from "./exchange.ts";
 import { type Dovecot, startDovecot } from "./dovecot.ts";
 
@@ -16,6 +16,14 @@ export const APP_NO_ACCESS = "b82e4c71-0f3a-4d96-a5c8-6e19d2f7b350";
 /** App without admin consent: its tokens carry no roles. */
 export const APP_NO_ROLES = "e7a90d34-5b1c-4f28-8d6e-c3f21a4b9e07";
 export const SECRET = "Qx8~vR2.pL9_kT4-mN7wZ3yB6cD1fH5jS0aE";
+/** Public client app for user sign-in (interactive, paste, device code). */
+export const PUBLIC_APP = "c4d5e6f7-1a2b-4c3d-8e9f-0a1b2c3d4e5f";
+export const USER = "adele@contoso.com";
+export const USER_PASSWORD = "Correct-Horse-Battery-7";
+/** Shared mailbox USER has FullAccess to on the Exchange-like server. */
+export const SHARED = "shared@contoso.com";
+/** Shared mailbox USER has no FullAccess to. */
+export const SHARED_NO_ACCESS = "team@contoso.com";
 export const MAILBOX = "box@contoso.com";
 export const OTHER_MAILBOX = "other@contoso.com";
 
@@ -36,6 +44,8 @@ export interface TestBed {
 
 export interface TestBedOptions {
   dovecot?: boolean;
+  /** Extra fake Entra ID settings (e.g. short device-code lifetimes). */
+  entra?: Partial<Omit<FakeEntraOptions, "tls" | "apps" | "users">>;
   exchangeBehaviour?: "normal" | "silent";
 }
 
@@ -62,12 +72,31 @@ export async function startTestBed(options: TestBedOptions = {}): Promise<TestBe
       },
       { tenantId: TENANT, clientId: APP_NO_ACCESS, secrets: [SECRET], roles, mailbox: MAILBOX },
       { tenantId: TENANT, clientId: APP_NO_ROLES, secrets: [SECRET], mailbox: MAILBOX },
+      {
+        tenantId: TENANT,
+        clientId: PUBLIC_APP,
+        displayName: "mail fetcher (public client)",
+        publicClient: true,
+        redirectUris: [
+          "http://localhost",
+          "https://localhost",
+          "https://login.microsoftonline.com/common/oauth2/nativeclient",
+        ],
+        delegated: ["IMAP.AccessAsUser.All", "POP.AccessAsUser.All", "SMTP.Send"],
+      },
     ],
+    users: [{ tenantId: TENANT, upn: USER, password: USER_PASSWORD, displayName: "Adele Vance" }],
+    ...options.entra,
   });
   const exchange = await startExchange({
     tls,
     tokenKey: { publicKeyPem: entra.signingKey.publicKeyPem },
-    mailboxPermissions: { [MAILBOX]: [APP, APP_NO_ROLES], [OTHER_MAILBOX]: [] },
+    mailboxPermissions: {
+      [MAILBOX]: [APP, APP_NO_ROLES],
+      [OTHER_MAILBOX]: [],
+      [SHARED]: [USER],
+      [SHARED_NO_ACCESS]: [],
+    },
     behaviour: options.exchangeBehaviour,
   });
   let dovecot: Dovecot | undefined;
@@ -77,7 +106,7 @@ export async function startTestBed(options: TestBedOptions = {}): Promise<TestBe
         tls: { certFile: pki.certFile, keyFile: pki.keyFile },
         issuers: [entra.issuer(TENANT)],
         signingKey: { kid: entra.signingKey.kid, publicKeyPem: entra.signingKey.publicKeyPem },
-        messages: { [MAILBOX]: 2 },
+        messages: { [MAILBOX]: 2, [USER]: 1 },
       });
     }
   } catch (error) {
