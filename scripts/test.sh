@@ -22,6 +22,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
   fi
 fi
 
+# Real PowerShell 7 for the drop-in tests, as a .NET global tool.
+export PATH="$HOME/.dotnet/tools:$PATH"
+if ! command -v pwsh >/dev/null 2>&1 && command -v dotnet >/dev/null 2>&1; then
+  echo "Installing PowerShell 7 (dotnet tool) ..." >&2
+  dotnet tool install --global PowerShell --version 7.6.9 >&2 || echo "PowerShell install failed" >&2
+fi
+
 deno install --frozen >&2 || exit 1
 checks=0
 deno fmt --check || checks=1

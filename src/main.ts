@@ -8,6 +8,7 @@ import { ExitCode, toToolError } from "./errors.ts";
 import { consoleSink, printable, Reporter } from "./output/console.ts";
 import { TOOL_NAME, VERSION } from "./version.ts";
 import { openBrowser } from "./platform/browser.ts";
+import { pickLanguage } from "./diagnose/messages.ts";
 
 async function readStdin(): Promise<string> {
   return await new Response(Deno.stdin.readable).text();
@@ -56,7 +57,13 @@ export async function main(argv: readonly string[]): Promise<number> {
           ok: false,
           exitCode: error.exitCode,
           version: VERSION,
-          error: { kind: error.kind, message: error.message, code: error.code ?? null, hint: null },
+          error: {
+            kind: error.kind,
+            message: error.message,
+            code: error.code ?? null,
+            hint: null,
+            advice: null,
+          },
         }) + "\n",
       );
     }
@@ -72,7 +79,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     return ExitCode.ok;
   }
   const { options } = command;
-  const reporter = new Reporter({ format: options.outputFormat, verbose: options.verbose });
+  const lang = pickLanguage(options.language, (name) => Deno.env.get(name));
+  const reporter = new Reporter({ format: options.outputFormat, verbose: options.verbose, lang });
   const { run } = await import("./run.ts");
   const { report, token, sasl } = await run(options, reporter, {
     readStdin,
@@ -80,7 +88,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     interactive: Deno.stdin.isTerminal(),
     env: (name) => Deno.env.get(name),
     openBrowser,
-  });
+  }, lang);
   reporter.finish(report, { token, sasl });
   return report.exitCode;
 }

@@ -1,13 +1,17 @@
 /**
- * One run of the tool: token -> XOAUTH2 -> mail session. Returns a Report
- * (never throws for expected failures); main.ts renders it and exits with
- * its code.
+ * One run of the tool: token -> claims check -> XOAUTH2 -> mail session.
+ * Every phase is a check of the -Diagnose checklist. Returns a Report (never
+ * throws for expected failures); main.ts renders it and exits with its code.
  */
 import type { Options } from "./cli/options.ts";
-import { ExitCode, type ToolError, toToolError } from "./errors.ts";
-import { acquireToken, type RunEnvironment } from "./token_flow.ts";
+import { ExitCode, TokenError, type ToolError, toToolError } from "./errors.ts";
+import { acquireToken, type RunEnvironment, scopesFor } from "./token_flow.ts";
+import { probeAuthority } from "./auth/probe.ts";
 import { decodeClaims, summarizeClaims } from "./diagnose/claims.ts";
-import { hintFor } from "./diagnose/hints.ts";
+import { checkClaims } from "./diagnose/claims_check.ts";
+import { type AdviceContext, advise } from "./diagnose/advice.ts";
+import { Checklist } from "./diagnose/checklist.ts";
+import type { Lang } from "./diagnose/messages.ts";
 import { buildXoauth2 } from "./sasl/xoauth2.ts";
 import { connectTls } from "./mail/tls_transport.ts";
 import { runImap } from "./mail/imap.ts";
@@ -23,8 +27,15 @@ function mailboxFor(options: Options, username: string | undefined): string | un
   return options.mailbox ?? (username || undefined);
 }
 
-async function session(options: Options, reporter: Reporter, sasl: string, report: Report) {
+async function session(
+  options: Options,
+  reporter: Reporter,
+  sasl: string,
+  report: Report,
+  checks: Checklist,
+) {
   reporter.progress(`Connect to ${options.server}:${options.port} (${options.protocol}).`);
+  checks.start("server");
   const transport = await connectTls({
     host: options.server,
     port: options.port,
@@ -32,10 +43,19 @@ async function session(options: Options, reporter: Reporter, sasl: string, repor
     timeoutMs: options.timeoutSeconds * 1000,
   });
   try {
+    checks.pass("server");
+    checks.start("login");
     const callbacks = {
       sasl,
       onLine: (dir: "C" | "S", line: string) => reporter.line(dir, line),
-      onProgress: (_step: string, message: string) => reporter.progress(message),
+      onProgress: (step: string, message: string) => {
+        // The session moves past login only once the server accepted it.
+        if (step === "list" || step === "stat") {
+          checks.pass("login");
+          checks.start("mailbox");
+        }
+        reporter.progress(message);
+      },
     };
     if (options.protocol === "IMAP") {
       report.folders = (await runImap(transport, callbacks)).folders;
@@ -43,6 +63,7 @@ async function session(options: Options, reporter: Reporter, sasl: string, repor
       const stat = await runPop3(transport, callbacks);
       report.messages = { count: stat.count, octets: stat.octets };
     }
+    checks.pass("mailbox");
   } finally {
     transport.close();
   }
@@ -52,9 +73,12 @@ export async function run(
   options: Options,
   reporter: Reporter,
   env: RunEnvironment,
+  lang: Lang,
 ): Promise<{ report: Report; token?: string; sasl?: string }> {
   const connects = !options.noConnect &&
     (options.outputFormat === "Text" || options.outputFormat === "Json");
+  const checks = new Checklist();
+  checks.pass("parameters");
   const report: Report = {
     ok: false,
     exitCode: ExitCode.internal,
@@ -66,14 +90,38 @@ export async function run(
     server: connects ? `${options.server}:${options.port}` : null,
     mailbox: options.mailbox ?? null,
     token: null,
+    diagnostics: [],
     transcript: reporter.transcript,
     warnings: reporter.warnings,
     error: null,
   };
+  const context: AdviceContext = {
+    mailbox: options.mailbox,
+    clientId: options.clientId,
+    tenantId: options.tenantId,
+    protocol: options.protocol,
+    server: options.server,
+    port: options.port,
+    authorityHost: options.authorityHost,
+  };
   let token: string | undefined;
   let sasl: string | undefined;
   try {
+    if (options.diagnose) {
+      checks.start("authority");
+      context.server = new URL(options.authorityHost).hostname;
+      await probeAuthority({
+        authorityHost: options.authorityHost,
+        tenantId: options.tenantId,
+        caCerts: options.caCerts,
+        timeoutMs: options.timeoutSeconds * 1000,
+      });
+      context.server = options.server;
+      checks.pass("authority");
+    }
+    checks.start("token");
     const acquired = await acquireToken(options, reporter, env);
+    checks.pass("token");
     token = acquired.accessToken;
     reporter.credentials.add(token, "<access token>");
     reporter.verboseLine(`Access Token -- ${token}`);
@@ -88,6 +136,35 @@ export async function run(
     };
     const mailbox = mailboxFor(options, acquired.username);
     report.mailbox = mailbox ?? null;
+    context.mailbox = mailbox;
+
+    checks.start("claims");
+    const userSet = options.parameterSet === "authorizationcode" ||
+      options.parameterSet === "devicecode";
+    const claimsCheck = checkClaims(claims, {
+      protocol: options.protocol,
+      kind: userSet ? "user" : "app",
+      tenantId: options.tenantId,
+      requestedDefault: scopesFor(options).some((s) => s.endsWith("/.default")),
+    });
+    context.permissionOk = claimsCheck.permissionOk;
+    for (const finding of claimsCheck.findings) {
+      const advice = advise(finding.code, { ...context, detail: finding.detail }, lang)!;
+      report.diagnostics.push({ code: finding.code, detail: finding.detail ?? null, ...advice });
+      reporter.advisoryWarning(advice);
+    }
+    if (claimsCheck.findings.length > 0) {
+      checks.fail("claims", claimsCheck.findings.map((f) => f.code).join(", "));
+      if (options.diagnose) {
+        const first = claimsCheck.findings[0];
+        throw new TokenError(`the token cannot be used for ${options.protocol} (${first.code})`, {
+          code: first.code,
+        });
+      }
+    } else {
+      checks.pass("claims");
+    }
+
     if (!mailbox) {
       throw new Error("no mailbox: the token names no user and no -SharedMailbox was given");
     }
@@ -100,24 +177,20 @@ export async function run(
       );
     }
     reporter.verboseLine(`SASL XOAUTH2 login string ${sasl}`);
-    if (connects) await session(options, reporter, sasl, report);
+    if (connects) await session(options, reporter, sasl, report, checks);
     report.ok = true;
     report.exitCode = ExitCode.ok;
   } catch (thrown) {
     const error: ToolError = toToolError(thrown);
+    const advice = advise(error.code, { ...context, detail: error.message }, lang);
+    if (checks.current !== "claims") checks.fail(checks.current, error.code ?? error.message);
     report.exitCode = error.exitCode;
     report.error = {
       kind: error.kind,
       message: error.message,
       code: error.code ?? null,
-      // The advice table knows the user's own values; an error's own hint is the fallback.
-      hint: hintFor(error.code, {
-        mailbox: report.mailbox ?? undefined,
-        clientId: options.clientId,
-        tenantId: options.tenantId,
-        protocol: options.protocol,
-        server: options.server,
-      }) ?? error.hint ?? null,
+      hint: advice ? `${advice.cause} ${advice.fix}` : error.hint ?? null,
+      advice: advice ? { step: advice.step, cause: advice.cause, fix: advice.fix } : null,
     };
     if (error.kind === "internal") {
       reporter.verboseLine(
@@ -125,5 +198,6 @@ export async function run(
       );
     }
   }
+  if (options.diagnose) report.checklist = checks.results(lang, context);
   return { report, token, sasl };
 }

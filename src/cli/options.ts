@@ -38,6 +38,10 @@ export interface Options {
   /** Token cache folder (-TokenCachePath); undefined = the OS default. */
   tokenCachePath?: string;
   noTokenCache: boolean;
+  /** -Diagnose: run every check and print the checklist. */
+  diagnose: boolean;
+  /** -Language; undefined = from the environment. */
+  language?: "en" | "de";
   protocol: Protocol;
   server: string;
   port: number;
@@ -272,6 +276,8 @@ export function buildOptions(
     scopes: values.has("Scopes") ? checkScopes(str(values, "Scopes")!) : undefined,
     tokenCachePath: str(values, "TokenCachePath"),
     noTokenCache: values.get("NoTokenCache") === true,
+    diagnose: values.get("Diagnose") === true,
+    language: str(values, "Language") as "en" | "de" | undefined,
     timeoutSeconds: values.has("TimeoutSeconds")
       ? checkTimeout(values.get("TimeoutSeconds") as number)
       : DEFAULT_TIMEOUT_SECONDS,

@@ -204,6 +204,19 @@ export const PARAMETERS: readonly ParameterSpec[] = [
     help: "Neither read nor write the token cache.",
   },
   {
+    name: "Diagnose",
+    type: "switch",
+    placeholder: "",
+    help: "Run every check in order and print a checklist; stop at the first failure with advice.",
+  },
+  {
+    name: "Language",
+    type: "enum",
+    values: { en: "en", de: "de" },
+    placeholder: "en|de",
+    help: "Language of advice and checklist. Default from LC_ALL/LC_MESSAGES/LANG, else English.",
+  },
+  {
     name: "Verbose",
     type: "switch",
     common: true,

@@ -8,6 +8,8 @@ import type { OutputFormat } from "../cli/options.ts";
 import type { Direction, TranscriptLine } from "../mail/transport.ts";
 import type { Report } from "./report.ts";
 import { printable } from "../text.ts";
+import { type Lang, type MessageKey, MESSAGES } from "../diagnose/messages.ts";
+import type { Step } from "../diagnose/advice.ts";
 
 export { printable };
 
@@ -55,6 +57,10 @@ export class Redactor {
 export interface ReporterOptions {
   format: OutputFormat;
   verbose: boolean;
+  /** Language of labels, advice and checklist (server lines are never translated). */
+  lang?: Lang;
+  /** Whether the terminal shows UTF-8 (checkmarks); default: detected from the locale. */
+  utf8?: boolean;
   sink?: Sink;
   /** Whether stderr is a terminal (waiting indicator); default: detected for the real console. */
   terminal?: boolean;
@@ -64,6 +70,8 @@ export interface ReporterOptions {
 export class Reporter {
   readonly format: OutputFormat;
   readonly verbose: boolean;
+  readonly lang: Lang;
+  readonly utf8: boolean;
   readonly transcript: TranscriptLine[] = [];
   readonly warnings: string[] = [];
   /** Secrets that are never printed (client secret, certificate password). */
@@ -79,6 +87,8 @@ export class Reporter {
   constructor(options: ReporterOptions) {
     this.format = options.format;
     this.verbose = options.verbose;
+    this.lang = options.lang ?? "en";
+    this.utf8 = options.utf8 ?? localeIsUtf8((n) => Deno.env.get(n));
     this.#sink = options.sink ?? consoleSink;
     this.#terminal = options.terminal ?? (options.sink === undefined && Deno.stderr.isTerminal());
   }
@@ -101,6 +111,24 @@ export class Reporter {
   /** -Verbose output on stderr in every format; may show the token and SASL string. */
   verboseLine(message: string): void {
     if (this.verbose) this.#sink.err(`VERBOSE: ${printable(this.always.redact(message))}\n`);
+  }
+
+  #label(key: MessageKey): string {
+    return MESSAGES[this.lang][key]({});
+  }
+
+  #stepName(step: Step): string {
+    return MESSAGES[this.lang][`step.${step}`]({});
+  }
+
+  /** A problem found before connecting, with its setup step and fix (Text: stderr). */
+  advisoryWarning(advice: { step: Step; cause: string; fix: string }): void {
+    this.warnings.push(advice.cause);
+    if (this.format !== "Text") return;
+    this.#sink.err(
+      `${this.#label("label.warning")} (${this.#stepName(advice.step)}): ${advice.cause}\n` +
+        `${this.#label("label.fix")}: ${advice.fix}\n`,
+    );
   }
 
   warning(message: string): void {
@@ -140,6 +168,17 @@ export class Reporter {
     this.#sink.err("\r\x1b[K");
   }
 
+  #checklistText(report: Report): string {
+    const mark = (ok: boolean | null) =>
+      this.utf8
+        ? (ok === null ? "-" : ok ? "\u2713" : "\u2717")
+        : (ok === null ? "[--]" : ok ? "[OK]" : "[FAIL]");
+    return report.checklist!.map((c) =>
+      `${mark(c.ok)} ${c.title}${c.ok === null ? ` (${this.#label("check.skipped")})` : ""}` +
+      (c.ok === false && c.detail ? `: ${printable(c.detail)}` : "")
+    ).join("\n") + "\n";
+  }
+
   /** A protocol line; server lines go to stdout in Text format, as in the original. */
   line(dir: Direction, raw: string): void {
     const shown = this.#sasl ? raw.split(this.#sasl).join("<XOAUTH2 string>") : raw;
@@ -166,15 +205,30 @@ export class Reporter {
         break;
       }
       case "Text":
-        if (report.ok) this.#sink.err(`${summary(report)}\n`);
+        if (report.checklist) this.#sink.out(this.#checklistText(report));
+        else if (report.ok) this.#sink.err(`${summary(report)}\n`);
         break;
     }
     if (error) {
       this.#sink.err(`ERROR: ${printable(error.message)}${error.code ? ` [${error.code}]` : ""}\n`);
-      // Hints are built by us from the user's own non-secret values: printed as they are.
-      if (error.hint) this.#sink.err(`HINT: ${error.hint}\n`);
+      // Advice is built by us from the user's own non-secret values: printed as it is.
+      if (error.advice) {
+        this.#sink.err(
+          `${this.#label("label.hint")} (${this.#stepName(error.advice.step)}): ` +
+            `${error.advice.cause}\n${this.#label("label.fix")}: ${error.advice.fix}\n`,
+        );
+      } else if (error.hint) {
+        this.#sink.err(`${this.#label("label.hint")}: ${error.hint}\n`);
+      }
     }
   }
+}
+
+/** True when the locale says UTF-8 (Windows consoles are taken to be UTF-8 capable). */
+export function localeIsUtf8(env: (name: string) => string | undefined): boolean {
+  if (Deno.build.os === "windows") return true;
+  const locale = env("LC_ALL") || env("LC_CTYPE") || env("LANG") || "";
+  return /utf-?8/i.test(locale);
 }
 
 function summary(report: Report): string {

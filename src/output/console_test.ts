@@ -24,6 +24,7 @@ function report(over: Partial<Report> = {}): Report {
     parameterSet: "clientcredentialsSecret",
     signIn: "clientCredentials",
     user: null,
+    diagnostics: [],
     protocol: "IMAP",
     server: "h:993",
     mailbox: "a@b.c",
@@ -91,7 +92,7 @@ Deno.test("Reporter in Token/Sasl format prints only the value, and nothing on f
       report({
         ok: false,
         exitCode: 3,
-        error: { kind: "token", message: "refused", code: "AADSTS1", hint: null },
+        error: { kind: "token", message: "refused", code: "AADSTS1", hint: null, advice: null },
       }),
       {},
     );
@@ -115,6 +116,7 @@ Deno.test("Reporter in Json format prints one object with secrets redacted from 
         message: "server echoed eyJhbGciOi.token.sig",
         code: null,
         hint: null,
+        advice: null,
       },
     }),
     {},

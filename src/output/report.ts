@@ -2,12 +2,23 @@
 import type { ErrorKind } from "../errors.ts";
 import type { TranscriptLine } from "../mail/transport.ts";
 import type { Claims } from "../diagnose/claims.ts";
+import type { Step } from "../diagnose/advice.ts";
+import type { CheckResult } from "../diagnose/checklist.ts";
+
+/** Which setup step is wrong, why, and how to fix it (in the chosen language). */
+export interface ReportAdvice {
+  step: Step;
+  cause: string;
+  fix: string;
+}
 
 export interface ReportError {
   kind: ErrorKind;
   message: string;
   code: string | null;
+  /** Cause and fix in one sentence pair (kept for scripts that read one field). */
   hint: string | null;
+  advice: ReportAdvice | null;
 }
 
 export interface Report {
@@ -27,6 +38,10 @@ export interface Report {
   token: { expiresOn: string | null; fromCache: boolean; claims: Claims | null } | null;
   folders?: string[];
   messages?: { count: number; octets: number };
+  /** Problems found in the token's claims before connecting (e.g. a missing role). */
+  diagnostics: ({ code: string; detail: string | null } & ReportAdvice)[];
+  /** -Diagnose only: every check in order. */
+  checklist?: CheckResult[];
   transcript: TranscriptLine[];
   warnings: string[];
   error: ReportError | null;

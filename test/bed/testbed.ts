@@ -16,6 +16,8 @@ export const APP_NO_ACCESS = "b82e4c71-0f3a-4d96-a5c8-6e19d2f7b350";
 /** App without admin consent: its tokens carry no roles. */
 export const APP_NO_ROLES = "e7a90d34-5b1c-4f28-8d6e-c3f21a4b9e07";
 export const SECRET = "Qx8~vR2.pL9_kT4-mN7wZ3yB6cD1fH5jS0aE";
+/** A secret of APP that has expired (AADSTS7000222). */
+export const EXPIRED_SECRET = "Zt4~expired.Secret_Value-0123456789ab";
 /** Public client app for user sign-in (interactive, paste, device code). */
 export const PUBLIC_APP = "c4d5e6f7-1a2b-4c3d-8e9f-0a1b2c3d4e5f";
 export const USER = "adele@contoso.com";
@@ -66,6 +68,7 @@ export async function startTestBed(options: TestBedOptions = {}): Promise<TestBe
         clientId: APP,
         displayName: "directmail",
         secrets: [SECRET],
+        expiredSecrets: [EXPIRED_SECRET],
         certificates: [cert.certPem],
         roles,
         mailbox: MAILBOX,

@@ -272,7 +272,8 @@ Deno.test("CLI against the Exchange-like server and Dovecot", async (t) => {
       const j = json(r);
       assert.equal(j.error.kind, "token");
       assert.equal(j.error.code, "AADSTS7000215");
-      assert.match(j.error.hint, /VALUE/);
+      assert.match(j.error.hint, /Secret ID.*Value/);
+      assert.equal(j.error.advice.step, 1);
       assert.ok(
         !r.stdout.includes("wrong-secret-value") && !r.stderr.includes("wrong-secret-value"),
       );
@@ -345,7 +346,8 @@ Deno.test("CLI against the Exchange-like server and Dovecot", async (t) => {
         assert.match(j.error.hint, /Add-MailboxPermission -Identity box@contoso\.com .*FullAccess/);
         const text = await cli([...secretArgs(bed, APP_NO_ACCESS), ...imap(ex.imapPort)]);
         assert.equal(text.code, 6);
-        assert.match(text.stderr, /HINT: .*Add-MailboxPermission/);
+        assert.match(text.stderr, /^HINT \(step 3 .*\): /m);
+        assert.match(text.stderr, /^FIX: Add-MailboxPermission -Identity box@contoso\.com /m);
       },
     );
 

@@ -1,0 +1,32 @@
+/**
+ * -Diagnose's first network check: is the authority reachable over trusted
+ * TLS, and does it know the tenant? One GET of the tenant's OpenID
+ * configuration, the same document msal would fetch.
+ */
+import { TokenError } from "../errors.ts";
+import { aadstsCode, describeTransport, entraDescription } from "./msal_common.ts";
+import { FetchNetworkClient } from "./network.ts";
+
+export async function probeAuthority(target: {
+  authorityHost: string;
+  tenantId: string;
+  caCerts: string[];
+  timeoutMs: number;
+}): Promise<void> {
+  const network = new FetchNetworkClient({ caCerts: target.caCerts, timeoutMs: target.timeoutMs });
+  const url = `${target.authorityHost}/${target.tenantId}/v2.0/.well-known/openid-configuration`;
+  try {
+    const response = await network.sendGetRequestAsync<Record<string, unknown>>(url);
+    if (response.status === 200) return;
+    const description = String(response.body?.error_description ?? `HTTP ${response.status}`);
+    throw new TokenError(`Entra ID does not know the tenant: ${entraDescription(description)}`, {
+      code: aadstsCode({ errorMessage: description }) ?? `HTTP_${response.status}`,
+    });
+  } catch (error) {
+    if (error instanceof TokenError) throw error;
+    if (network.lastFailure) throw describeTransport(network.lastFailure, target.timeoutMs);
+    throw new TokenError(`cannot read ${url}`, { code: "NETWORK_ERROR", cause: error });
+  } finally {
+    network.close();
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * Error -> advice: which of the three setup steps (or the network, or the
+ * client's own input) is wrong, why, and the concrete fix with the user's own
+ * values filled in. The texts live in messages_en.ts / messages_de.ts; this
+ * file only decides which advice applies.
+ */
+import { type Lang, MESSAGES, type Values } from "./messages.ts";
+
+/** Setup steps of the guide: 1 app registration, 2 API permission + consent, 3 Exchange. */
+export type Step = 1 | 2 | 3 | "network" | "client";
+
+export interface Advice {
+  key: AdviceCode;
+  step: Step;
+  cause: string;
+  fix: string;
+}
+
+/** Where each advice belongs. The keys are the error codes the tool reports. */
+export const ADVICE_STEPS = {
+  AADSTS7000215: 1,
+  AADSTS7000222: 1,
+  AADSTS700016: 1,
+  AADSTS90002: 1,
+  AADSTS700027: 1,
+  AADSTS7000218: 1,
+  AADSTS700025: 1,
+  AADSTS50011: 1,
+  AADSTS65001: 2,
+  AADSTS500011: 2,
+  AADSTS1002012: "client",
+  AADSTS70011: "client",
+  AADSTS50076: "client",
+  AADSTS53003: "client",
+  AADSTS70000: "client",
+  AADSTS700082: "client",
+  AADSTS900144: "client",
+  AADSTS50173: "client",
+  AADSTS65004: "client",
+  AADSTS70020: "client",
+  ROLE_MISSING: 2,
+  SCOPE_MISSING: 2,
+  WRONG_AUDIENCE: "client",
+  WRONG_TENANT: 1,
+  TOKEN_EXPIRED: "client",
+  IMAP_AUTH_FAILED: 3,
+  POP3_AUTH_FAILED: 3,
+  AUTH_FAILED_ROLE_MISSING: 2,
+  IMAP_NOT_CONNECTED: 3,
+  IMAP_LIST_FAILED: 3,
+  POP3_STAT_FAILED: 3,
+  POP3_XOAUTH2_UNSUPPORTED: "network",
+  IMAP_XOAUTH2_UNSUPPORTED: "network",
+  CONNECTION_CLOSED_LF: "client",
+  DNS_FAILED: "network",
+  CONNECTION_REFUSED: "network",
+  TIMEOUT: "network",
+  TLS_UNTRUSTED: "network",
+  TLS_HOSTNAME: "network",
+  PROXY_REFUSED: "network",
+  SIGN_IN_REQUIRED: "client",
+  REFRESH_FAILED: "client",
+} as const satisfies Record<string, Step>;
+
+export type AdviceCode = keyof typeof ADVICE_STEPS;
+
+/** What the advice may need to know beyond the error code. */
+export interface AdviceContext extends Values {
+  /** The token carries the protocol's role/scope (from the claims check); undefined = unknown. */
+  permissionOk?: boolean;
+}
+
+/** Picks the advice for an error code; the token's claims refine login failures. */
+export function adviceKey(code: string | undefined, ctx: AdviceContext): AdviceCode | undefined {
+  if (!code) return undefined;
+  if ((code === "IMAP_AUTH_FAILED" || code === "POP3_AUTH_FAILED") && ctx.permissionOk === false) {
+    return "AUTH_FAILED_ROLE_MISSING";
+  }
+  if (/^IMAP_BYE$/.test(code) && /closed\. 13/.test(ctx.detail ?? "")) {
+    return "CONNECTION_CLOSED_LF";
+  }
+  return code in ADVICE_STEPS ? code as AdviceCode : undefined;
+}
+
+export function advise(
+  code: string | undefined,
+  ctx: AdviceContext,
+  lang: Lang,
+): Advice | undefined {
+  const key = adviceKey(code, ctx);
+  if (!key) return undefined;
+  const text = MESSAGES[lang];
+  const values: Values = {
+    ...ctx,
+    mailbox: ctx.mailbox ?? "<mailbox>",
+    clientId: ctx.clientId ?? "<client ID>",
+    tenantId: ctx.tenantId ?? "<tenant>",
+    detail: ctx.detail ?? "?",
+    server: ctx.server ?? "<server>",
+    protocol: ctx.protocol ?? "IMAP",
+    port: ctx.port ?? (ctx.protocol === "POP3" ? 995 : 993),
+    protocolFlag: ctx.protocol === "POP3" ? "-PopEnabled" : "-ImapEnabled",
+    role: ctx.protocol === "POP3" ? "POP.AccessAsApp" : "IMAP.AccessAsApp",
+  };
+  return {
+    key,
+    step: ADVICE_STEPS[key],
+    cause: text[`${key}.cause`](values),
+    fix: text[`${key}.fix`](values),
+  };
+}

@@ -1,0 +1,49 @@
+/**
+ * The translated texts, one file per language with the same keys (the type
+ * system and a test both check that). Server lines and parameter names are
+ * never translated.
+ */
+import { en } from "./messages_en.ts";
+import { de } from "./messages_de.ts";
+
+export type Lang = "en" | "de";
+
+/** Values filled into texts: always the user's own, never secrets. */
+export interface Values {
+  mailbox?: string;
+  clientId?: string;
+  tenantId?: string;
+  protocol?: string;
+  server?: string;
+  port?: number;
+  authorityHost?: string;
+  /** The server's or Entra's own words, shown as they are. */
+  detail?: string;
+  protocolFlag?: string;
+  role?: string;
+}
+
+export type Text = (v: Values) => string;
+export type MessageKey = keyof typeof en;
+
+export const MESSAGES: Record<Lang, Record<MessageKey, Text>> = { en, de };
+
+/**
+ * The language: -Language wins; then LC_ALL, LC_MESSAGES, LANG (POSIX order);
+ * on Windows, where those are rarely set, the system locale Intl reports.
+ */
+export function pickLanguage(
+  explicit: string | undefined,
+  env: (name: string) => string | undefined,
+  os: typeof Deno.build.os = Deno.build.os,
+): Lang {
+  if (explicit === "en" || explicit === "de") return explicit;
+  for (const name of ["LC_ALL", "LC_MESSAGES", "LANG"]) {
+    const value = env(name);
+    if (value) return /^de([_.-]|$)/i.test(value) ? "de" : "en";
+  }
+  if (os === "windows") {
+    return /^de\b/i.test(Intl.DateTimeFormat().resolvedOptions().locale) ? "de" : "en";
+  }
+  return "en";
+}

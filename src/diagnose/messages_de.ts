@@ -1,0 +1,208 @@
+/** Deutsche Texte, mit denselben Schlüsseln wie messages_en.ts. */
+import type { MessageKey, Text } from "./messages.ts";
+
+const sp = "<Dienstprinzipal>";
+
+export const de: Record<MessageKey, Text> = {
+  "label.hint": () => "HINWEIS",
+  "label.step": () => "Schritt",
+  "label.fix": () => "LÖSUNG",
+  "label.warning": () => "WARNUNG",
+  "step.1": () => "Schritt 1 (App-Registrierung)",
+  "step.2": () => "Schritt 2 (API-Berechtigung und Administratoreinwilligung)",
+  "step.3": () => "Schritt 3 (Exchange-Dienstprinzipal und Postfachberechtigung)",
+  "step.network": () => "Netzwerk",
+  "step.client": () => "dieser Rechner oder die Anmeldung",
+
+  "check.parameters": () => "Parameter gültig",
+  "check.authority": (v) => `Entra ID erreichbar (${v.authorityHost})`,
+  "check.token": () => "Zugriffstoken erhalten",
+  "check.claims": () => "Token hat die nötige Zielgruppe, den Mandanten und die Berechtigung",
+  "check.server": (v) =>
+    `Mailserver erreichbar, Zertifikat vertrauenswürdig (${v.server}:${v.port})`,
+  "check.login": (v) => `XOAUTH2-Anmeldung (${v.protocol})`,
+  "check.mailbox": (v) => `Postfach nutzbar (${v.mailbox})`,
+  "check.skipped": () => "nicht ausgeführt",
+
+  "AADSTS7000215.cause": () =>
+    "Der geheime Clientschlüssel ist falsch: meist wurde die Geheimnis-ID statt des Werts kopiert.",
+  "AADSTS7000215.fix": (v) =>
+    `Entra Admin Center > App-Registrierungen > ${v.clientId} > Zertifikate & Geheimnisse: ` +
+    "einen neuen geheimen Clientschlüssel anlegen und seinen Wert (wird nur einmal angezeigt) " +
+    "bei -clientsecret angeben.",
+  "AADSTS7000222.cause": () => "Der geheime Clientschlüssel ist abgelaufen.",
+  "AADSTS7000222.fix": (v) =>
+    `Entra Admin Center > App-Registrierungen > ${v.clientId} > Zertifikate & Geheimnisse: ` +
+    "einen neuen geheimen Clientschlüssel anlegen und seinen Wert verwenden.",
+  "AADSTS700016.cause": (v) =>
+    `Im Mandanten ${v.tenantId} gibt es keine Anwendung mit der Client-ID ${v.clientId}.`,
+  "AADSTS700016.fix": () =>
+    "Anwendungs-ID (Client) und Verzeichnis-ID (Mandant) von der Übersichtsseite der " +
+    "App-Registrierung bei -clientId und -tenantID angeben.",
+  "AADSTS90002.cause": (v) => `Den Mandanten '${v.tenantId}' gibt es nicht.`,
+  "AADSTS90002.fix": () =>
+    "Bei -tenantID die Verzeichnis-ID (Mandant) von der Übersichtsseite der App-Registrierung " +
+    "oder die Domäne des Mandanten (contoso.onmicrosoft.com) angeben.",
+  "AADSTS700027.cause": () =>
+    "Entra ID akzeptiert das Zertifikat nicht: es ist nicht bei der App hochgeladen, der " +
+    "Schlüssel gehört nicht dazu, oder die Uhr dieses Rechners geht falsch.",
+  "AADSTS700027.fix": (v) =>
+    `Entra Admin Center > App-Registrierungen > ${v.clientId} > Zertifikate & Geheimnisse > ` +
+    "Zertifikate: den öffentlichen Teil des Zertifikats (.cer/.pem) hochladen; die Systemzeit " +
+    "prüfen.",
+  "AADSTS7000218.cause": () =>
+    "Die App verlangt Anmeldeinformationen (oder öffentliche Clientflows sind für die " +
+    "Benutzeranmeldung ausgeschaltet).",
+  "AADSTS7000218.fix": (v) =>
+    "-clientsecret oder -clientcertificate angeben, oder für die Benutzeranmeldung unter " +
+    `App-Registrierungen > ${v.clientId} > Authentifizierung 'Öffentliche Clientflows ` +
+    "zulassen' auf Ja stellen.",
+  "AADSTS700025.cause": () =>
+    "Die App ist als öffentlicher Client registriert und darf daher keinen geheimen Schlüssel " +
+    "senden.",
+  "AADSTS700025.fix": () =>
+    "Mit dieser App die Benutzeranmeldung (-redirectUri oder -DeviceCode) verwenden, oder für " +
+    "-clientsecret eine vertrauliche App.",
+  "AADSTS50011.cause": () => "Der Umleitungs-URI ist für die App nicht registriert.",
+  "AADSTS50011.fix": (v) =>
+    `App-Registrierungen > ${v.clientId} > Authentifizierung > Plattform hinzufügen > Mobile ` +
+    "Anwendungen und Desktopanwendungen: den bei -redirectUri angegebenen URI eintragen " +
+    "(http://localhost für die Anmeldung im Browser).",
+  "AADSTS65001.cause": () => "Die Administratoreinwilligung für die Berechtigung fehlt.",
+  "AADSTS65001.fix": (v) =>
+    `App-Registrierungen > ${v.clientId} > API-Berechtigungen: die Berechtigung für Office 365 ` +
+    "Exchange Online hinzufügen und 'Administratoreinwilligung erteilen' wählen.",
+  "AADSTS500011.cause": () =>
+    "Office 365 Exchange Online ist in diesem Mandanten unbekannt, oder der Bereich nennt eine " +
+    "andere Ressource.",
+  "AADSTS500011.fix": () =>
+    "Prüfen, dass der Mandant Exchange Online hat und die Bereiche mit " +
+    "https://outlook.office365.com/ beginnen.",
+  "AADSTS1002012.cause": () => "Der Bereich (Scope) ist für diese Anmeldung ungültig.",
+  "AADSTS1002012.fix": () =>
+    "Die App-Anmeldung braucht https://outlook.office365.com/.default; -Scopes weglassen.",
+  "AADSTS70011.cause": () => "Der Bereich (Scope) ist ungültig.",
+  "AADSTS70011.fix": () =>
+    "https://outlook.office365.com/.default oder den Bereich des Protokolls verwenden, z. B. " +
+    "https://outlook.office.com/POP.AccessAsUser.All.",
+  "AADSTS50076.cause": () => "Für diese Anmeldung ist eine mehrstufige Authentifizierung nötig.",
+  "AADSTS50076.fix": () =>
+    "Interaktiv anmelden (-redirectUri http://localhost oder -DeviceCode) und die MFA abschließen.",
+  "AADSTS53003.cause": () => "Eine Richtlinie für bedingten Zugriff hat die Anmeldung blockiert.",
+  "AADSTS53003.fix": () =>
+    "Entra Admin Center > Schutz > Bedingter Zugriff: in den Anmeldeprotokollen die Richtlinie " +
+    "finden und diese App oder diesen Standort ausnehmen oder zulassen.",
+  "AADSTS70000.cause": () => "Die gespeicherte Anmeldung ist nicht mehr gültig.",
+  "AADSTS70000.fix": () => "Erneut interaktiv anmelden (-redirectUri oder -DeviceCode).",
+  "AADSTS700082.cause": () =>
+    "Die gespeicherte Anmeldung ist nach langer Nichtbenutzung abgelaufen.",
+  "AADSTS700082.fix": () => "Erneut interaktiv anmelden (-redirectUri oder -DeviceCode).",
+  "AADSTS900144.cause": () => "Die Anfrage an Entra ID war unvollständig.",
+  "AADSTS900144.fix": () => "Erneut anmelden; wenn es bleibt, den Ordner des Token-Caches löschen.",
+  "AADSTS50173.cause": () =>
+    "Die Anmeldung wurde widerrufen (Kennwortänderung oder Eingriff eines Administrators).",
+  "AADSTS50173.fix": () => "Erneut interaktiv anmelden (-redirectUri oder -DeviceCode).",
+  "AADSTS65004.cause": () => "Der Benutzer hat die Einwilligung abgelehnt.",
+  "AADSTS65004.fix": (v) =>
+    "Die Einwilligung annehmen, oder ein Administrator erteilt sie unter App-Registrierungen > " +
+    `${v.clientId} > API-Berechtigungen.`,
+  "AADSTS70020.cause": () => "Der Gerätecode ist abgelaufen, bevor die Anmeldung fertig war.",
+  "AADSTS70020.fix": () => "Erneut starten und den neuen Code innerhalb von 15 Minuten eingeben.",
+
+  "ROLE_MISSING.cause": (v) =>
+    `Das Token hat keine Rolle ${v.role}: die App darf ${v.protocol} noch nicht verwenden.`,
+  "ROLE_MISSING.fix": (v) =>
+    `App-Registrierungen > ${v.clientId} > API-Berechtigungen > Berechtigung hinzufügen > Von ` +
+    "meiner Organisation verwendete APIs > Office 365 Exchange Online > " +
+    `Anwendungsberechtigungen > ${v.role}, dann 'Administratoreinwilligung erteilen'.`,
+  "SCOPE_MISSING.cause": (v) => `Das Benutzertoken hat keine Berechtigung für ${v.protocol}.`,
+  "SCOPE_MISSING.fix": (v) =>
+    `App-Registrierungen > ${v.clientId} > API-Berechtigungen: die delegierte Berechtigung von ` +
+    `Office 365 Exchange Online für ${v.protocol} (z. B. POP.AccessAsUser.All) hinzufügen und ` +
+    "die Einwilligung erteilen.",
+  "WRONG_AUDIENCE.cause": (v) =>
+    `Das Token ist nicht für Exchange Online (Zielgruppe ${v.detail}).`,
+  "WRONG_AUDIENCE.fix": () =>
+    "https://outlook.office365.com/.default anfordern (-Scopes weglassen); Graph-Token " +
+    "funktionieren nicht für IMAP/POP/SMTP.",
+  "WRONG_TENANT.cause": (v) => `Das Token stammt aus einem anderen Mandanten (${v.detail}).`,
+  "WRONG_TENANT.fix": (v) => `-tenantID ${v.tenantId} prüfen.`,
+  "TOKEN_EXPIRED.cause": () => "Das Zugriffstoken ist abgelaufen.",
+  "TOKEN_EXPIRED.fix": () => "Erneut starten für ein frisches Token; die Systemzeit prüfen.",
+  "IMAP_AUTH_FAILED.cause": (v) =>
+    `Das Token hat die richtige Berechtigung, aber Exchange lässt die App nicht in ${v.mailbox}. ` +
+    "Meist wurde der Dienstprinzipal mit der Objekt-ID der App-Registrierung statt mit der " +
+    "Objekt-ID der Unternehmensanwendung angelegt.",
+  "IMAP_AUTH_FAILED.fix": (v) =>
+    `In Exchange Online PowerShell: New-ServicePrincipal -AppId ${v.clientId} -ObjectId ` +
+    "<Objekt-ID aus Unternehmensanwendungen (nicht App-Registrierungen)>; dann " +
+    `Add-MailboxPermission -Identity ${v.mailbox} -User ${sp} -AccessRights FullAccess.`,
+  "POP3_AUTH_FAILED.cause": (v) =>
+    `Das Token hat die richtige Berechtigung, aber Exchange lässt die App nicht in ${v.mailbox}: ` +
+    "Dienstprinzipal fehlt oder wurde mit der Objekt-ID der App-Registrierung statt der " +
+    "Unternehmensanwendung angelegt, FullAccess fehlt, oder POP3 ist für das Postfach aus.",
+  "POP3_AUTH_FAILED.fix": (v) =>
+    `New-ServicePrincipal -AppId ${v.clientId} -ObjectId <Objekt-ID aus ` +
+    `Unternehmensanwendungen>; Add-MailboxPermission -Identity ${v.mailbox} -User ${sp} ` +
+    `-AccessRights FullAccess; Set-CASMailbox -Identity ${v.mailbox} -PopEnabled $true.`,
+  "AUTH_FAILED_ROLE_MISSING.cause": (v) =>
+    `Die Anmeldung wurde abgewiesen, weil das Token keine Rolle ${v.role} hat.`,
+  "AUTH_FAILED_ROLE_MISSING.fix": (v) =>
+    `App-Registrierungen > ${v.clientId} > API-Berechtigungen > Office 365 Exchange Online > ` +
+    `Anwendungsberechtigungen > ${v.role}, dann 'Administratoreinwilligung erteilen'.`,
+  "IMAP_NOT_CONNECTED.cause": (v) =>
+    `Die App darf sich anmelden, kann ${v.mailbox} aber nicht öffnen: FullAccess fehlt oder ` +
+    "IMAP ist für das Postfach aus.",
+  "IMAP_NOT_CONNECTED.fix": (v) =>
+    `Add-MailboxPermission -Identity ${v.mailbox} -User ${sp} -AccessRights FullAccess; ` +
+    `Set-CASMailbox -Identity ${v.mailbox} -ImapEnabled $true (Änderungen können 30 Minuten ` +
+    "dauern).",
+  "IMAP_LIST_FAILED.cause": (v) =>
+    `Angemeldet, aber die Ordner von ${v.mailbox} lassen sich nicht auflisten.`,
+  "IMAP_LIST_FAILED.fix": (v) =>
+    `FullAccess prüfen: Get-MailboxPermission -Identity ${v.mailbox}; und ` +
+    `Set-CASMailbox -Identity ${v.mailbox} -ImapEnabled $true.`,
+  "POP3_STAT_FAILED.cause": (v) =>
+    `Angemeldet, aber ${v.mailbox} lässt sich über POP3 nicht lesen.`,
+  "POP3_STAT_FAILED.fix": (v) =>
+    `Set-CASMailbox -Identity ${v.mailbox} -PopEnabled $true; FullAccess prüfen mit ` +
+    `Get-MailboxPermission -Identity ${v.mailbox}.`,
+  "POP3_XOAUTH2_UNSUPPORTED.cause": (v) => `${v.server} bietet XOAUTH2 für POP3 nicht an.`,
+  "POP3_XOAUTH2_UNSUPPORTED.fix": () =>
+    "outlook.office365.com (Standard für -Server) und Port 995 verwenden.",
+  "IMAP_XOAUTH2_UNSUPPORTED.cause": (v) => `${v.server} bietet XOAUTH2 für IMAP nicht an.`,
+  "IMAP_XOAUTH2_UNSUPPORTED.fix": () =>
+    "outlook.office365.com (Standard für -Server) und Port 993 verwenden.",
+  "CONNECTION_CLOSED_LF.cause": () =>
+    "Der Server hat die Verbindung geschlossen: Zeilen müssen mit CR LF enden.",
+  "CONNECTION_CLOSED_LF.fix": () => "Bitte als Fehler des Werkzeugs melden.",
+  "DNS_FAILED.cause": (v) => `Der Name ${v.server} lässt sich nicht auflösen.`,
+  "DNS_FAILED.fix": () =>
+    "-Server / -AuthorityHost und die DNS-Einstellungen dieses Rechners prüfen.",
+  "CONNECTION_REFUSED.cause": (v) => `Unter ${v.server}:${v.port} nimmt niemand Verbindungen an.`,
+  "CONNECTION_REFUSED.fix": () =>
+    "-Server und -Port (IMAP 993, POP3 995) sowie lokale Firewalls prüfen.",
+  "TIMEOUT.cause": () => "Keine Antwort in der vorgegebenen Zeit.",
+  "TIMEOUT.fix": () =>
+    "Firewall- und Proxy-Regeln für diesen Host und Port prüfen oder -TimeoutSeconds erhöhen.",
+  "TLS_UNTRUSTED.cause": () => "Dem Zertifikat des Servers wird auf diesem Rechner nicht vertraut.",
+  "TLS_UNTRUSTED.fix": () =>
+    "Wenn ein TLS-prüfender Proxy oder ein Testserver eine eigene CA verwendet, diese CA mit " +
+    "-CaFile angeben.",
+  "TLS_HOSTNAME.cause": (v) => `Das Zertifikat des Servers gilt nicht für ${v.server}.`,
+  "TLS_HOSTNAME.fix": () =>
+    "Den Hostnamen verwenden, für den das Zertifikat gilt (outlook.office365.com), keine " +
+    "IP-Adresse.",
+  "PROXY_REFUSED.cause": () => "Der Proxy hat die Verbindung abgelehnt.",
+  "PROXY_REFUSED.fix": () => "Proxy-Adresse sowie Benutzername und Kennwort prüfen.",
+  "SIGN_IN_REQUIRED.cause": () =>
+    "Keine gespeicherte Anmeldung, und hier kann sich niemand anmelden (kein Terminal oder " +
+    "reine Token-Ausgabe).",
+  "SIGN_IN_REQUIRED.fix": () =>
+    "Denselben Befehl einmal in einem Terminal mit -OutputFormat Text ausführen, um sich " +
+    "anzumelden.",
+  "REFRESH_FAILED.cause": () => "Die gespeicherte Anmeldung lässt sich nicht erneuern.",
+  "REFRESH_FAILED.fix": () =>
+    "Denselben Befehl einmal in einem Terminal mit -OutputFormat Text ausführen, um sich neu " +
+    "anzumelden.",
+};

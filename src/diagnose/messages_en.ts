@@ -1,0 +1,187 @@
+/** English texts. Keys: `<code>.cause` / `<code>.fix` for advice, `check.*` and `label.*` for the checklist. */
+import type { Text } from "./messages.ts";
+
+const sp = "<service principal>";
+
+export const en = {
+  "label.hint": () => "HINT",
+  "label.step": () => "step",
+  "label.fix": () => "FIX",
+  "label.warning": () => "WARNING",
+  "step.1": () => "step 1 (app registration)",
+  "step.2": () => "step 2 (API permission and admin consent)",
+  "step.3": () => "step 3 (Exchange service principal and mailbox permission)",
+  "step.network": () => "network",
+  "step.client": () => "this computer or the sign-in",
+
+  "check.parameters": () => "Parameters well-formed",
+  "check.authority": (v) => `Entra ID reachable (${v.authorityHost})`,
+  "check.token": () => "Access token obtained",
+  "check.claims": () => "Token has the audience, tenant and permission needed",
+  "check.server": (v) => `Mail server reachable, certificate trusted (${v.server}:${v.port})`,
+  "check.login": (v) => `XOAUTH2 login (${v.protocol})`,
+  "check.mailbox": (v) => `Mailbox usable (${v.mailbox})`,
+  "check.skipped": () => "not run",
+
+  "AADSTS7000215.cause": () =>
+    "The client secret is wrong: usually its Secret ID was copied instead of its value.",
+  "AADSTS7000215.fix": (v) =>
+    `Entra admin center > App registrations > ${v.clientId} > Certificates & secrets: create a ` +
+    "new client secret and copy its Value (shown only once) into -clientsecret.",
+  "AADSTS7000222.cause": () => "The client secret has expired.",
+  "AADSTS7000222.fix": (v) =>
+    `Entra admin center > App registrations > ${v.clientId} > Certificates & secrets: create a ` +
+    "new client secret and use its Value.",
+  "AADSTS700016.cause": (v) =>
+    `There is no application with client ID ${v.clientId} in tenant ${v.tenantId}.`,
+  "AADSTS700016.fix": () =>
+    "Copy Application (client) ID and Directory (tenant) ID from the app registration's " +
+    "Overview page into -clientId and -tenantID.",
+  "AADSTS90002.cause": (v) => `The tenant '${v.tenantId}' does not exist.`,
+  "AADSTS90002.fix": () =>
+    "Use the Directory (tenant) ID from the app registration's Overview page, or the " +
+    "tenant's domain (contoso.onmicrosoft.com), for -tenantID.",
+  "AADSTS700027.cause": () =>
+    "Entra ID does not accept the certificate: it is not uploaded to the app, the key does not " +
+    "belong to it, or this computer's clock is wrong.",
+  "AADSTS700027.fix": (v) =>
+    `Entra admin center > App registrations > ${v.clientId} > Certificates & secrets > ` +
+    "Certificates: upload the certificate's public part (.cer/.pem); check the system clock.",
+  "AADSTS7000218.cause": () =>
+    "The app needs a credential (or public client flows are off for user sign-in).",
+  "AADSTS7000218.fix": (v) =>
+    "Give -clientsecret or -clientcertificate, or for user sign-in set App registrations > " +
+    `${v.clientId} > Authentication > Allow public client flows to Yes.`,
+  "AADSTS700025.cause": () =>
+    "The app is registered as a public client, so it must not send a secret.",
+  "AADSTS700025.fix": () =>
+    "Use user sign-in (-redirectUri or -DeviceCode) with this app, or a confidential app " +
+    "for -clientsecret.",
+  "AADSTS50011.cause": () => "The redirect URI is not registered for the app.",
+  "AADSTS50011.fix": (v) =>
+    `App registrations > ${v.clientId} > Authentication > Add a platform > Mobile and desktop ` +
+    "applications: add the redirect URI given with -redirectUri (http://localhost for the " +
+    "browser sign-in).",
+  "AADSTS65001.cause": () => "Admin consent for the permission is missing.",
+  "AADSTS65001.fix": (v) =>
+    `App registrations > ${v.clientId} > API permissions: add the Office 365 Exchange Online ` +
+    "permission and choose 'Grant admin consent'.",
+  "AADSTS500011.cause": () =>
+    "Office 365 Exchange Online is not known in this tenant, or the scope names another resource.",
+  "AADSTS500011.fix": () =>
+    "Check that the tenant has Exchange Online and that scopes start with " +
+    "https://outlook.office365.com/.",
+  "AADSTS1002012.cause": () => "The scope is not valid for this sign-in.",
+  "AADSTS1002012.fix": () =>
+    "App sign-in needs https://outlook.office365.com/.default; leave -Scopes away.",
+  "AADSTS70011.cause": () => "The scope is not valid.",
+  "AADSTS70011.fix": () =>
+    "Use https://outlook.office365.com/.default or the protocol's scope, e.g. " +
+    "https://outlook.office.com/POP.AccessAsUser.All.",
+  "AADSTS50076.cause": () => "Multi-factor authentication is required for this sign-in.",
+  "AADSTS50076.fix": () =>
+    "Sign in interactively (-redirectUri http://localhost or -DeviceCode) and complete MFA.",
+  "AADSTS53003.cause": () => "A Conditional Access policy blocked the sign-in.",
+  "AADSTS53003.fix": () =>
+    "Entra admin center > Protection > Conditional Access: check the sign-in logs for the " +
+    "policy and exclude or allow this app or location.",
+  "AADSTS70000.cause": () => "The cached sign-in is no longer valid.",
+  "AADSTS70000.fix": () => "Sign in again interactively (-redirectUri or -DeviceCode).",
+  "AADSTS700082.cause": () => "The cached sign-in expired after a long time unused.",
+  "AADSTS700082.fix": () => "Sign in again interactively (-redirectUri or -DeviceCode).",
+  "AADSTS900144.cause": () => "The request to Entra ID was incomplete.",
+  "AADSTS900144.fix": () => "Sign in again; if it persists, delete the token cache folder.",
+  "AADSTS50173.cause": () => "The sign-in was revoked (password change or admin action).",
+  "AADSTS50173.fix": () => "Sign in again interactively (-redirectUri or -DeviceCode).",
+  "AADSTS65004.cause": () => "The user declined to consent.",
+  "AADSTS65004.fix": (v) =>
+    `Accept the consent prompt, or have an admin grant consent under App registrations > ` +
+    `${v.clientId} > API permissions.`,
+  "AADSTS70020.cause": () => "The device code expired before the sign-in was completed.",
+  "AADSTS70020.fix": () => "Run again and enter the new code within 15 minutes.",
+
+  "ROLE_MISSING.cause": (v) =>
+    `The token has no ${v.role} role: the app may not use ${v.protocol} yet.`,
+  "ROLE_MISSING.fix": (v) =>
+    `App registrations > ${v.clientId} > API permissions > Add a permission > APIs my ` +
+    `organization uses > Office 365 Exchange Online > Application permissions > ${v.role}, ` +
+    "then 'Grant admin consent'.",
+  "SCOPE_MISSING.cause": (v) => `The user token has no permission for ${v.protocol}.`,
+  "SCOPE_MISSING.fix": (v) =>
+    `App registrations > ${v.clientId} > API permissions: add the delegated Office 365 ` +
+    `Exchange Online permission for ${v.protocol} (e.g. POP.AccessAsUser.All) and grant consent.`,
+  "WRONG_AUDIENCE.cause": (v) => `The token is not for Exchange Online (audience ${v.detail}).`,
+  "WRONG_AUDIENCE.fix": () =>
+    "Request https://outlook.office365.com/.default (leave -Scopes away); Graph tokens do not " +
+    "work for IMAP/POP/SMTP.",
+  "WRONG_TENANT.cause": (v) => `The token is from another tenant (${v.detail}).`,
+  "WRONG_TENANT.fix": (v) => `Check -tenantID ${v.tenantId}.`,
+  "TOKEN_EXPIRED.cause": () => "The access token expired.",
+  "TOKEN_EXPIRED.fix": () => "Run again for a fresh token; check this computer's clock.",
+  "IMAP_AUTH_FAILED.cause": (v) =>
+    `The token has the right permission, but Exchange does not let the app into ${v.mailbox}. ` +
+    "Most often the service principal was registered with the object ID of the App " +
+    "registration instead of the Enterprise application's object ID.",
+  "IMAP_AUTH_FAILED.fix": (v) =>
+    `In Exchange Online PowerShell: New-ServicePrincipal -AppId ${v.clientId} -ObjectId ` +
+    "<Object ID from Enterprise applications (not App registrations)>; then " +
+    `Add-MailboxPermission -Identity ${v.mailbox} -User ${sp} -AccessRights FullAccess.`,
+  "POP3_AUTH_FAILED.cause": (v) =>
+    `The token has the right permission, but Exchange does not let the app into ${v.mailbox}: ` +
+    "service principal missing or registered with the App registration's object ID instead of " +
+    "the Enterprise application's, FullAccess missing, or POP3 off for the mailbox.",
+  "POP3_AUTH_FAILED.fix": (v) =>
+    `New-ServicePrincipal -AppId ${v.clientId} -ObjectId <Object ID from Enterprise ` +
+    `applications>; Add-MailboxPermission -Identity ${v.mailbox} -User ${sp} -AccessRights ` +
+    `FullAccess; Set-CASMailbox -Identity ${v.mailbox} -PopEnabled $true.`,
+  "AUTH_FAILED_ROLE_MISSING.cause": (v) =>
+    `The login was refused because the token has no ${v.role} role.`,
+  "AUTH_FAILED_ROLE_MISSING.fix": (v) =>
+    `App registrations > ${v.clientId} > API permissions > Office 365 Exchange Online > ` +
+    `Application permissions > ${v.role}, then 'Grant admin consent'.`,
+  "IMAP_NOT_CONNECTED.cause": (v) =>
+    `The app may log in but cannot open ${v.mailbox}: FullAccess missing or IMAP off for it.`,
+  "IMAP_NOT_CONNECTED.fix": (v) =>
+    `Add-MailboxPermission -Identity ${v.mailbox} -User ${sp} -AccessRights FullAccess; ` +
+    `Set-CASMailbox -Identity ${v.mailbox} -ImapEnabled $true (changes can take 30 minutes).`,
+  "IMAP_LIST_FAILED.cause": (v) => `Logged in, but listing the folders of ${v.mailbox} failed.`,
+  "IMAP_LIST_FAILED.fix": (v) =>
+    `Check FullAccess: Get-MailboxPermission -Identity ${v.mailbox}; and ` +
+    `Set-CASMailbox -Identity ${v.mailbox} -ImapEnabled $true.`,
+  "POP3_STAT_FAILED.cause": (v) => `Logged in, but ${v.mailbox} cannot be read over POP3.`,
+  "POP3_STAT_FAILED.fix": (v) =>
+    `Set-CASMailbox -Identity ${v.mailbox} -PopEnabled $true; check FullAccess with ` +
+    `Get-MailboxPermission -Identity ${v.mailbox}.`,
+  "POP3_XOAUTH2_UNSUPPORTED.cause": (v) => `${v.server} does not offer XOAUTH2 for POP3.`,
+  "POP3_XOAUTH2_UNSUPPORTED.fix": () =>
+    "Use outlook.office365.com (the default -Server) and port 995.",
+  "IMAP_XOAUTH2_UNSUPPORTED.cause": (v) => `${v.server} does not offer XOAUTH2 for IMAP.`,
+  "IMAP_XOAUTH2_UNSUPPORTED.fix": () =>
+    "Use outlook.office365.com (the default -Server) and port 993.",
+  "CONNECTION_CLOSED_LF.cause": () =>
+    "The server closed the connection: lines must end with CR LF.",
+  "CONNECTION_CLOSED_LF.fix": () => "Report this as a bug of the tool.",
+  "DNS_FAILED.cause": (v) => `The name ${v.server} cannot be resolved.`,
+  "DNS_FAILED.fix": () => "Check -Server / -AuthorityHost and this computer's DNS settings.",
+  "CONNECTION_REFUSED.cause": (v) => `Nothing accepts connections at ${v.server}:${v.port}.`,
+  "CONNECTION_REFUSED.fix": () =>
+    "Check -Server and -Port (IMAP 993, POP3 995) and local firewalls.",
+  "TIMEOUT.cause": () => "No answer in time.",
+  "TIMEOUT.fix": () =>
+    "Check firewall and proxy rules for this host and port, or raise -TimeoutSeconds.",
+  "TLS_UNTRUSTED.cause": () => "The server's certificate is not trusted on this computer.",
+  "TLS_UNTRUSTED.fix": () =>
+    "If a TLS-inspecting proxy or a test server uses its own CA, give that CA with -CaFile.",
+  "TLS_HOSTNAME.cause": (v) => `The server's certificate is not valid for ${v.server}.`,
+  "TLS_HOSTNAME.fix": () =>
+    "Use the host name the certificate is for (outlook.office365.com), not an IP address.",
+  "PROXY_REFUSED.cause": () => "The proxy refused the connection.",
+  "PROXY_REFUSED.fix": () => "Check the proxy address and its user name and password.",
+  "SIGN_IN_REQUIRED.cause": () =>
+    "No cached sign-in, and nobody can sign in here (no terminal, or token-only output).",
+  "SIGN_IN_REQUIRED.fix": () =>
+    "Run the same command once in a terminal with -OutputFormat Text to sign in.",
+  "REFRESH_FAILED.cause": () => "The cached sign-in cannot be renewed.",
+  "REFRESH_FAILED.fix": () =>
+    "Run the same command once in a terminal with -OutputFormat Text to sign in again.",
+} satisfies Record<string, Text>;
