@@ -5,6 +5,7 @@
  * results compare across machines.
  */
 import { APP, MAILBOX, SECRET, startTestBed } from "../test/bed/testbed.ts";
+import { startExchange } from "../test/bed/exchange.ts";
 
 const main = new URL("../src/main.ts", import.meta.url).pathname;
 const RUNS = Number(Deno.env.get("BENCH_RUNS") ?? 9);
@@ -70,6 +71,41 @@ try {
   }
   const ratio = results.get("a")! / results.get("b")!;
   console.log(`(a)/(b) = ${ratio.toFixed(2)} (target <= 2.0)`);
+
+  // Many mailboxes: one call with a list versus one call per mailbox (cached token).
+  const count = Number(Deno.env.get("BENCH_MAILBOXES") ?? 200);
+  const mailboxes = Array.from({ length: count }, (_, i) => `user${i}@contoso.com`);
+  const many = await startExchange({
+    tls: { certPem: bed.pki.certPem, keyPem: bed.pki.keyPem },
+    tokenKey: { publicKeyPem: bed.entra.signingKey.publicKeyPem },
+    mailboxPermissions: Object.fromEntries(mailboxes.map((m) => [m, [APP]])),
+  });
+  try {
+    const manyArgs = [
+      ...bed.common(),
+      "-clientId",
+      APP,
+      "-clientsecret",
+      SECRET,
+      "-Port",
+      String(many.imapPort),
+    ];
+    const file = `${bed.dir}/bench-mailboxes.txt`;
+    await Deno.writeTextFile(file, mailboxes.join("\n"));
+    const oneCall = await timeOnce(run(...manyArgs, "-MailboxFile", file));
+    const started = performance.now();
+    for (const mailbox of mailboxes) await timeOnce(run(...manyArgs, "-targetMailbox", mailbox));
+    const separate = performance.now() - started;
+    console.log(
+      `${count} mailboxes, one call (-MailboxFile)       ${oneCall.toFixed(0).padStart(6)} ms`,
+    );
+    console.log(
+      `${count} mailboxes, ${count} separate calls          ${separate.toFixed(0).padStart(6)} ms`,
+    );
+    console.log(`separate / one call = ${(separate / oneCall).toFixed(1)} (target >= 10)`);
+  } finally {
+    await many.close();
+  }
 } finally {
   await bed.close();
   await Deno.remove(empty);

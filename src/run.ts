@@ -13,9 +13,8 @@ import { type AdviceContext, advise } from "./diagnose/advice.ts";
 import { Checklist } from "./diagnose/checklist.ts";
 import type { Lang } from "./diagnose/messages.ts";
 import { buildXoauth2 } from "./sasl/xoauth2.ts";
-import { connectTls } from "./mail/tls_transport.ts";
-import { runImap } from "./mail/imap.ts";
-import { runPop3 } from "./mail/pop3.ts";
+import { mailSession } from "./session.ts";
+import { checkMailboxes } from "./many.ts";
 import type { Reporter } from "./output/console.ts";
 import type { Report } from "./output/report.ts";
 import { VERSION } from "./version.ts";
@@ -25,48 +24,6 @@ export type { RunEnvironment } from "./token_flow.ts";
 /** The XOAUTH2 user: target or shared mailbox, else the signed-in user (as the original). */
 function mailboxFor(options: Options, username: string | undefined): string | undefined {
   return options.mailbox ?? (username || undefined);
-}
-
-async function session(
-  options: Options,
-  reporter: Reporter,
-  sasl: string,
-  report: Report,
-  checks: Checklist,
-) {
-  reporter.progress(`Connect to ${options.server}:${options.port} (${options.protocol}).`);
-  checks.start("server");
-  const transport = await connectTls({
-    host: options.server,
-    port: options.port,
-    caCerts: options.caCerts,
-    timeoutMs: options.timeoutSeconds * 1000,
-  });
-  try {
-    checks.pass("server");
-    checks.start("login");
-    const callbacks = {
-      sasl,
-      onLine: (dir: "C" | "S", line: string) => reporter.line(dir, line),
-      onProgress: (step: string, message: string) => {
-        // The session moves past login only once the server accepted it.
-        if (step === "list" || step === "stat") {
-          checks.pass("login");
-          checks.start("mailbox");
-        }
-        reporter.progress(message);
-      },
-    };
-    if (options.protocol === "IMAP") {
-      report.folders = (await runImap(transport, callbacks)).folders;
-    } else {
-      const stat = await runPop3(transport, callbacks);
-      report.messages = { count: stat.count, octets: stat.octets };
-    }
-    checks.pass("mailbox");
-  } finally {
-    transport.close();
-  }
 }
 
 export async function run(
@@ -115,6 +72,7 @@ export async function run(
         tenantId: options.tenantId,
         caCerts: options.caCerts,
         timeoutMs: options.timeoutSeconds * 1000,
+        proxy: options.proxy,
       });
       context.server = options.server;
       checks.pass("authority");
@@ -177,7 +135,16 @@ export async function run(
       );
     }
     reporter.verboseLine(`SASL XOAUTH2 login string ${sasl}`);
-    if (connects) await session(options, reporter, sasl, report, checks);
+    if (connects && options.mailboxes.length > 1) {
+      const many = await checkMailboxes(options, token, reporter, lang);
+      report.results = many.results;
+      report.summary = many.summary;
+      report.exitCode = many.summary.worstExitCode;
+      report.ok = report.exitCode === ExitCode.ok;
+      if (options.diagnose) report.checklist = checks.results(lang, context);
+      return { report, token, sasl };
+    }
+    if (connects) Object.assign(report, await mailSession(options, reporter, sasl, checks));
     report.ok = true;
     report.exitCode = ExitCode.ok;
   } catch (thrown) {

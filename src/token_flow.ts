@@ -5,7 +5,7 @@
  */
 import type { Options } from "./cli/options.ts";
 import { UsageError } from "./errors.ts";
-import { acquireAppToken, type AppCredential, EXCHANGE_SCOPE } from "./auth/token.ts";
+import { acquireAppToken, type AppCredential } from "./auth/token.ts";
 import { acquireUserToken, type DeviceCodeInfo, type UserSignIn } from "./auth/user.ts";
 import { credentialId, TokenCache } from "./auth/cache.ts";
 import { defaultCacheDir } from "./auth/cache_location.ts";
@@ -41,7 +41,8 @@ function isUserSet(options: Options): boolean {
 }
 
 export function scopesFor(options: Options): string[] {
-  return options.scopes ?? [EXCHANGE_SCOPE];
+  // The original asks for Exchange's `.default` in every set; -Cloud picks the resource.
+  return options.scopes ?? [`${options.resource}/.default`];
 }
 
 async function readSecret(options: Options, env: RunEnvironment): Promise<string> {
@@ -101,6 +102,10 @@ export async function acquireToken(
   env: RunEnvironment,
 ): Promise<Acquired> {
   reporter.always.add(options.certificatePassword, "<certificate password>");
+  if (options.proxy?.password) {
+    reporter.always.add(decodeURIComponent(options.proxy.password), "<proxy password>");
+    reporter.always.add(options.proxy.password, "<proxy password>");
+  }
   const secret = options.parameterSet === "clientcredentialsSecret"
     ? await readSecret(options, env)
     : undefined;
@@ -113,6 +118,7 @@ export async function acquireToken(
     clientId: options.clientId,
     caCerts: options.caCerts,
     timeoutMs: options.timeoutSeconds * 1000,
+    proxy: options.proxy,
     onVerbose: (m: string) => reporter.verboseLine(m),
   };
 

@@ -3,7 +3,7 @@
  * authority it is given (no discovery calls), our HTTP client, and the
  * translation of msal's errors into TokenError with Entra's AADSTS code.
  */
-import { TokenError } from "../errors.ts";
+import { ConnectionError, TokenError } from "../errors.ts";
 import type { ICachePlugin } from "@azure/msal-node";
 import { FetchNetworkClient, type TransportFailure } from "./network.ts";
 
@@ -13,6 +13,7 @@ export interface MsalTarget {
   clientId: string;
   caCerts: string[];
   timeoutMs: number;
+  proxy?: URL;
   onVerbose?: (message: string) => void;
   cachePlugin?: ICachePlugin;
 }
@@ -52,7 +53,10 @@ export function entraDescription(text: string): string {
   return body.split(/\s*(?:Trace ID|Correlation ID|Timestamp):/)[0].replace(/\s+/g, " ").trim();
 }
 
-export function describeTransport(failure: TransportFailure, timeoutMs: number): TokenError {
+export function describeTransport(
+  failure: TransportFailure,
+  timeoutMs: number,
+): TokenError | ConnectionError {
   const host = new URL(failure.url).host;
   const cause = failure.error;
   const detail = cause instanceof Error ? cause.message : String(cause);
@@ -65,6 +69,22 @@ export function describeTransport(failure: TransportFailure, timeoutMs: number):
   const innerMessage = cause instanceof Error && cause.cause instanceof Error
     ? cause.cause.message
     : "";
+  // A proxy that refuses is a connection problem (exit 4), like it is for the mail connection.
+  if (/proxy authentication required/i.test(`${detail} ${innerMessage}`)) {
+    return new ConnectionError(
+      `the proxy refused the credentials (HTTP 407) for the request to ${host}`,
+      { code: "PROXY_AUTH_FAILED", cause },
+    );
+  }
+  if (/\bproxy\b/i.test(`${detail} ${innerMessage}`)) {
+    return new ConnectionError(
+      `the proxy failed for the request to ${host}: ${innerMessage || detail}`,
+      {
+        code: "PROXY_REFUSED",
+        cause,
+      },
+    );
+  }
   const all = `${detail} ${innerMessage}`;
   if (/UnknownIssuer|invalid peer certificate|certificate/i.test(all)) {
     const hostname = /NotValidForName|not valid for name/i.test(all);
@@ -90,6 +110,7 @@ export function msalSetup(target: MsalTarget) {
   const network = new FetchNetworkClient({
     caCerts: target.caCerts,
     timeoutMs: target.timeoutMs,
+    proxy: target.proxy,
     onRequest: (method, url) => target.onVerbose?.(`${method} ${url.split("?")[0]}`),
   });
   return {
@@ -110,7 +131,7 @@ export function toTokenError(
   error: unknown,
   network: FetchNetworkClient,
   timeoutMs: number,
-): TokenError {
+): TokenError | ConnectionError {
   if (error instanceof TokenError) return error;
   if (network.lastFailure) return describeTransport(network.lastFailure, timeoutMs);
   const e = (error ?? {}) as Record<string, unknown>;

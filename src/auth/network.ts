@@ -9,6 +9,8 @@ import type { INetworkModule, NetworkRequestOptions, NetworkResponse } from "@az
 export interface NetworkOptions {
   caCerts: string[];
   timeoutMs: number;
+  /** -Proxy (credentials allowed). Without it Deno honours HTTPS_PROXY / NO_PROXY itself. */
+  proxy?: URL;
   /** Called once per request with method and URL (for -Verbose). */
   onRequest?: (method: string, url: string) => void;
 }
@@ -35,8 +37,11 @@ export class FetchNetworkClient implements INetworkModule {
     this.#options = options;
     // A dedicated client only when extra CAs are given: it adds them to the
     // system roots instead of replacing them.
-    this.#client = options.caCerts.length > 0
-      ? Deno.createHttpClient({ caCerts: options.caCerts })
+    this.#client = options.caCerts.length > 0 || options.proxy
+      ? Deno.createHttpClient({
+        caCerts: options.caCerts,
+        proxy: options.proxy ? proxyConfig(options.proxy) : undefined,
+      })
       : undefined;
   }
 
@@ -101,4 +106,18 @@ export class FetchNetworkClient implements INetworkModule {
   close(): void {
     this.#client?.close();
   }
+}
+
+/** Deno's proxy settings from a -Proxy URL: the credentials go to basicAuth, not the URL. */
+function proxyConfig(proxy: URL): Deno.Proxy {
+  const url = `${proxy.protocol}//${proxy.host}`;
+  return proxy.username
+    ? {
+      url,
+      basicAuth: {
+        username: decodeURIComponent(proxy.username),
+        password: decodeURIComponent(proxy.password),
+      },
+    }
+    : { url };
 }

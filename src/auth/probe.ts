@@ -12,8 +12,13 @@ export async function probeAuthority(target: {
   tenantId: string;
   caCerts: string[];
   timeoutMs: number;
+  proxy?: URL;
 }): Promise<void> {
-  const network = new FetchNetworkClient({ caCerts: target.caCerts, timeoutMs: target.timeoutMs });
+  const network = new FetchNetworkClient({
+    caCerts: target.caCerts,
+    timeoutMs: target.timeoutMs,
+    proxy: target.proxy,
+  });
   const url = `${target.authorityHost}/${target.tenantId}/v2.0/.well-known/openid-configuration`;
   try {
     const response = await network.sendGetRequestAsync<Record<string, unknown>>(url);

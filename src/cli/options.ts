@@ -9,21 +9,31 @@ import { mailboxProblem } from "../sasl/xoauth2.ts";
 import { printable } from "../text.ts";
 import type { BoundValue } from "./bind.ts";
 import type { ParameterSetName } from "./parameters.ts";
+import { type Cloud, CLOUDS } from "./clouds.ts";
 
-export type Protocol = "IMAP" | "POP3";
+export type Protocol = "IMAP" | "POP3" | "SMTP";
 export type OutputFormat = "Text" | "Json" | "Token" | "Sasl";
 
 export const DEFAULT_SERVER = "outlook.office365.com";
 export const DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com";
-export const DEFAULT_PORTS: Record<Protocol, number> = { IMAP: 993, POP3: 995 };
+export const DEFAULT_PORTS: Record<Protocol, number> = { IMAP: 993, POP3: 995, SMTP: 587 };
 export const DEFAULT_TIMEOUT_SECONDS = 30;
 
 export interface Options {
   parameterSet: ParameterSetName;
   tenantId: string;
   clientId: string;
-  /** Mailbox that goes into the XOAUTH2 `user=` (client credentials: -targetMailbox). */
+  /** Mailbox that goes into the XOAUTH2 `user=` (client credentials: the first -targetMailbox). */
   mailbox?: string;
+  /** Every mailbox to check (client credentials: -targetMailbox list and -MailboxFile, deduplicated). */
+  mailboxes: string[];
+  throttleLimit: number;
+  cloud: Cloud;
+  /** Resource of the Exchange scope for the cloud. */
+  resource: string;
+  sendTestMessageTo?: string;
+  /** -Proxy, validated; its credentials are secrets. */
+  proxy?: URL;
   clientSecret?: string;
   /** True when the secret must be read from standard input (`-clientsecret -`). */
   clientSecretFromStdin: boolean;
@@ -189,6 +199,63 @@ function checkScopes(raw: string): string[] {
   return scopes;
 }
 
+function checkThrottle(n: number): number {
+  if (!Number.isInteger(n) || n < 1 || n > 256) {
+    throw new UsageError(`-ThrottleLimit: expected 1-256, got ${n}.`, { code: "BAD_NUMBER" });
+  }
+  return n;
+}
+
+function checkSendTo(protocol: Protocol, address: string): string {
+  if (protocol !== "SMTP") {
+    throw new UsageError("-SendTestMessageTo: only with -Protocol SMTP.", {
+      code: "BAD_COMBINATION",
+    });
+  }
+  return checkMailbox("SendTestMessageTo", address);
+}
+
+function checkProxy(raw: string): URL {
+  let url: URL;
+  try {
+    url = new URL(raw.trim());
+  } catch {
+    throw new UsageError("-Proxy: expected http://[user:password@]host:port.", { code: "BAD_URL" });
+  }
+  if (url.protocol !== "http:" || !url.hostname || (url.pathname !== "/" && url.pathname !== "")) {
+    throw new UsageError("-Proxy: expected http://[user:password@]host:port.", { code: "BAD_URL" });
+  }
+  return url;
+}
+
+/** -targetMailbox (comma list) and -MailboxFile, checked, in order, each address once. */
+function collectMailboxes(target: string | undefined, file: string | undefined): string[] {
+  const raw: [string, string][] = [];
+  for (const part of (target ?? "").split(",")) {
+    if (part.trim() !== "" || target === "") raw.push(["targetMailbox", part]);
+  }
+  if (file !== undefined) {
+    const text = readFileOrFail("MailboxFile", file);
+    for (const line of text.split(/\r?\n/)) {
+      const entry = line.replace(/#.*$/, "").trim();
+      if (entry) raw.push(["MailboxFile", entry]);
+    }
+    if (!raw.some(([from]) => from === "MailboxFile")) {
+      throw new UsageError(`-MailboxFile: no mailbox in ${file}`, { code: "BAD_FILE" });
+    }
+  }
+  const seen = new Set<string>();
+  const out: string[] = [];
+  for (const [from, address] of raw) {
+    const checked = checkMailbox(from, address);
+    if (!seen.has(checked.toLowerCase())) {
+      seen.add(checked.toLowerCase());
+      out.push(checked);
+    }
+  }
+  return out;
+}
+
 function checkTimeout(seconds: number): number {
   if (!(seconds > 0 && seconds <= 3600)) {
     throw new UsageError(`-TimeoutSeconds: expected a number of seconds from 0.1 to 3600.`, {
@@ -239,6 +306,7 @@ export function buildOptions(
   set: ParameterSetName,
 ): Options {
   const protocol = (str(values, "Protocol") ?? "IMAP") as Protocol;
+  const cloud = (str(values, "Cloud") ?? "Global") as Cloud;
   const secret = str(values, "clientsecret");
   const target = str(values, "targetMailbox");
   const shared = str(values, "SharedMailbox");
@@ -264,11 +332,25 @@ export function buildOptions(
     sharedMailbox: shared === undefined ? undefined : checkMailbox("SharedMailbox", shared),
     mailbox: undefined,
     protocol,
-    server: values.has("Server") ? checkServer(str(values, "Server")!) : DEFAULT_SERVER,
+    mailboxes: [],
+    throttleLimit: values.has("ThrottleLimit")
+      ? checkThrottle(values.get("ThrottleLimit") as number)
+      : 8,
+    cloud,
+    resource: CLOUDS[cloud].resource,
+    sendTestMessageTo: values.has("SendTestMessageTo")
+      ? checkSendTo(protocol, str(values, "SendTestMessageTo")!)
+      : undefined,
+    proxy: values.has("Proxy") ? checkProxy(str(values, "Proxy")!) : undefined,
+    server: values.has("Server")
+      ? checkServer(str(values, "Server")!)
+      : protocol === "SMTP"
+      ? CLOUDS[cloud].smtpHost
+      : CLOUDS[cloud].mailHost,
     port: values.has("Port") ? checkPort(values.get("Port") as number) : DEFAULT_PORTS[protocol],
     authorityHost: values.has("AuthorityHost")
       ? checkAuthorityHost(str(values, "AuthorityHost")!)
-      : DEFAULT_AUTHORITY_HOST,
+      : CLOUDS[cloud].authorityHost,
     caFile,
     caCerts: caFile === undefined ? [] : checkCaFile(caFile),
     outputFormat: (str(values, "OutputFormat") ?? "Text") as OutputFormat,
@@ -283,8 +365,12 @@ export function buildOptions(
       : DEFAULT_TIMEOUT_SECONDS,
     verbose: values.get("Verbose") === true,
   };
-  if (target !== undefined) options.mailbox = checkMailbox("targetMailbox", target);
-  else options.mailbox = options.sharedMailbox ?? options.loginHint;
+  if (target !== undefined || values.has("MailboxFile")) {
+    options.mailboxes = collectMailboxes(target, str(values, "MailboxFile"));
+    options.mailbox = options.mailboxes[0];
+  } else {
+    options.mailbox = options.sharedMailbox ?? options.loginHint;
+  }
   if (certificate !== undefined && certificate === "") {
     throw new UsageError(`-clientcertificate: must not be empty.`, { code: "EMPTY_VALUE" });
   }

@@ -27,9 +27,9 @@ function spec(name: string): ParameterSpec {
 }
 
 function missingIn(set: ParameterSetName, given: ReadonlySet<string>): string[] {
-  return PARAMETERS.filter((p) => isMandatory(p, set) && !given.has(p.name)).map((p) =>
-    `-${p.name}`
-  );
+  return PARAMETERS.filter((p) =>
+    isMandatory(p, set) && !given.has(p.name) && !p.orInstead?.some((o) => given.has(o))
+  ).map((p) => `-${p.name}`);
 }
 
 export function resolveParameterSet(values: ReadonlyMap<string, BoundValue>): ParameterSetName {

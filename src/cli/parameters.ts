@@ -29,6 +29,8 @@ export interface ParameterSpec {
   sets?: readonly ParameterSetName[];
   /** Sets in which it is mandatory (a subset of `sets`, or of all sets). */
   mandatoryIn?: readonly ParameterSetName[] | "all";
+  /** Parameters that satisfy this one's mandatory rule when given instead of it. */
+  orInstead?: readonly string[];
   /** For `enum`: accepted values (case-insensitive) mapped to the canonical value. */
   values?: Readonly<Record<string, string>>;
   /** Empty strings allowed (PowerShell rejects them for mandatory strings). */
@@ -107,8 +109,23 @@ export const PARAMETERS: readonly ParameterSpec[] = [
     type: "string",
     sets: CLIENT_CREDENTIAL_SETS,
     mandatoryIn: CLIENT_CREDENTIAL_SETS,
-    placeholder: "<mailbox@domain>",
-    help: "Mailbox the app opens (its service principal needs FullAccess).",
+    orInstead: ["MailboxFile"],
+    placeholder: "<mailbox@domain>[,...]",
+    help: "Mailbox(es) the app opens, comma-separated (its service principal needs FullAccess).",
+  },
+  {
+    name: "MailboxFile",
+    type: "string",
+    sets: CLIENT_CREDENTIAL_SETS,
+    placeholder: "<file>",
+    help: "File with one mailbox per line (# starts a comment); checked with one token.",
+  },
+  {
+    name: "ThrottleLimit",
+    type: "int",
+    sets: CLIENT_CREDENTIAL_SETS,
+    placeholder: "<n>",
+    help: "Most mailboxes checked at once. Default 8.",
   },
   {
     name: "DeviceCode",
@@ -129,21 +146,40 @@ export const PARAMETERS: readonly ParameterSpec[] = [
   {
     name: "Protocol",
     type: "enum",
-    values: { imap: "IMAP", pop3: "POP3", pop: "POP3" },
-    placeholder: "IMAP|POP3",
+    values: { imap: "IMAP", pop3: "POP3", pop: "POP3", smtp: "SMTP" },
+    placeholder: "IMAP|POP3|SMTP",
     help: "Service to test. Default IMAP.",
+  },
+  {
+    name: "Cloud",
+    type: "enum",
+    values: { global: "Global", usgov: "USGov", usgovdod: "USGovDoD", china: "China" },
+    placeholder: "Global|USGov|USGovDoD|China",
+    help: "Microsoft cloud: sets login and mail hosts. Default Global.",
+  },
+  {
+    name: "SendTestMessageTo",
+    type: "string",
+    placeholder: "<address>",
+    help: "SMTP only: send one short test message to this address.",
+  },
+  {
+    name: "Proxy",
+    type: "string",
+    placeholder: "<http://[user:pass@]host:port>",
+    help: "HTTP proxy for token requests and (with CONNECT) mail connections.",
   },
   {
     name: "Server",
     type: "string",
     placeholder: "<host>",
-    help: "Mail server. Default outlook.office365.com.",
+    help: "Mail server. Default outlook.office365.com (SMTP: smtp.office365.com).",
   },
   {
     name: "Port",
     type: "int",
     placeholder: "<1-65535>",
-    help: "Mail server port. Default 993 (IMAP), 995 (POP3).",
+    help: "Mail server port. Default 993 (IMAP), 995 (POP3), 587 (SMTP).",
   },
   {
     name: "AuthorityHost",

@@ -224,3 +224,97 @@ Deno.test("parseCommandLine() accepts a tenant domain and IPv6/IPv4 servers", ()
     true,
   );
 });
+
+Deno.test("parseCommandLine() -Cloud sets login host, mail hosts and scope; explicit values win", () => {
+  const base = ["-tenantID", T, "-clientId", C, "-clientsecret", "s", "-targetMailbox", "a@b.c"];
+  const cases: [string, string, string, string, string][] = [
+    [
+      "Global",
+      "https://login.microsoftonline.com",
+      "outlook.office365.com",
+      "smtp.office365.com",
+      "https://outlook.office365.com",
+    ],
+    [
+      "USGov",
+      "https://login.microsoftonline.us",
+      "outlook.office365.us",
+      "smtp.office365.us",
+      "https://outlook.office365.us",
+    ],
+    [
+      "USGovDoD",
+      "https://login.microsoftonline.us",
+      "outlook-dod.office365.us",
+      "smtp-dod.office365.us",
+      "https://outlook-dod.office365.us",
+    ],
+    [
+      "China",
+      "https://login.chinacloudapi.cn",
+      "partner.outlook.cn",
+      "smtp.partner.outlook.cn",
+      "https://partner.outlook.cn",
+    ],
+  ];
+  for (const [cloud, login, mail, smtp, resource] of cases) {
+    const o = options([...base, "-Cloud", cloud]);
+    assert.equal(o.authorityHost, login, cloud);
+    assert.equal(o.server, mail, cloud);
+    assert.equal(o.resource, resource, cloud);
+    assert.equal(options([...base, "-Cloud", cloud, "-Protocol", "SMTP"]).server, smtp, cloud);
+    assert.equal(options([...base, "-Cloud", cloud, "-Protocol", "SMTP"]).port, 587, cloud);
+  }
+  const o = options([
+    ...base,
+    "-Cloud",
+    "China",
+    "-AuthorityHost",
+    "https://login.example",
+    "-Server",
+    "mail.example",
+  ]);
+  assert.equal(o.authorityHost, "https://login.example");
+  assert.equal(o.server, "mail.example");
+  assert.equal(o.resource, "https://partner.outlook.cn");
+});
+
+Deno.test("parseCommandLine() collects mailboxes from the list and -MailboxFile, once each", async () => {
+  const file = await Deno.makeTempFile();
+  try {
+    await Deno.writeTextFile(file, "# fetcher\nb@x.de\n\n  c@x.de # second\nA@x.de\n");
+    const o = options([
+      "-tenantID",
+      T,
+      "-clientId",
+      C,
+      "-clientsecret",
+      "s",
+      "-targetMailbox",
+      "a@x.de, b@x.de",
+      "-MailboxFile",
+      file,
+    ]);
+    assert.deepEqual(o.mailboxes, ["a@x.de", "b@x.de", "c@x.de"]);
+    assert.equal(o.mailbox, "a@x.de");
+    assert.equal(o.throttleLimit, 8);
+    const fileOnly = options([
+      "-tenantID",
+      T,
+      "-clientId",
+      C,
+      "-clientsecret",
+      "s",
+      "-MailboxFile",
+      file,
+    ]);
+    assert.deepEqual(fileOnly.mailboxes, ["b@x.de", "c@x.de", "A@x.de"]);
+    await Deno.writeTextFile(file, "b@x.de\nnot-an-address\n");
+    assert.throws(
+      () => options(["-tenantID", T, "-clientId", C, "-clientsecret", "s", "-MailboxFile", file]),
+      /-MailboxFile: 'not-an-address'/,
+    );
+  } finally {
+    await Deno.remove(file);
+  }
+});

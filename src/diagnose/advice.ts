@@ -5,6 +5,7 @@
  * file only decides which advice applies.
  */
 import { type Lang, MESSAGES, type Values } from "./messages.ts";
+import { APP_ROLE } from "./claims_check.ts";
 
 /** Setup steps of the guide: 1 app registration, 2 API permission + consent, 3 Exchange. */
 export type Step = 1 | 2 | 3 | "network" | "client";
@@ -52,12 +53,21 @@ export const ADVICE_STEPS = {
   POP3_XOAUTH2_UNSUPPORTED: "network",
   IMAP_XOAUTH2_UNSUPPORTED: "network",
   CONNECTION_CLOSED_LF: "client",
+  SMTP_AUTH_FAILED: 3,
+  SMTP_AUTH_DISABLED_TENANT: 3,
+  SMTP_AUTH_DISABLED_MAILBOX: 3,
+  SMTP_BASIC_AUTH_DISABLED: 3,
+  SMTP_NOT_AUTHENTICATED: 3,
+  SMTP_SEND_FAILED: 3,
+  SMTP_NO_STARTTLS: "network",
   DNS_FAILED: "network",
   CONNECTION_REFUSED: "network",
   TIMEOUT: "network",
   TLS_UNTRUSTED: "network",
   TLS_HOSTNAME: "network",
   PROXY_REFUSED: "network",
+  PROXY_AUTH_FAILED: "network",
+  PROXY_UNREACHABLE: "network",
   SIGN_IN_REQUIRED: "client",
   REFRESH_FAILED: "client",
 } as const satisfies Record<string, Step>;
@@ -73,7 +83,8 @@ export interface AdviceContext extends Values {
 /** Picks the advice for an error code; the token's claims refine login failures. */
 export function adviceKey(code: string | undefined, ctx: AdviceContext): AdviceCode | undefined {
   if (!code) return undefined;
-  if ((code === "IMAP_AUTH_FAILED" || code === "POP3_AUTH_FAILED") && ctx.permissionOk === false) {
+  const loginRefused = ["IMAP_AUTH_FAILED", "POP3_AUTH_FAILED", "SMTP_AUTH_FAILED"];
+  if (loginRefused.includes(code) && ctx.permissionOk === false) {
     return "AUTH_FAILED_ROLE_MISSING";
   }
   if (/^IMAP_BYE$/.test(code) && /closed\. 13/.test(ctx.detail ?? "")) {
@@ -100,7 +111,7 @@ export function advise(
     protocol: ctx.protocol ?? "IMAP",
     port: ctx.port ?? (ctx.protocol === "POP3" ? 995 : 993),
     protocolFlag: ctx.protocol === "POP3" ? "-PopEnabled" : "-ImapEnabled",
-    role: ctx.protocol === "POP3" ? "POP.AccessAsApp" : "IMAP.AccessAsApp",
+    role: APP_ROLE[ctx.protocol as keyof typeof APP_ROLE] ?? APP_ROLE.IMAP,
   };
   return {
     key,

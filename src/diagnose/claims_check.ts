@@ -5,6 +5,7 @@
  * is a security decision.
  */
 import type { Claims } from "./claims.ts";
+import { CLOUDS } from "../cli/clouds.ts";
 
 export type Protocol = "IMAP" | "POP3" | "SMTP";
 
@@ -21,7 +22,7 @@ export const USER_SCOPE: Record<Protocol, string> = {
 };
 
 const EXCHANGE_AUDIENCES = [
-  "https://outlook.office365.com",
+  ...Object.values(CLOUDS).map((c) => c.resource),
   "https://outlook.office.com",
   "00000002-0000-0ff1-ce00-000000000000",
 ];

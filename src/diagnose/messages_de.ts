@@ -176,6 +176,40 @@ export const de: Record<MessageKey, Text> = {
   "CONNECTION_CLOSED_LF.cause": () =>
     "Der Server hat die Verbindung geschlossen: Zeilen müssen mit CR LF enden.",
   "CONNECTION_CLOSED_LF.fix": () => "Bitte als Fehler des Werkzeugs melden.",
+  "SMTP_AUTH_FAILED.cause": (v) =>
+    `Das Token hat die richtige Berechtigung, aber Exchange verweigert SMTP für ${v.mailbox}: ` +
+    "Dienstprinzipal fehlt oder wurde mit der Objekt-ID der App-Registrierung angelegt, oder " +
+    "SMTP AUTH ist aus.",
+  "SMTP_AUTH_FAILED.fix": (v) =>
+    `New-ServicePrincipal -AppId ${v.clientId} -ObjectId <Objekt-ID aus ` +
+    `Unternehmensanwendungen>; Set-CASMailbox -Identity ${v.mailbox} ` +
+    "-SmtpClientAuthenticationDisabled $false.",
+  "SMTP_AUTH_DISABLED_TENANT.cause": () => "SMTP AUTH ist für den ganzen Mandanten ausgeschaltet.",
+  "SMTP_AUTH_DISABLED_TENANT.fix": (v) =>
+    `Set-CASMailbox -Identity ${v.mailbox} -SmtpClientAuthenticationDisabled $false (nur dieses ` +
+    "Postfach) oder Set-TransportConfig -SmtpClientAuthenticationDisabled $false (ganzer Mandant).",
+  "SMTP_AUTH_DISABLED_MAILBOX.cause": (v) => `SMTP AUTH ist für ${v.mailbox} ausgeschaltet.`,
+  "SMTP_AUTH_DISABLED_MAILBOX.fix": (v) =>
+    `Set-CASMailbox -Identity ${v.mailbox} -SmtpClientAuthenticationDisabled $false.`,
+  "SMTP_BASIC_AUTH_DISABLED.cause": () =>
+    "Exchange meldet, die Standardauthentifizierung sei aus: die Anmeldung wurde nicht als OAuth " +
+    "erkannt.",
+  "SMTP_BASIC_AUTH_DISABLED.fix": (v) =>
+    "Die Berechtigung SMTP.SendAsApp der App prüfen (Schritt 2) und Set-CASMailbox -Identity " +
+    `${v.mailbox} -SmtpClientAuthenticationDisabled $false.`,
+  "SMTP_NOT_AUTHENTICATED.cause": () => "Der Server meldet, der Client sei nicht angemeldet.",
+  "SMTP_NOT_AUTHENTICATED.fix": (v) =>
+    `SMTP AUTH für das Postfach prüfen: Set-CASMailbox -Identity ${v.mailbox} ` +
+    "-SmtpClientAuthenticationDisabled $false.",
+  "SMTP_SEND_FAILED.cause": (v) =>
+    `Angemeldet, aber der Server hat die Nachricht von ${v.mailbox} abgelehnt.`,
+  "SMTP_SEND_FAILED.fix": (v) =>
+    `Add-RecipientPermission -Identity ${v.mailbox} -Trustee <Dienstprinzipal> -AccessRights SendAs.`,
+  "SMTP_NO_STARTTLS.cause": (v) =>
+    `${v.server} bietet kein STARTTLS an, daher wurde das Token nicht gesendet.`,
+  "SMTP_NO_STARTTLS.fix": () =>
+    "smtp.office365.com mit Port 587 verwenden (Standard bei -Protocol SMTP); auf einen Proxy " +
+    "prüfen, der STARTTLS entfernt.",
   "DNS_FAILED.cause": (v) => `Der Name ${v.server} lässt sich nicht auflösen.`,
   "DNS_FAILED.fix": () =>
     "-Server / -AuthorityHost und die DNS-Einstellungen dieses Rechners prüfen.",
@@ -195,6 +229,12 @@ export const de: Record<MessageKey, Text> = {
     "IP-Adresse.",
   "PROXY_REFUSED.cause": () => "Der Proxy hat die Verbindung abgelehnt.",
   "PROXY_REFUSED.fix": () => "Proxy-Adresse sowie Benutzername und Kennwort prüfen.",
+  "PROXY_AUTH_FAILED.cause": () => "Der Proxy hat Benutzername oder Kennwort nicht akzeptiert.",
+  "PROXY_AUTH_FAILED.fix": () =>
+    "Beides in der Proxy-URL angeben: -Proxy http://benutzer:kennwort@proxy:port " +
+    "(Sonderzeichen URL-kodieren).",
+  "PROXY_UNREACHABLE.cause": () => "Der Proxy ist nicht erreichbar.",
+  "PROXY_UNREACHABLE.fix": () => "Host und Port bei -Proxy (oder HTTPS_PROXY) prüfen.",
   "SIGN_IN_REQUIRED.cause": () =>
     "Keine gespeicherte Anmeldung, und hier kann sich niemand anmelden (kein Terminal oder " +
     "reine Token-Ausgabe).",

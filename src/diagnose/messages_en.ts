@@ -161,6 +161,37 @@ export const en = {
   "CONNECTION_CLOSED_LF.cause": () =>
     "The server closed the connection: lines must end with CR LF.",
   "CONNECTION_CLOSED_LF.fix": () => "Report this as a bug of the tool.",
+  "SMTP_AUTH_FAILED.cause": (v) =>
+    `The token has the right permission, but Exchange refuses SMTP for ${v.mailbox}: service ` +
+    "principal missing or registered with the App registration's object ID, or SMTP AUTH off.",
+  "SMTP_AUTH_FAILED.fix": (v) =>
+    `New-ServicePrincipal -AppId ${v.clientId} -ObjectId <Object ID from Enterprise ` +
+    `applications>; Set-CASMailbox -Identity ${v.mailbox} -SmtpClientAuthenticationDisabled $false.`,
+  "SMTP_AUTH_DISABLED_TENANT.cause": () => "SMTP AUTH is turned off for the whole tenant.",
+  "SMTP_AUTH_DISABLED_TENANT.fix": (v) =>
+    `Set-CASMailbox -Identity ${v.mailbox} -SmtpClientAuthenticationDisabled $false (this mailbox ` +
+    "only), or Set-TransportConfig -SmtpClientAuthenticationDisabled $false (tenant-wide).",
+  "SMTP_AUTH_DISABLED_MAILBOX.cause": (v) => `SMTP AUTH is turned off for ${v.mailbox}.`,
+  "SMTP_AUTH_DISABLED_MAILBOX.fix": (v) =>
+    `Set-CASMailbox -Identity ${v.mailbox} -SmtpClientAuthenticationDisabled $false.`,
+  "SMTP_BASIC_AUTH_DISABLED.cause": () =>
+    "Exchange answered that basic authentication is disabled: it did not take the login as OAuth.",
+  "SMTP_BASIC_AUTH_DISABLED.fix": (v) =>
+    `Check the app's SMTP.SendAsApp permission (step 2) and Set-CASMailbox -Identity ${v.mailbox} ` +
+    "-SmtpClientAuthenticationDisabled $false.",
+  "SMTP_NOT_AUTHENTICATED.cause": () => "The server says the client is not authenticated.",
+  "SMTP_NOT_AUTHENTICATED.fix": (v) =>
+    `Check SMTP AUTH for the mailbox: Set-CASMailbox -Identity ${v.mailbox} ` +
+    "-SmtpClientAuthenticationDisabled $false.",
+  "SMTP_SEND_FAILED.cause": (v) =>
+    `Logged in, but the server refused the message from ${v.mailbox}.`,
+  "SMTP_SEND_FAILED.fix": (v) =>
+    `Add-RecipientPermission -Identity ${v.mailbox} -Trustee <service principal> -AccessRights SendAs.`,
+  "SMTP_NO_STARTTLS.cause": (v) =>
+    `${v.server} does not offer STARTTLS, so the token was not sent.`,
+  "SMTP_NO_STARTTLS.fix": () =>
+    "Use smtp.office365.com port 587 (the defaults for -Protocol SMTP); check for a proxy that " +
+    "strips STARTTLS.",
   "DNS_FAILED.cause": (v) => `The name ${v.server} cannot be resolved.`,
   "DNS_FAILED.fix": () => "Check -Server / -AuthorityHost and this computer's DNS settings.",
   "CONNECTION_REFUSED.cause": (v) => `Nothing accepts connections at ${v.server}:${v.port}.`,
@@ -177,6 +208,12 @@ export const en = {
     "Use the host name the certificate is for (outlook.office365.com), not an IP address.",
   "PROXY_REFUSED.cause": () => "The proxy refused the connection.",
   "PROXY_REFUSED.fix": () => "Check the proxy address and its user name and password.",
+  "PROXY_AUTH_FAILED.cause": () => "The proxy did not accept the user name or password.",
+  "PROXY_AUTH_FAILED.fix": () =>
+    "Give them in the proxy URL: -Proxy http://user:password@proxy:port (URL-encode special " +
+    "characters).",
+  "PROXY_UNREACHABLE.cause": () => "The proxy cannot be reached.",
+  "PROXY_UNREACHABLE.fix": () => "Check the host and port in -Proxy (or HTTPS_PROXY).",
   "SIGN_IN_REQUIRED.cause": () =>
     "No cached sign-in, and nobody can sign in here (no terminal, or token-only output).",
   "SIGN_IN_REQUIRED.fix": () =>

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { ConnectionError, InternalError } from "../errors.ts";
+import { StartTlsTerminator } from "../../test/bed/exchange.ts";
 import { makeServerPki } from "../../test/bed/pki.ts";
 import {
   closedPort,
@@ -9,7 +10,13 @@ import {
   type TestServer,
 } from "../../test/mail/tls_server.ts";
 import { LineBuffer, LineTooLongError } from "./lines.ts";
-import { connectError, connectTls, type TlsOptions } from "./tls_transport.ts";
+import {
+  connectError,
+  connectPlain,
+  connectTls,
+  type StartTlsTransport,
+  type TlsOptions,
+} from "./tls_transport.ts";
 import type { LineTransport } from "./transport.ts";
 
 // One PKI for the whole file; only the PEM texts are kept, the files go at once.
@@ -207,18 +214,22 @@ Deno.test("connectTls() abandons a TCP connect that hangs, within timeoutMs", as
   const port = (listener.addr as Deno.NetAddr).port;
   const filler: Deno.Conn[] = [];
   try {
-    let hangs = false;
-    while (!hangs && filler.length < 4000) {
+    // A connect that gives up after 250 ms twice in a row means the backlog is full (one slow
+    // connect on a busy machine is not enough to say so).
+    let stalls = 0;
+    while (stalls < 2 && filler.length < 4000) {
       const abort = new AbortController();
-      const timer = setTimeout(() => abort.abort(), 100);
+      const timer = setTimeout(() => abort.abort(), 250);
       try {
         filler.push(await Deno.connect({ hostname: "127.0.0.1", port, signal: abort.signal }));
+        stalls = 0;
       } catch {
-        hangs = true;
+        stalls++;
       } finally {
         clearTimeout(timer);
       }
     }
+    const hangs = stalls >= 2;
     // Linux (where CI runs) always gets here; a system that never hangs must
     // not turn this test into one that cannot fail.
     assert.ok(hangs, "could not make a TCP connect hang: backlog never filled");
@@ -371,4 +382,223 @@ Deno.test("LineBuffer.shift() enforces the limit while buffering", () => {
   assert.equal(grown.shift(), null);
   grown.push(encoder.encode(`${big.slice(30_000)}\r\n`));
   assert.equal(grown.shift(), big, "grows past its initial size");
+});
+
+// ---------------------------------------------------------------- connectPlain + STARTTLS
+
+/**
+ * A plain server that greets, answers STARTTLS with `reply` (which may carry
+ * extra bytes, as an attacker would inject them) and then, unless `upgrade`
+ * is false, runs TLS with `tls` and answers one line over it.
+ */
+function serveStartTls(
+  tls: { certPem: string; keyPem: string },
+  reply: string,
+  upgrade = true,
+): { server: TestServer; secureLines: string[]; close(): Promise<void> } {
+  const terminator = new StartTlsTerminator(tls);
+  const secureLines: string[] = [];
+  const server = serveTcp(async (conn) => {
+    await write(conn, "220 ready\r\n");
+    assert.equal(await readClientLine(conn), "STARTTLS\r\n");
+    await write(conn, reply);
+    if (!upgrade) return await untilClosed(conn);
+    const { conn: secure, spliced } = await terminator.upgrade(conn);
+    try {
+      await secure.handshake();
+      secureLines.push(await readClientLine(secure));
+      await write(secure, "250 over TLS\r\n");
+      await untilClosed(secure);
+    } finally {
+      secure.close();
+      await spliced;
+    }
+  });
+  return {
+    server,
+    secureLines,
+    close: async () => {
+      await server.close();
+      await terminator.close();
+    },
+  };
+}
+
+async function plain(server: TestServer, timeoutMs = 5000): Promise<StartTlsTransport> {
+  return await connectPlain({ host: "127.0.0.1", port: server.port, timeoutMs });
+}
+
+Deno.test("connectPlain() upgrades with startTls() and verifies the certificate", async () => {
+  const bed = serveStartTls(pki, "220 2.0.0 SMTP server ready\r\n");
+  try {
+    const t = await plain(bed.server);
+    try {
+      assert.equal(t.secure, false);
+      assert.equal(await t.readLine(), "220 ready");
+      await t.writeLine("STARTTLS");
+      assert.equal(await t.readLine(), "220 2.0.0 SMTP server ready");
+      await t.startTls({ hostname: "127.0.0.1", caCerts: [pki.caPem] });
+      assert.equal(t.secure, true);
+      await t.writeLine("EHLO client.test");
+      assert.equal(await t.readLine(), "250 over TLS");
+      await assert.rejects(
+        t.startTls({ hostname: "127.0.0.1", caCerts: [pki.caPem] }),
+        (e) => e instanceof InternalError && e.code === "TLS_ALREADY_ACTIVE",
+      );
+    } finally {
+      t.close();
+    }
+    assert.deepEqual(bed.secureLines, ["EHLO client.test\r\n"]);
+  } finally {
+    await bed.close();
+  }
+});
+
+Deno.test("startTls() discards lines sent in clear after the STARTTLS reply", async () => {
+  // One write, so the injected line arrives in the same read as the 220
+  // (CVE-2011-0411): it must not be read later as if it came over TLS.
+  const bed = serveStartTls(pki, "220 2.0.0 SMTP server ready\r\n250 injected in clear\r\n");
+  try {
+    const t = await plain(bed.server);
+    try {
+      await t.readLine();
+      await t.writeLine("STARTTLS");
+      assert.equal(await t.readLine(), "220 2.0.0 SMTP server ready");
+      await t.startTls({ hostname: "127.0.0.1", caCerts: [pki.caPem] });
+      await t.writeLine("EHLO client.test");
+      assert.equal(await t.readLine(), "250 over TLS");
+    } finally {
+      t.close();
+    }
+  } finally {
+    await bed.close();
+  }
+});
+
+Deno.test("startTls() reports an untrusted certificate as TLS_UNTRUSTED and closes", async () => {
+  const bed = serveStartTls(pki, "220 go\r\n");
+  try {
+    const t = await plain(bed.server);
+    try {
+      await t.readLine();
+      await t.writeLine("STARTTLS");
+      await t.readLine();
+      const error = await rejectsWith(
+        t.startTls({ hostname: "127.0.0.1" }),
+        "TLS_UNTRUSTED",
+        /127\.0\.0\.1:\d+ is not trusted: .*UnknownIssuer/,
+      );
+      assert.ok(error.cause instanceof Deno.errors.InvalidData, "keeps Deno's error as cause");
+      assert.equal(t.secure, false);
+      await rejectsWith(t.writeLine("EHLO client.test"), "CONNECTION_CLOSED");
+    } finally {
+      t.close();
+    }
+  } finally {
+    await bed.close();
+  }
+});
+
+Deno.test("startTls() reports a certificate for another name as TLS_HOSTNAME", async () => {
+  const bed = serveStartTls(otherName, "220 go\r\n");
+  try {
+    const t = await plain(bed.server);
+    try {
+      await t.readLine();
+      await t.writeLine("STARTTLS");
+      await t.readLine();
+      await rejectsWith(
+        t.startTls({ hostname: "127.0.0.1", caCerts: [pki.caPem] }),
+        "TLS_HOSTNAME",
+        /not valid for the name 127\.0\.0\.1/,
+      );
+    } finally {
+      t.close();
+    }
+  } finally {
+    await bed.close();
+  }
+});
+
+Deno.test("startTls() gives up on a server that never starts TLS, within timeoutMs", async () => {
+  const bed = serveStartTls(pki, "220 go\r\n", false);
+  try {
+    const t = await plain(bed.server, TIMEOUT_MS);
+    try {
+      await t.readLine();
+      await t.writeLine("STARTTLS");
+      await t.readLine();
+      const started = performance.now();
+      await rejectsWith(
+        t.startTls({ hostname: "127.0.0.1", caCerts: [pki.caPem] }),
+        "TIMEOUT",
+        /within 0\.3 s \(STARTTLS handshake\)/,
+      );
+      const elapsed = performance.now() - started;
+      assert.ok(elapsed >= TIMEOUT_MS - 20, `gave up too early: ${elapsed} ms`);
+      assert.ok(elapsed < TIMEOUT_MS + MARGIN_MS, `gave up too late: ${elapsed} ms`);
+      await rejectsWith(t.readLine(), "CONNECTION_CLOSED");
+    } finally {
+      t.close();
+    }
+  } finally {
+    await bed.close();
+  }
+});
+
+Deno.test("startTls() reports plain text instead of a TLS handshake as TLS_FAILED", async () => {
+  const server = serveTcp(async (conn) => {
+    await write(conn, "220 ready\r\n");
+    await readClientLine(conn);
+    await write(conn, "220 go\r\n");
+    // Answer the ClientHello with text, as a server that did not really start TLS.
+    await conn.read(new Uint8Array(4096));
+    await write(conn, "500 5.3.3 Unrecognized command\r\n");
+    await untilClosed(conn);
+  });
+  await withServer(server, async () => {
+    const t = await plain(server);
+    try {
+      await t.readLine();
+      await t.writeLine("STARTTLS");
+      await t.readLine();
+      await rejectsWith(
+        t.startTls({ hostname: "127.0.0.1", caCerts: [pki.caPem] }),
+        "TLS_FAILED",
+        /TLS handshake after STARTTLS with 127\.0\.0\.1:\d+ failed/,
+      );
+    } finally {
+      t.close();
+    }
+  });
+});
+
+Deno.test("connectPlain() reports a closed port and bad options", async () => {
+  await rejectsWith(
+    connectPlain({ host: "127.0.0.1", port: closedPort(), timeoutMs: 5000 }),
+    "CONNECTION_REFUSED",
+  );
+  await assert.rejects(
+    connectPlain({ host: "127.0.0.1", port: 25, timeoutMs: 0 }),
+    (e) => e instanceof InternalError && e.code === "INVALID_OPTIONS",
+  );
+});
+
+Deno.test("connectTls() transports are secure and refuse startTls()", async () => {
+  const server = serveTls(pki, async (conn) => {
+    await conn.handshake();
+    await untilClosed(conn);
+  });
+  await withServer(server, async () => {
+    const t = await connectTls(options(server)) as StartTlsTransport;
+    try {
+      assert.equal(t.secure, true);
+      await assert.rejects(
+        t.startTls({ hostname: "127.0.0.1" }),
+        (e) => e instanceof InternalError && e.code === "TLS_ALREADY_ACTIVE",
+      );
+    } finally {
+      t.close();
+    }
+  });
 });

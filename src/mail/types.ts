@@ -1,9 +1,15 @@
-/** Types shared by the IMAP and POP3 sessions and their callers. */
+/** Types shared by the IMAP, POP3 and SMTP sessions and their callers. */
 
 import type { Direction } from "./transport.ts";
 
 /** What a session is doing, for progress messages. */
-export type SessionStep = "authenticate" | "list" | "stat" | "logout";
+export type SessionStep =
+  | "starttls"
+  | "authenticate"
+  | "list"
+  | "stat"
+  | "send"
+  | "logout";
 
 export interface SessionOptions {
   /** Base64 XOAUTH2 string. Secret: sessions never put it in an error message. */
@@ -30,4 +36,25 @@ export interface Pop3Result {
   count: number;
   /** Size of the mailbox in octets (STAT). */
   octets: number;
+}
+
+export interface SmtpOptions extends SessionOptions {
+  /** The name sent with EHLO; default `defaultClientName()` (this machine's host name). */
+  clientName?: string;
+  /** The mailbox logging in (XOAUTH2 `user=`); also the sender of the test message. */
+  mailbox: string;
+  /** How to verify the server after STARTTLS: usually the host name connected to. */
+  tls: { hostname: string; caCerts?: string[] };
+  /** When set, one short test message is sent to this address after the login. */
+  sendTestMessageTo?: string;
+}
+
+export interface SmtpResult {
+  /** The server's greeting (the first line of the 220 reply). */
+  greeting: string;
+  /** EHLO keywords after STARTTLS (the ones that decided the login), upper-cased, e.g. `AUTH LOGIN XOAUTH2`. */
+  capabilities: string[];
+  authenticated: true;
+  /** The server's last reply line to the test message (its queue ID), when one was sent. */
+  queued?: string;
 }

@@ -168,6 +168,24 @@ export class Reporter {
     this.#sink.err("\r\x1b[K");
   }
 
+  /** The many-mailbox table: mailbox, protocol, result, time, hint. */
+  #resultsTable(report: Report): string {
+    const rows = report.results!.map((r) => [
+      r.mailbox,
+      report.protocol ?? "",
+      r.ok ? "OK" : `EXIT ${r.exitCode} ${r.error?.code ?? ""}`.trim(),
+      `${r.ms} ms`,
+      r.error?.advice
+        ? `(${this.#stepName(r.error.advice.step)}) ${r.error.advice.cause}`
+        : printable(r.error?.message ?? ""),
+    ]);
+    const header = ["MAILBOX", "PROTOCOL", "RESULT", "TIME", "HINT"];
+    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+    return [header, ...rows].map((cells) =>
+      cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join("  ").trimEnd()
+    ).join("\n") + "\n";
+  }
+
   #checklistText(report: Report): string {
     const mark = (ok: boolean | null) =>
       this.utf8
@@ -205,7 +223,14 @@ export class Reporter {
         break;
       }
       case "Text":
-        if (report.checklist) this.#sink.out(this.#checklistText(report));
+        if (report.results) {
+          this.#sink.out(this.#resultsTable(report));
+          const sum = report.summary!;
+          this.#sink.err(
+            `${sum.failed === 0 ? "OK" : "FAILED"}: ${sum.ok} of ${sum.total} mailboxes work` +
+              (sum.failed ? `; worst exit code ${sum.worstExitCode}.` : ".") + "\n",
+          );
+        } else if (report.checklist) this.#sink.out(this.#checklistText(report));
         else if (report.ok) this.#sink.err(`${summary(report)}\n`);
         break;
     }

@@ -21,6 +21,19 @@ export interface ReportError {
   advice: ReportAdvice | null;
 }
 
+/** One mailbox of a many-mailbox run. */
+export interface MailboxResult {
+  mailbox: string;
+  ok: boolean;
+  exitCode: number;
+  /** Wall time of this mailbox's session. */
+  ms: number;
+  folders?: string[];
+  messages?: { count: number; octets: number };
+  transcript: TranscriptLine[];
+  error: ReportError | null;
+}
+
 export interface Report {
   ok: boolean;
   exitCode: number;
@@ -42,6 +55,9 @@ export interface Report {
   diagnostics: ({ code: string; detail: string | null } & ReportAdvice)[];
   /** -Diagnose only: every check in order. */
   checklist?: CheckResult[];
+  /** Many-mailbox runs: one entry per mailbox, in the order given. */
+  results?: MailboxResult[];
+  summary?: { total: number; ok: number; failed: number; worstExitCode: number };
   transcript: TranscriptLine[];
   warnings: string[];
   error: ReportError | null;

@@ -21,19 +21,41 @@ export interface DovecotOptions {
   messages?: Record<string, number>;
   /** Claim that must equal the XOAUTH2 `user=`; default `email`. */
   usernameAttribute?: "email" | "upn" | "preferred_username";
+  /**
+   * SASL mechanisms offered; default both. `["xoauth2"]` offers what Exchange Online offers, so
+   * a client that prefers OAUTHBEARER (curl) must take the XOAUTH2 path it takes there.
+   */
+  mechanisms?: ("xoauth2" | "oauthbearer")[];
+  /** Mailbox address -> whole messages (header, blank line, body) to put into its Maildir. */
+  seed?: Record<string, string[]>;
+  /**
+   * Adds a deny list in front of the token check, so a test can make the server refuse a
+   * mailbox whose tokens are still valid (see denyLogins).
+   */
+  denyList?: boolean;
 }
 
 export interface Dovecot {
   host: "127.0.0.1";
   imapsPort: number;
   pop3sPort: number;
-  /** Plain submission (STARTTLS available); it relays into a sink that discards mail. */
+  /** Plain submission (STARTTLS available); it relays into a sink that keeps mail in `relayed`. */
   submissionPort?: number;
+  /** Messages submission relayed to the sink so far, in order (live). */
+  relayed: RelayedMessage[];
   dir: string;
   /** Dovecot's log plus anything it printed on stderr, for failure messages. */
   log(): Promise<string>;
   /** Stops Dovecot, waits for it, stops the relay sink and removes the dir. */
   stop(): Promise<void>;
+}
+
+/** A message Dovecot's submission service handed to its relay (the sink). */
+export interface RelayedMessage {
+  from: string;
+  to: string[];
+  /** The message as relayed (with Dovecot's added headers): CRLF lines, dot stuffing undone. */
+  data: string;
 }
 
 const CANDIDATES = ["/usr/sbin/dovecot", "/usr/local/sbin/dovecot"];
@@ -110,6 +132,7 @@ export async function startDovecot(options: DovecotOptions): Promise<Dovecot> {
       imapsPort: ports.imaps,
       pop3sPort: ports.pop3s,
       submissionPort: ports.submission,
+      relayed: sink.messages,
       dir,
       log,
       stop: () => stopped ??= cleanup(),
@@ -205,6 +228,9 @@ async function writeFiles(
     dovecotConfig(dir, options, ports, sinkPort, owner),
   );
   await seedMessages(dir, options.messages ?? {});
+  await seedRawMessages(dir, options.seed ?? {});
+  // Empty at first; Dovecot re-reads it when it changes. It holds no secrets.
+  if (options.denyList) await Deno.writeTextFile(denyFile(dir), "", { mode: 0o644 });
   await chownTree(`${dir}/mail`, owner.mailUid, owner.mailGid);
 }
 
@@ -252,7 +278,7 @@ ssl = required
 ssl_cert = <${options.tls.certFile}
 ssl_key = <${options.tls.keyFile}
 
-auth_mechanisms = xoauth2 oauthbearer
+auth_mechanisms = ${(options.mechanisms ?? ["xoauth2", "oauthbearer"]).join(" ")}
 # Without these two every failed login costs 2 s or more.
 auth_failure_delay = 0
 auth_verbose = yes
@@ -262,7 +288,7 @@ ${chroot}  unix_listener anvil-auth-penalty {
   }
 }
 
-passdb {
+${options.denyList ? denyPassdb(dir) : ""}passdb {
   driver = oauth2
   mechanisms = xoauth2 oauthbearer
   args = ${dir}/oauth2.conf.ext
@@ -301,6 +327,58 @@ hostname = testbed.localhost
 submission_relay_host = 127.0.0.1
 submission_relay_port = ${sinkPort}
 `;
+}
+
+function maildirOf(dir: string, address: string): string {
+  const [local, domain] = address.toLowerCase().split("@");
+  return `${dir}/mail/${domain}/${local}/Maildir`;
+}
+
+async function seedRawMessages(dir: string, seed: Record<string, string[]>): Promise<void> {
+  for (const [address, messages] of Object.entries(seed)) {
+    const maildir = maildirOf(dir, address);
+    for (const sub of ["cur", "new", "tmp"]) {
+      await Deno.mkdir(`${maildir}/${sub}`, { recursive: true });
+    }
+    for (const [i, message] of messages.entries()) {
+      // Names sort in seed order; Dovecot numbers new mail in the order it lists the folder.
+      const name = `1700000100.raw${String(i + 1).padStart(4, "0")}.testbed`;
+      await Deno.writeTextFile(`${maildir}/new/${name}`, message);
+    }
+  }
+}
+
+function denyFile(dir: string): string {
+  return `${dir}/denied-users`;
+}
+
+/**
+ * A passdb that fails every login of a user listed in the deny file, whatever the token says,
+ * the way Exchange refuses a valid token once the app lost its access to the mailbox.
+ */
+function denyPassdb(dir: string): string {
+  return `passdb {
+  driver = passwd-file
+  args = ${denyFile(dir)}
+  deny = yes
+}
+`;
+}
+
+/**
+ * From now on Dovecot refuses logins to these mailboxes (needs `denyList: true`), even with a
+ * token it would accept: "the app's access was removed" on the mail server's side.
+ */
+export async function denyLogins(dovecot: Dovecot, addresses: string[]): Promise<void> {
+  const file = denyFile(dovecot.dir);
+  try {
+    await Deno.stat(file);
+  } catch (error) {
+    throw new Error("denyLogins needs a Dovecot started with denyList: true", { cause: error });
+  }
+  // passwd-file lines are `user:password:...`; a deny list needs only the user.
+  const lines = addresses.map((a) => `${a.toLowerCase()}:\n`).join("");
+  await Deno.writeTextFile(file, lines, { append: true });
 }
 
 async function seedMessages(dir: string, messages: Record<string, number>): Promise<void> {
@@ -374,14 +452,17 @@ async function removeDir(dir: string): Promise<void> {
 
 interface SmtpSink {
   port: number;
+  /** Every message accepted, in order. */
+  messages: RelayedMessage[];
   close(): Promise<void>;
 }
 
 /**
- * A tiny SMTP server that accepts everything and keeps nothing: Dovecot's
- * submission service only needs a relay to talk to.
+ * A tiny SMTP server that accepts everything: Dovecot's submission service
+ * needs a relay to talk to, and tests check what arrives there.
  */
 function startSmtpSink(): SmtpSink {
+  const messages: RelayedMessage[] = [];
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const conns = new Set<Deno.Conn>();
   const handlers = new Set<Promise<void>>();
@@ -389,7 +470,7 @@ function startSmtpSink(): SmtpSink {
     try {
       for await (const conn of listener) {
         conns.add(conn);
-        const handler = serveSmtpSink(conn).finally(() => {
+        const handler = serveSmtpSink(conn, messages).finally(() => {
           conns.delete(conn);
           handlers.delete(handler);
         });
@@ -401,6 +482,7 @@ function startSmtpSink(): SmtpSink {
   })();
   return {
     port: (listener.addr as Deno.NetAddr).port,
+    messages,
     async close() {
       listener.close();
       for (const conn of conns) closeQuietly(conn);
@@ -410,27 +492,39 @@ function startSmtpSink(): SmtpSink {
   };
 }
 
-async function serveSmtpSink(conn: Deno.Conn): Promise<void> {
+async function serveSmtpSink(conn: Deno.Conn, messages: RelayedMessage[]): Promise<void> {
   const encoder = new TextEncoder();
   const send = (line: string) => writeAll(conn, encoder.encode(line + "\r\n"));
+  const path = (line: string) => /<([^<>]*)>/.exec(line)?.[1] ?? "";
+  let from = "";
+  let to: string[] = [];
+  let data: string[] | undefined;
   try {
     await send("220 sink.testbed.localhost ESMTP sink");
-    let inData = false;
     for await (const line of crlfLines(conn)) {
-      if (inData) {
+      if (data) {
         if (line === ".") {
-          inData = false;
-          await send("250 2.0.0 Ok: discarded");
+          messages.push({ from, to, data: data.join("\r\n") });
+          [from, to, data] = ["", [], undefined];
+          await send("250 2.0.0 Ok: queued");
+        } else {
+          data.push(line.startsWith(".") ? line.slice(1) : line);
         }
         continue;
       }
       const verb = line.split(" ")[0].toUpperCase();
-      if (verb === "EHLO") {
+      if (verb === "MAIL") {
+        [from, to] = [path(line), []];
+        await send("250 2.1.0 Ok");
+      } else if (verb === "RCPT") {
+        to.push(path(line));
+        await send("250 2.1.5 Ok");
+      } else if (verb === "EHLO") {
         await send("250-sink.testbed.localhost");
         await send("250-8BITMIME");
         await send("250 PIPELINING");
       } else if (verb === "DATA") {
-        inData = true;
+        data = [];
         await send("354 End data with <CR><LF>.<CR><LF>");
       } else if (verb === "QUIT") {
         await send("221 2.0.0 Bye");

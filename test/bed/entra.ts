@@ -224,6 +224,12 @@ export interface FakeEntra {
   declineDeviceCode(userCode: string): void;
   /** Revokes the refresh tokens of `upn`, or of everyone (like Revoke-MgUserSignInSession). */
   revokeRefreshTokens(upn?: string): void;
+  /**
+   * An admin deleted this secret of the app (portal: Certificates & secrets). Requests with it
+   * then get AADSTS7000215, as for any secret Entra does not know; tokens issued before stay
+   * valid until they expire, as at Entra.
+   */
+  removeSecret(clientId: string, secret: string): void;
   close(): Promise<void>;
 }
 
@@ -655,6 +661,8 @@ export async function startFakeEntra(options: FakeEntraOptions): Promise<FakeEnt
   const refreshTokenGrants = new Map<string, { record: RefreshTokenRecord; grant: UserGrant }>();
   // When each user's refresh tokens were last revoked (Entra's TokensValidFrom), by lower-case UPN.
   const tokensValidFrom = new Map<string, number>();
+  // Secrets deleted by removeSecret(); the apps in `options` are left as the caller made them.
+  const removedSecrets = new Map<EntraApp, Set<string>>();
   // Set once the listener has its port; handlers only run after that.
   let baseUrl = "";
 
@@ -846,7 +854,7 @@ export async function startFakeEntra(options: FakeEntraOptions): Promise<FakeEnt
   }
 
   function checkSecret(app: EntraApp, secret: string): void {
-    if (app.secrets?.includes(secret)) return;
+    if (app.secrets?.includes(secret) && !removedSecrets.get(app)?.has(secret)) return;
     if (app.expiredSecrets?.includes(secret)) {
       throw new EntraFailure(
         401,
@@ -1826,6 +1834,14 @@ export async function startFakeEntra(options: FakeEntraOptions): Promise<FakeEnt
     entry.record.status = "declined";
   }
 
+  function removeSecret(clientId: string, secret: string): void {
+    const app = options.apps.find((a) => a.clientId.toLowerCase() === clientId.toLowerCase());
+    if (!app?.secrets?.includes(secret)) {
+      throw new Error(`fake Entra: app ${clientId} has no such secret`);
+    }
+    removedSecrets.set(app, new Set([...(removedSecrets.get(app) ?? []), secret]));
+  }
+
   function revokeRefreshTokens(upn?: string): void {
     for (const record of refreshTokens) {
       if (upn === undefined || record.upn.toLowerCase() === upn.toLowerCase()) {
@@ -2050,6 +2066,7 @@ ${alert}<form method="post" action="/devicelogin" aria-label="Enter code">
     approveDeviceCode,
     declineDeviceCode,
     revokeRefreshTokens,
+    removeSecret,
     close: () => server.shutdown(),
   };
 }

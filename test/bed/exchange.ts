@@ -1,6 +1,7 @@
 /**
- * An Exchange Online look-alike for tests: IMAP (implicit TLS) and POP3
- * (implicit TLS) that answer with the exact strings recorded in
+ * An Exchange Online look-alike for tests: IMAP (implicit TLS), POP3
+ * (implicit TLS) and SMTP submission (plain TCP + STARTTLS, like
+ * smtp.office365.com:587) that answer with the exact strings recorded in
  * shared/reference/exchange-wire.md and reproduce Exchange's quirks:
  *
  * - IMAP `AUTHENTICATE` succeeds for a valid token even when the app has no
@@ -9,6 +10,9 @@
  * - POP3 reports the same missing permission as an authentication failure.
  * - Only CRLF ends a line: LF-only lines get no answer until 8 KiB pile up,
  *   then the server says `Connection is closed. 13` and hangs up.
+ * - SMTP offers STARTTLS before TLS and `AUTH LOGIN XOAUTH2` only after it;
+ *   AUTH succeeds for any valid token for a known mailbox, and a missing
+ *   permission shows only at `MAIL FROM` (5.7.60).
  *
  * Strings that exchange-wire.md does not record are marked "modelling choice".
  * Nothing here writes to stdout and no connection handler ever throws.
@@ -31,22 +35,46 @@ export interface ExchangeOptions {
   behaviour?: "normal" | "silent";
   /** The POP3 SASL continuation line; Exchange has been seen sending both forms. Default "+". */
   pop3Continuation?: "+" | "+ ";
+  /** SMTP never offers (and refuses) STARTTLS, like a server whose TLS was stripped. */
+  smtpNoStartTls?: boolean;
+  /** SMTP AUTH switched off (Set-TransportConfig / Set-CASMailbox): valid logins get 5.7.139. */
+  smtpAuthDisabled?: "tenant" | "mailbox";
+}
+
+/** A message the SMTP service accepted for delivery. */
+export interface DeliveredMessage {
+  /** The MAIL FROM address. */
+  from: string;
+  /** The RCPT TO addresses. */
+  to: string[];
+  /** The message as the client meant it: lines joined with CRLF, dot stuffing undone, no final `.`. */
+  data: string;
 }
 
 export interface ExchangeSession {
-  protocol: "IMAP" | "POP3";
+  protocol: "IMAP" | "POP3" | "SMTP";
   /** Complete lines the client sent (CRLF removed), in order. */
   received: string[];
+  /** For each line of `received`: whether TLS was up when it arrived (always for IMAP/POP3). */
+  receivedSecure: boolean[];
   /** Lines the server sent (CRLF removed), in order. */
   sent: string[];
+  /** SMTP: an XOAUTH2 string arrived before STARTTLS (it is refused, but it was sent in clear). */
+  credentialsBeforeTls: boolean;
+  /** SMTP: messages accepted for delivery in this session, in order. */
+  delivered: DeliveredMessage[];
 }
 
 export interface ExchangeServer {
   host: "127.0.0.1";
   imapPort: number;
   pop3Port: number;
-  /** TCP connections accepted so far (both protocols). */
+  /** SMTP submission: plain TCP, STARTTLS required before AUTH. */
+  smtpPort: number;
+  /** TCP connections accepted so far (all protocols). */
   connections: number;
+  /** Most connections open at the same time so far (all protocols). */
+  peakConnections: number;
   /** One entry per accepted connection, in accept order. */
   sessions: ExchangeSession[];
   close(): Promise<void>;
@@ -78,13 +106,18 @@ const AUDIENCES = new Set([
   "00000002-0000-0ff1-ce00-000000000000",
 ]);
 
-type Protocol = "IMAP" | "POP3";
+type Protocol = "IMAP" | "POP3" | "SMTP";
+
+/** The host name the server calls itself (Exchange Online front-end style). */
+const SERVER_HOST = "TB0P264MB0001.testbed.prod.outlook.com";
 
 interface Context {
   options: ExchangeOptions;
   key: CryptoKey;
   /** The bracketed part of the greeting: Exchange sends base64 of its UTF-16LE host name. */
   banner: string;
+  /** Server side of SMTP's STARTTLS. */
+  terminator: StartTlsTerminator;
 }
 
 /** Starts both listeners on 127.0.0.1 (ephemeral ports). */
@@ -99,7 +132,8 @@ export async function startExchange(options: ExchangeOptions): Promise<ExchangeS
   const context: Context = {
     options,
     key,
-    banner: utf16Base64("TB0P264MB0001.testbed.prod.outlook.com"),
+    banner: utf16Base64(SERVER_HOST),
+    terminator: new StartTlsTerminator(options.tls),
   };
   const tls = {
     hostname: "127.0.0.1",
@@ -109,6 +143,7 @@ export async function startExchange(options: ExchangeOptions): Promise<ExchangeS
   };
   const imapListener = Deno.listenTls(tls);
   const pop3Listener = Deno.listenTls(tls);
+  const smtpListener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
 
   const open = new Set<Deno.Conn>();
   const handlers = new Set<Promise<void>>();
@@ -116,19 +151,29 @@ export async function startExchange(options: ExchangeOptions): Promise<ExchangeS
     host: "127.0.0.1",
     imapPort: (imapListener.addr as Deno.NetAddr).port,
     pop3Port: (pop3Listener.addr as Deno.NetAddr).port,
+    smtpPort: (smtpListener.addr as Deno.NetAddr).port,
     connections: 0,
+    peakConnections: 0,
     sessions: [],
     close: () => closing ??= closeAll(),
   };
   let closing: Promise<void> | undefined;
 
-  const accept = async (listener: Deno.TlsListener, protocol: Protocol) => {
+  const accept = async (listener: Deno.Listener, protocol: Protocol) => {
     try {
       for await (const conn of listener) {
         server.connections++;
-        const session: ExchangeSession = { protocol, received: [], sent: [] };
+        const session: ExchangeSession = {
+          protocol,
+          received: [],
+          receivedSecure: [],
+          sent: [],
+          credentialsBeforeTls: false,
+          delivered: [],
+        };
         server.sessions.push(session);
         open.add(conn);
+        server.peakConnections = Math.max(server.peakConnections, open.size);
         const handler = serve(context, conn, session).finally(() => {
           open.delete(conn);
           handlers.delete(handler);
@@ -139,12 +184,18 @@ export async function startExchange(options: ExchangeOptions): Promise<ExchangeS
       // the listener was closed
     }
   };
-  const loops = [accept(imapListener, "IMAP"), accept(pop3Listener, "POP3")];
+  const loops = [
+    accept(imapListener, "IMAP"),
+    accept(pop3Listener, "POP3"),
+    accept(smtpListener, "SMTP"),
+  ];
 
   async function closeAll(): Promise<void> {
     imapListener.close();
     pop3Listener.close();
+    smtpListener.close();
     for (const conn of open) closeQuietly(conn);
+    await context.terminator.close();
     await Promise.all(loops);
     await Promise.all([...handlers]);
   }
@@ -154,20 +205,22 @@ export async function startExchange(options: ExchangeOptions): Promise<ExchangeS
 /** Runs one connection to its end; swallows every error (a test server must not crash tests). */
 async function serve(
   context: Context,
-  conn: Deno.TlsConn,
+  conn: Deno.Conn,
   session: ExchangeSession,
 ): Promise<void> {
-  const io = new SessionIo(conn, session);
+  const secure = session.protocol !== "SMTP";
+  const io = new SessionIo(conn, session, secure);
   try {
     if (context.options.behaviour === "silent") {
-      await conn.handshake();
+      if (secure) await (conn as Deno.TlsConn).handshake();
       // Swallow whatever the client sends until it gives up or the server closes.
       const sink = new Uint8Array(16 * 1024);
       while (await conn.read(sink) !== null) { /* no answer, ever */ }
       return;
     }
     if (session.protocol === "IMAP") await serveImap(context, io);
-    else await servePop3(context, io);
+    else if (session.protocol === "POP3") await servePop3(context, io);
+    else await serveSmtp(context, io);
   } catch {
     // TLS failure, reset, or the server was closed under us: end the session.
   } finally {
@@ -185,7 +238,12 @@ class SessionIo {
   #decoder = new TextDecoder();
   #encoder = new TextEncoder();
 
-  constructor(readonly conn: Deno.Conn, readonly session: ExchangeSession) {}
+  /** @param secure whether TLS protects `conn` (recorded with every line received). */
+  constructor(
+    readonly conn: Deno.Conn,
+    readonly session: ExchangeSession,
+    readonly secure: boolean,
+  ) {}
 
   /**
    * The next CRLF-terminated line; null on EOF; OVERFLOW when more than
@@ -199,6 +257,7 @@ class SessionIo {
         const line = this.#decoder.decode(this.#pending.subarray(0, end));
         this.#pending = this.#pending.slice(end + 2);
         this.session.received.push(line);
+        this.session.receivedSecure.push(this.secure);
         return line;
       }
       if (this.#pending.length > MAX_PENDING_BYTES) return OVERFLOW;
@@ -540,11 +599,406 @@ function messageSizes(options: ExchangeOptions, mailbox: string): number[] {
   return options.messages?.[mailbox] ?? DEFAULT_MESSAGES;
 }
 
+// ---------------------------------------------------------------- SMTP
+
+/** Exchange's `[host]` suffix on SMTP failure replies. */
+const SMTP_HOST_TAG = `[${SERVER_HOST}]`;
+/**
+ * Modelling choice: the EHLO keywords Exchange Online lists, minus CHUNKING and
+ * BINARYMIME (BDAT is not modelled, so the test bed does not offer it).
+ * exchange-wire.md records STARTTLS before TLS and `AUTH LOGIN XOAUTH2` after it.
+ */
+const SMTP_EXTENSIONS = ["SIZE 157286400", "PIPELINING", "DSN", "ENHANCEDSTATUSCODES"];
+const SMTP_TAIL_EXTENSIONS = ["8BITMIME", "SMTPUTF8"];
+/** Largest message accepted (SIZE above is Exchange's; the test bed needs far less). */
+const SMTP_MAX_MESSAGE = 1024 * 1024;
+const SMTP_AUTH_FAILED = `535 5.7.3 Authentication unsuccessful ${SMTP_HOST_TAG}`;
+const SMTP_AUTH_DISABLED = {
+  tenant: "535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for " +
+    `the Tenant. Visit https://aka.ms/smtp_auth_disabled for more information. ${SMTP_HOST_TAG}`,
+  // Modelling choice: exchange-wire.md records the tenant text; the mailbox one follows it.
+  mailbox: "535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for " +
+    `the Mailbox. Visit https://aka.ms/smtp_auth_disabled for more information. ${SMTP_HOST_TAG}`,
+};
+const SMTP_BASIC_DISABLED =
+  `535 5.7.139 Authentication unsuccessful, basic authentication is disabled. ${SMTP_HOST_TAG}`;
+
+interface SmtpState {
+  helo: boolean;
+  /** Set by a successful AUTH. */
+  login?: Extract<Xoauth2Result, { ok: true }>;
+  /** The mail transaction in progress. */
+  from?: string;
+  to: string[];
+}
+
+async function serveSmtp(context: Context, plainIo: SessionIo): Promise<void> {
+  let io = plainIo;
+  let tls: Spliced | undefined;
+  const state: SmtpState = { helo: false, to: [] };
+  const session = io.session;
+  const peer = (io.conn.remoteAddr as Deno.NetAddr).hostname;
+  try {
+    await io.send(
+      `220 ${SERVER_HOST} Microsoft ESMTP MAIL Service ready at ${smtpDate(new Date())}`,
+    );
+    while (true) {
+      const line = await io.readLine();
+      if (line === null) return;
+      // Modelling choice: Exchange's answer to an overlong SMTP line is not recorded.
+      if (line === OVERFLOW) return await io.send("500 5.3.3 Line too long");
+      if (!io.secure && containsXoauth2(line)) session.credentialsBeforeTls = true;
+
+      const [verb = "", ...args] = line.split(" ");
+      const command = verb.toUpperCase();
+      const argument = args.join(" ");
+
+      if (command === "QUIT") {
+        return await io.send("221 2.0.0 Service closing transmission channel");
+      } else if (command === "EHLO" || command === "HELO") {
+        if (argument === "") {
+          // Modelling choice (RFC 5321 reply for a missing domain).
+          await io.send("501 5.5.4 Invalid domain name");
+          continue;
+        }
+        Object.assign(state, { helo: true, from: undefined, to: [] });
+        const hello = `${SERVER_HOST} Hello [${peer}]`;
+        if (command === "HELO") {
+          await io.send(`250 ${hello}`);
+          continue;
+        }
+        // STARTTLS only before TLS, AUTH only after it (exchange-wire.md).
+        let security: string[] = ["AUTH LOGIN XOAUTH2"];
+        if (!io.secure) security = context.options.smtpNoStartTls ? [] : ["STARTTLS"];
+        const lines = [hello, ...SMTP_EXTENSIONS, ...security, ...SMTP_TAIL_EXTENSIONS];
+        await io.send(...lines.map((text, i) => `250${i === lines.length - 1 ? " " : "-"}${text}`));
+      } else if (command === "STARTTLS") {
+        if (context.options.smtpNoStartTls || io.secure) {
+          // Modelling choice: Exchange's answer to an unknown verb.
+          await io.send("500 5.3.3 Unrecognized command");
+          continue;
+        }
+        await io.send("220 2.0.0 SMTP server ready");
+        // Whatever the client sent after STARTTLS is dropped with the old
+        // SessionIo's buffer: it arrived in clear (RFC 3207 section 4.2).
+        tls = await context.terminator.upgrade(io.conn);
+        await tls.conn.handshake();
+        io = new SessionIo(tls.conn, session, true);
+        // RFC 3207: the client must start over with EHLO.
+        Object.assign(state, { helo: false, from: undefined, to: [] });
+      } else if (command === "AUTH") {
+        if (!await smtpAuth(context, io, state, args)) return;
+      } else if (command === "MAIL") {
+        await smtpMail(context, io, state, argument);
+      } else if (command === "RCPT") {
+        const address = /^TO:\s*<([^<>]*)>/i.exec(argument)?.[1];
+        if (state.from === undefined) await io.send("503 5.5.2 Need mail command");
+        else if (!address) await io.send("501 5.5.4 Invalid arguments");
+        else {
+          state.to.push(address);
+          await io.send("250 2.1.5 Recipient OK");
+        }
+      } else if (command === "DATA") {
+        if (state.from === undefined) await io.send("503 5.5.2 Need mail command");
+        else if (state.to.length === 0) await io.send("503 5.5.2 Need rcpt command");
+        else if (!await smtpData(io, state)) return;
+      } else if (command === "RSET") {
+        Object.assign(state, { from: undefined, to: [] });
+        await io.send("250 2.0.0 Resetting");
+      } else if (command === "NOOP") {
+        await io.send("250 2.0.0 OK");
+      } else {
+        await io.send("500 5.3.3 Unrecognized command");
+      }
+    }
+  } finally {
+    if (tls) {
+      // The last reply may still be on its way through the splice: let it
+      // drain (the splice then closes the client's connection) before the
+      // caller closes that connection under it.
+      closeQuietly(tls.conn);
+      await tls.spliced;
+    }
+  }
+}
+
+/** AUTH; false when the connection ended during it. */
+async function smtpAuth(
+  context: Context,
+  io: SessionIo,
+  state: SmtpState,
+  args: string[],
+): Promise<boolean> {
+  if (!io.secure) {
+    await io.send("530 5.7.0 Must issue a STARTTLS command first");
+    return true;
+  }
+  // Modelling choice: Exchange's texts for these two sequence errors are not recorded.
+  if (!state.helo) {
+    await io.send("503 5.5.2 Send hello first");
+    return true;
+  }
+  if (state.login) {
+    await io.send("503 5.5.2 Already authenticated");
+    return true;
+  }
+  const mechanism = args[0]?.toUpperCase();
+  if (mechanism === "LOGIN") {
+    // Basic authentication is off in Exchange Online: ask for what is missing
+    // (the user name may come with the command), then refuse.
+    const prompts = args.length >= 2
+      ? ["334 UGFzc3dvcmQ6"]
+      : ["334 VXNlcm5hbWU6", "334 UGFzc3dvcmQ6"];
+    for (const prompt of prompts) {
+      await io.send(prompt);
+      const answer = await io.readLine();
+      if (answer === null || answer === OVERFLOW) return false;
+      if (answer === "*") {
+        await io.send("501 5.0.0 Authentication cancelled");
+        return true;
+      }
+    }
+    await io.send(SMTP_BASIC_DISABLED);
+    return true;
+  }
+  if (mechanism !== "XOAUTH2") {
+    await io.send(`504 5.7.4 Unrecognized authentication type ${SMTP_HOST_TAG}`);
+    return true;
+  }
+  let response: string | null | typeof OVERFLOW = args[1] ?? null;
+  if (response === null) {
+    await io.send("334 ");
+    response = await io.readLine();
+    if (response === null || response === OVERFLOW) return false;
+  }
+  if (response === "*") {
+    // Modelling choice (RFC 4954 reply for a cancelled exchange).
+    await io.send("501 5.0.0 Authentication cancelled");
+    return true;
+  }
+  const result = await checkXoauth2(context, response, "SMTP");
+  if (!result.ok) {
+    await io.send(SMTP_AUTH_FAILED);
+    return true;
+  }
+  const disabled = context.options.smtpAuthDisabled;
+  if (disabled) {
+    await io.send(SMTP_AUTH_DISABLED[disabled]);
+    return true;
+  }
+  state.login = result;
+  await io.send("235 2.7.0 Authentication successful");
+  return true;
+}
+
+async function smtpMail(
+  context: Context,
+  io: SessionIo,
+  state: SmtpState,
+  argument: string,
+): Promise<void> {
+  if (!state.helo) return await io.send("503 5.5.2 Send hello first");
+  if (!state.login) return await io.send("530 5.7.57 Client not authenticated to send mail");
+  if (state.from !== undefined) return await io.send("503 5.5.2 Sender already specified");
+  const sender = /^FROM:\s*<([^<>]*)>/i.exec(argument)?.[1];
+  if (sender === undefined) return await io.send("501 5.5.4 Invalid arguments");
+  // Sending as a mailbox needs a permission on it (modelled by mailboxPermissions),
+  // or being its owner (a user's own mailbox).
+  const { principal, delegated } = state.login;
+  const address = sender.toLowerCase();
+  const allowed = (delegated && address === principal) ||
+    (permissions(context.options, address) ?? []).some((p) => p.toLowerCase() === principal);
+  if (!allowed) {
+    return await io.send(
+      "550 5.7.60 SMTP; Client does not have permissions to send as this sender",
+    );
+  }
+  state.from = sender;
+  await io.send("250 2.1.0 Sender OK");
+}
+
+/** DATA up to the final `.`; false when the connection ended during it. */
+async function smtpData(io: SessionIo, state: SmtpState): Promise<boolean> {
+  await io.send("354 Start mail input; end with <CRLF>.<CRLF>");
+  const lines: string[] = [];
+  let size = 0;
+  while (true) {
+    const line = await io.readLine();
+    if (line === null || line === OVERFLOW) return false;
+    if (line === ".") break;
+    const unstuffed = line.startsWith(".") ? line.slice(1) : line;
+    size += unstuffed.length + 2;
+    lines.push(unstuffed);
+  }
+  const from = state.from!;
+  const to = state.to;
+  Object.assign(state, { from: undefined, to: [] });
+  if (size > SMTP_MAX_MESSAGE) {
+    await io.send("552 5.3.4 Message size exceeds fixed maximum message size");
+    return true;
+  }
+  const data = lines.join("\r\n");
+  io.session.delivered.push({ from, to, data });
+  const messageId = /^Message-ID:\s*(<[^>]*>)/im.exec(data)?.[1] ??
+    `<${crypto.randomUUID()}@${SERVER_HOST.toLowerCase()}>`;
+  await io.send(`250 2.0.0 OK ${messageId} [Hostname=${SERVER_HOST}] Queued mail for delivery`);
+  return true;
+}
+
+/** True when any word of `line` is an XOAUTH2 string (so a token travelled with it). */
+function containsXoauth2(line: string): boolean {
+  return line.split(" ").some((word) => word.length > 20 && parseXoauth2(word) !== null);
+}
+
+/** Exchange's greeting date: RFC 5322 in UTC, e.g. `Mon, 20 Nov 2023 09:28:37 +0000`. */
+function smtpDate(date: Date): string {
+  return date.toUTCString().replace(/GMT$/, "+0000");
+}
+
+// ---------------------------------------------------------------- server-side STARTTLS
+
+/**
+ * The server side of STARTTLS for the test bed. Deno can upgrade only client
+ * connections (`Deno.startTls`), so the plain connection is spliced to a
+ * loopback TLS listener that terminates TLS: bytes are copied both ways
+ * between the client's TCP connection and an inner connection to that
+ * listener, and the listener's accepted `TlsConn` carries the decrypted
+ * stream. Connections made here are not counted as client connections.
+ */
+/** A connection after server-side STARTTLS. */
+export interface Spliced {
+  /** The decrypted side: read and write the protocol here. */
+  conn: Deno.TlsConn;
+  /**
+   * Settles once the splice has ended (after `conn` or the client's connection
+   * closed) and has closed the client's connection; all bytes written to
+   * `conn` before it closed have been passed on by then.
+   */
+  spliced: Promise<void>;
+}
+
+export class StartTlsTerminator {
+  readonly #listener: Deno.TlsListener;
+  /** Accepted inner connections and those waiting for them, by the inner client's port. */
+  readonly #accepted = new Map<number, Deno.TlsConn>();
+  readonly #waiting = new Map<
+    number,
+    { resolve: (conn: Deno.TlsConn) => void; reject: (error: Error) => void }
+  >();
+  readonly #open = new Set<Deno.Conn>();
+  readonly #pumps = new Set<Promise<void>>();
+  readonly #loop: Promise<void>;
+  #closed = false;
+
+  constructor(tls: { certPem: string; keyPem: string }) {
+    this.#listener = Deno.listenTls({
+      hostname: "127.0.0.1",
+      port: 0,
+      cert: tls.certPem,
+      key: tls.keyPem,
+    });
+    this.#loop = this.#accept();
+  }
+
+  /**
+   * Starts TLS as the server on `plain`, which is then only read and written
+   * by the splice. The handshake happens on the first use of the returned
+   * `conn` (or its `handshake()`). Closing `conn`, or the client closing
+   * `plain`, tears the splice down.
+   */
+  async upgrade(plain: Deno.Conn): Promise<Spliced> {
+    if (this.#closed) throw new Error("terminator closed");
+    const port = (this.#listener.addr as Deno.NetAddr).port;
+    const inner = await Deno.connect({ hostname: "127.0.0.1", port });
+    this.#open.add(inner);
+    this.#open.add(plain);
+    const key = (inner.localAddr as Deno.NetAddr).port;
+    const pump = Promise.all([copy(plain, inner), copy(inner, plain)]).then(() => {
+      closeQuietly(plain);
+      closeQuietly(inner);
+      this.#open.delete(plain);
+      this.#open.delete(inner);
+      this.#pumps.delete(pump);
+    });
+    this.#pumps.add(pump);
+    const ready = this.#accepted.get(key);
+    this.#accepted.delete(key);
+    const conn = ready ??
+      await new Promise<Deno.TlsConn>((resolve, reject) =>
+        this.#waiting.set(key, { resolve, reject })
+      );
+    // Closing `conn` is its user's job; the terminator only forgets it.
+    return { conn, spliced: pump.then(() => void this.#open.delete(conn)) };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#listener.close();
+    for (const conn of this.#open) closeQuietly(conn);
+    for (const waiter of this.#waiting.values()) waiter.reject(new Error("terminator closed"));
+    this.#waiting.clear();
+    await this.#loop;
+    await Promise.all([...this.#pumps]);
+  }
+
+  async #accept(): Promise<void> {
+    try {
+      for await (const conn of this.#listener) {
+        this.#open.add(conn);
+        const key = (conn.remoteAddr as Deno.NetAddr).port;
+        const waiter = this.#waiting.get(key);
+        if (waiter) {
+          this.#waiting.delete(key);
+          waiter.resolve(conn);
+        } else {
+          this.#accepted.set(key, conn);
+        }
+      }
+    } catch {
+      // the listener was closed
+    }
+  }
+}
+
+/** Copies `from` to `to` until either side ends; then closes both, so the other direction ends too. */
+async function copy(from: Deno.Conn, to: Deno.Conn): Promise<void> {
+  const buffer = new Uint8Array(16 * 1024);
+  try {
+    while (true) {
+      const n = await from.read(buffer);
+      if (n === null) break;
+      let offset = 0;
+      while (offset < n) offset += await to.write(buffer.subarray(offset, n));
+    }
+  } catch {
+    // one side was closed
+  } finally {
+    closeQuietly(from);
+    closeQuietly(to);
+  }
+}
+
 // ---------------------------------------------------------------- XOAUTH2 and tokens
 
 type Xoauth2Result =
   | { ok: false }
-  | { ok: true; mailbox: string; access: boolean; expires: number };
+  | {
+    ok: true;
+    mailbox: string;
+    access: boolean;
+    expires: number;
+    /** App ID (app token) or UPN (user token), lower-case. */
+    principal: string;
+    delegated: boolean;
+  };
+
+/** Application role and delegated scope each protocol needs. */
+const PERMISSIONS: Record<Protocol, { role: string; scope: string }> = {
+  IMAP: { role: "IMAP.AccessAsApp", scope: "IMAP.AccessAsUser.All" },
+  POP3: { role: "POP.AccessAsApp", scope: "POP.AccessAsUser.All" },
+  SMTP: { role: "SMTP.SendAsApp", scope: "SMTP.Send" },
+};
 
 /**
  * Decodes `base64("user=" + mailbox + "\x01auth=Bearer " + jwt + "\x01\x01")`
@@ -562,17 +1016,14 @@ async function checkXoauth2(
   const claims = await verifyToken(context, sasl.token);
   if (!claims) return { ok: false };
 
+  const needed = PERMISSIONS[protocol];
   const delegated = typeof claims.scp === "string";
   if (delegated) {
     const scopes = (claims.scp as string).split(" ");
-    if (!scopes.includes(`${protocol === "IMAP" ? "IMAP" : "POP"}.AccessAsUser.All`)) {
-      return { ok: false };
-    }
+    if (!scopes.includes(needed.scope)) return { ok: false };
   } else {
     const roles = Array.isArray(claims.roles) ? claims.roles : [];
-    if (!roles.includes(`${protocol === "IMAP" ? "IMAP" : "POP"}.AccessAsApp`)) {
-      return { ok: false };
-    }
+    if (!roles.includes(needed.role)) return { ok: false };
   }
   const principal = String(
     (delegated ? claims.upn ?? claims.preferred_username : claims.appid ?? claims.azp) ?? "",
@@ -587,7 +1038,7 @@ async function checkXoauth2(
   // the "authenticated but not connected" case.
   if (permitted === undefined && !ownMailbox) return { ok: false };
   const access = ownMailbox || (permitted ?? []).some((p) => p.toLowerCase() === principal);
-  return { ok: true, mailbox, access, expires: claims.exp as number };
+  return { ok: true, mailbox, access, expires: claims.exp as number, principal, delegated };
 }
 
 function permissions(options: ExchangeOptions, mailbox: string): string[] | undefined {

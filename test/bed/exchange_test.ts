@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { ConnectionError } from "../../src/errors.ts";
+import { connectPlain, type StartTlsTransport } from "../../src/mail/tls_transport.ts";
 import { buildXoauth2 } from "../../src/sasl/xoauth2.ts";
 import { type ExchangeOptions, type ExchangeServer, startExchange } from "./exchange.ts";
 import { exportSpkiPem, signJwt } from "./jwt.ts";
@@ -378,5 +380,273 @@ Deno.test("startExchange() POP3: no FullAccess, wrong role and one-line AUTH fai
     } finally {
       await client.close();
     }
+  });
+});
+
+// ---------------------------------------------------------------- SMTP
+
+const SMTP_ROLES = { roles: ["SMTP.SendAsApp"] };
+/** What a connected client sees: a line transport that can start TLS. */
+type SmtpClient = StartTlsTransport;
+
+/** Lines up to and including the last line of a reply (`250 ` ends `250-` lines). */
+async function reply(client: SmtpClient): Promise<string[]> {
+  const lines: string[] = [];
+  while (true) {
+    const line = await client.readLine();
+    lines.push(line);
+    if (!/^\d{3}-/.test(line)) return lines;
+  }
+}
+
+async function smtpCommand(client: SmtpClient, line: string): Promise<string[]> {
+  await client.writeLine(line);
+  return await reply(client);
+}
+
+/** Connects, reads the greeting and sends EHLO; TLS comes only with `secure`. */
+async function smtpConnect(server: ExchangeServer, secure = true): Promise<SmtpClient> {
+  const client = await connectPlain({ host: "127.0.0.1", port: server.smtpPort, timeoutMs: 5000 });
+  try {
+    await reply(client);
+    await smtpCommand(client, "EHLO client.test");
+    if (secure) {
+      assert.deepEqual(await smtpCommand(client, "STARTTLS"), ["220 2.0.0 SMTP server ready"]);
+      await client.startTls({ hostname: "127.0.0.1", caCerts: [pki.caPem] });
+      await smtpCommand(client, "EHLO client.test");
+    }
+    return client;
+  } catch (error) {
+    client.close();
+    throw error;
+  }
+}
+
+/** AUTH XOAUTH2 in the two-step form; returns the final reply line. */
+async function smtpLogin(client: SmtpClient, user: string, accessToken: string): Promise<string> {
+  assert.deepEqual(await smtpCommand(client, "AUTH XOAUTH2"), ["334 "]);
+  return (await smtpCommand(client, buildXoauth2(user, accessToken)))[0];
+}
+
+Deno.test("startExchange() SMTP: STARTTLS, AUTH XOAUTH2, one message and QUIT", async () => {
+  await withExchange(async (server) => {
+    const client = await connectPlain({
+      host: "127.0.0.1",
+      port: server.smtpPort,
+      timeoutMs: 5000,
+    });
+    const sasl = buildXoauth2(MAILBOX, await token(SMTP_ROLES));
+    try {
+      assert.match(
+        (await reply(client))[0],
+        /^220 TB0P264MB0001\.testbed\.prod\.outlook\.com Microsoft ESMTP MAIL Service ready at \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d \+0000$/,
+      );
+      const before = await smtpCommand(client, "EHLO client.test");
+      assert.match(
+        before[0],
+        /^250-TB0P264MB0001\.testbed\.prod\.outlook\.com Hello \[127\.0\.0\.1\]$/,
+      );
+      assert.ok(before.includes("250-STARTTLS"), before.join("\n"));
+      assert.ok(!before.some((line) => line.includes("AUTH")), before.join("\n"));
+      assert.equal(before.at(-1), "250 SMTPUTF8");
+      assert.deepEqual(await smtpCommand(client, "MAIL FROM:<x@y.test>"), [
+        "530 5.7.57 Client not authenticated to send mail",
+      ]);
+      assert.deepEqual(await smtpCommand(client, "STARTTLS"), ["220 2.0.0 SMTP server ready"]);
+      await client.startTls({ hostname: "127.0.0.1", caCerts: [pki.caPem] });
+      const after = await smtpCommand(client, "EHLO client.test");
+      assert.ok(after.includes("250-AUTH LOGIN XOAUTH2"), after.join("\n"));
+      assert.ok(!after.includes("250-STARTTLS"));
+      assert.deepEqual(await smtpCommand(client, "AUTH XOAUTH2"), ["334 "]);
+      assert.deepEqual(await smtpCommand(client, sasl), ["235 2.7.0 Authentication successful"]);
+      assert.deepEqual(await smtpCommand(client, `MAIL FROM:<${MAILBOX}>`), [
+        "250 2.1.0 Sender OK",
+      ]);
+      assert.deepEqual(await smtpCommand(client, "RCPT TO:<admin@contoso.test>"), [
+        "250 2.1.5 Recipient OK",
+      ]);
+      assert.deepEqual(await smtpCommand(client, "DATA"), [
+        "354 Start mail input; end with <CRLF>.<CRLF>",
+      ]);
+      for (const line of ["Message-ID: <m1@contoso.test>", "Subject: hi", "", "..dot", "end"]) {
+        await client.writeLine(line);
+      }
+      assert.deepEqual(await smtpCommand(client, "."), [
+        "250 2.0.0 OK <m1@contoso.test> [Hostname=TB0P264MB0001.testbed.prod.outlook.com] " +
+        "Queued mail for delivery",
+      ]);
+      assert.deepEqual(await smtpCommand(client, "QUIT"), [
+        "221 2.0.0 Service closing transmission channel",
+      ]);
+    } finally {
+      client.close();
+    }
+    const [session] = server.sessions;
+    assert.equal(session.protocol, "SMTP");
+    assert.equal(session.credentialsBeforeTls, false);
+    assert.deepEqual(session.delivered, [{
+      from: MAILBOX,
+      to: ["admin@contoso.test"],
+      data: "Message-ID: <m1@contoso.test>\r\nSubject: hi\r\n\r\n.dot\r\nend",
+    }]);
+    // TLS was up from the second EHLO on, and the credentials came only then.
+    const firstSecure = session.receivedSecure.indexOf(true);
+    assert.equal(session.received[firstSecure], "EHLO client.test");
+    assert.deepEqual(session.received.slice(0, firstSecure), [
+      "EHLO client.test",
+      "MAIL FROM:<x@y.test>",
+      "STARTTLS",
+    ]);
+    assert.ok(session.receivedSecure.slice(firstSecure).every((secure) => secure));
+    assert.ok(session.received.indexOf(sasl) > firstSecure);
+  });
+});
+
+Deno.test("startExchange() SMTP: AUTH before STARTTLS is refused and recorded", async () => {
+  await withExchange(async (server) => {
+    const client = await smtpConnect(server, false);
+    try {
+      const sasl = buildXoauth2(MAILBOX, await token(SMTP_ROLES));
+      assert.deepEqual(await smtpCommand(client, "AUTH XOAUTH2"), [
+        "530 5.7.0 Must issue a STARTTLS command first",
+      ]);
+      assert.equal(server.sessions[0].credentialsBeforeTls, false);
+      assert.deepEqual(await smtpCommand(client, `AUTH XOAUTH2 ${sasl}`), [
+        "530 5.7.0 Must issue a STARTTLS command first",
+      ]);
+    } finally {
+      client.close();
+    }
+    assert.equal(server.sessions[0].credentialsBeforeTls, true);
+  });
+});
+
+Deno.test("startExchange() SMTP: token checks at AUTH, SendAs permission at MAIL FROM", async () => {
+  await withExchange(async (server) => {
+    const user = { roles: undefined, appid: undefined, upn: USER, scp: "SMTP.Send" };
+    const failed = "535 5.7.3 Authentication unsuccessful [TB0P264MB0001.testbed.prod.outlook.com]";
+    const cases: [string, string, string, string | null][] = [
+      ["IMAP role only", MAILBOX, await token(), failed],
+      ["unknown mailbox", "nobody@contoso.test", await token(SMTP_ROLES), failed],
+      ["expired", MAILBOX, await token({ ...SMTP_ROLES, exp: 1000 }), failed],
+      [
+        "user without SMTP.Send",
+        USER,
+        await token({ ...user, scp: "IMAP.AccessAsUser.All" }),
+        failed,
+      ],
+      ["app with permission", MAILBOX, await token(SMTP_ROLES), "250 2.1.0 Sender OK"],
+      ["user's own mailbox", USER, await token(user), "250 2.1.0 Sender OK"],
+      [
+        "app without permission",
+        LOCKED,
+        await token(SMTP_ROLES),
+        "550 5.7.60 SMTP; Client does not have permissions to send as this sender",
+      ],
+    ];
+    for (const [name, mailbox, accessToken, expected] of cases) {
+      const client = await smtpConnect(server);
+      try {
+        const result = await smtpLogin(client, mailbox, accessToken);
+        if (expected === failed) {
+          assert.equal(result, failed, name);
+          continue;
+        }
+        assert.equal(result, "235 2.7.0 Authentication successful", name);
+        assert.deepEqual(await smtpCommand(client, `MAIL FROM:<${mailbox}>`), [expected], name);
+      } finally {
+        client.close();
+      }
+    }
+    // Logged in for one mailbox, sending as another without permission.
+    const client = await smtpConnect(server);
+    try {
+      await smtpLogin(client, MAILBOX, await token(SMTP_ROLES));
+      assert.match((await smtpCommand(client, `MAIL FROM:<${LOCKED}>`))[0], /^550 5\.7\.60 /);
+      assert.deepEqual(await smtpCommand(client, "RCPT TO:<a@b.test>"), [
+        "503 5.5.2 Need mail command",
+      ]);
+    } finally {
+      client.close();
+    }
+  });
+});
+
+Deno.test("startExchange() SMTP: basic authentication (AUTH LOGIN) is disabled", async () => {
+  await withExchange(async (server) => {
+    const client = await smtpConnect(server);
+    try {
+      assert.deepEqual(await smtpCommand(client, "AUTH LOGIN"), ["334 VXNlcm5hbWU6"]);
+      assert.deepEqual(await smtpCommand(client, btoa(MAILBOX)), ["334 UGFzc3dvcmQ6"]);
+      assert.deepEqual(await smtpCommand(client, btoa("password")), [
+        "535 5.7.139 Authentication unsuccessful, basic authentication is disabled. " +
+        "[TB0P264MB0001.testbed.prod.outlook.com]",
+      ]);
+      assert.match((await smtpCommand(client, "AUTH PLAIN"))[0], /^504 5\.7\.4 /);
+    } finally {
+      client.close();
+    }
+  });
+});
+
+Deno.test("startExchange() SMTP: smtpNoStartTls never offers STARTTLS", async () => {
+  await withExchange(async (server) => {
+    const client = await smtpConnect(server, false);
+    try {
+      const ehlo = await smtpCommand(client, "EHLO client.test");
+      assert.ok(!ehlo.some((line) => /STARTTLS|AUTH/.test(line)), ehlo.join("\n"));
+      assert.deepEqual(await smtpCommand(client, "STARTTLS"), ["500 5.3.3 Unrecognized command"]);
+      assert.deepEqual(await smtpCommand(client, "AUTH XOAUTH2"), [
+        "530 5.7.0 Must issue a STARTTLS command first",
+      ]);
+    } finally {
+      client.close();
+    }
+  }, { smtpNoStartTls: true });
+});
+
+Deno.test("startExchange() SMTP: smtpAuthDisabled answers valid logins with 5.7.139", async () => {
+  for (const scope of ["Tenant", "Mailbox"] as const) {
+    await withExchange(async (server) => {
+      const client = await smtpConnect(server);
+      try {
+        assert.equal(
+          await smtpLogin(client, MAILBOX, await token(SMTP_ROLES)),
+          `535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the ${scope}. ` +
+            "Visit https://aka.ms/smtp_auth_disabled for more information. " +
+            "[TB0P264MB0001.testbed.prod.outlook.com]",
+        );
+      } finally {
+        client.close();
+      }
+    }, { smtpAuthDisabled: scope === "Tenant" ? "tenant" : "mailbox" });
+  }
+});
+
+Deno.test("startExchange() records the peak of concurrent connections over all protocols", async () => {
+  await withExchange(async (server) => {
+    const imap = await connect(server.imapPort);
+    const pop3 = await connect(server.pop3Port);
+    const smtp = await smtpConnect(server);
+    try {
+      await imap.line();
+      await pop3.line();
+      assert.equal(server.peakConnections, 3);
+      // Let the server end each session, so it has counted them as closed.
+      await imap.send("A01 LOGOUT");
+      assert.ok(await imap.closedByServer());
+      await pop3.send("QUIT");
+      assert.ok(await pop3.closedByServer());
+      await smtpCommand(smtp, "QUIT");
+      await assert.rejects(smtp.readLine(), ConnectionError);
+    } finally {
+      await imap.close();
+      await pop3.close();
+      smtp.close();
+    }
+    const again = await smtpConnect(server, false);
+    again.close();
+    assert.equal(server.connections, 4);
+    assert.equal(server.peakConnections, 3);
   });
 });

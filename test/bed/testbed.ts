@@ -18,6 +18,13 @@ export const APP_NO_ROLES = "e7a90d34-5b1c-4f28-8d6e-c3f21a4b9e07";
 export const SECRET = "Qx8~vR2.pL9_kT4-mN7wZ3yB6cD1fH5jS0aE";
 /** A secret of APP that has expired (AADSTS7000222). */
 export const EXPIRED_SECRET = "Zt4~expired.Secret_Value-0123456789ab";
+/**
+ * App whose secret has what breaks naive argument passing (PowerShell, Windows command lines):
+ * a leading dash, spaces, both quotes, `$`, a backtick, backslashes before a quote and at the
+ * end, and non-ASCII characters.
+ */
+export const APP_ODD_SECRET = "5d1e9b37-2c8a-4f60-9e14-a7b3c0d2f681";
+export const ODD_SECRET = '-S p "dq" \'sq\' $HOME `t ü€日本😀 a\\"b C:\\dir\\';
 /** Public client app for user sign-in (interactive, paste, device code). */
 export const PUBLIC_APP = "c4d5e6f7-1a2b-4c3d-8e9f-0a1b2c3d4e5f";
 export const USER = "adele@contoso.com";
@@ -75,6 +82,13 @@ export async function startTestBed(options: TestBedOptions = {}): Promise<TestBe
       },
       { tenantId: TENANT, clientId: APP_NO_ACCESS, secrets: [SECRET], roles, mailbox: MAILBOX },
       { tenantId: TENANT, clientId: APP_NO_ROLES, secrets: [SECRET], mailbox: MAILBOX },
+      {
+        tenantId: TENANT,
+        clientId: APP_ODD_SECRET,
+        secrets: [ODD_SECRET],
+        roles,
+        mailbox: MAILBOX,
+      },
       {
         tenantId: TENANT,
         clientId: PUBLIC_APP,

@@ -32,7 +32,11 @@ Deno.test("bad invocations exit 2 with a one-line error and no network traffic",
         ["-tenantID", T, "-client", C, "-targetMailbox", "a@b.c", ...net],
         "-clientId -clientsecret -clientcertificate",
       ],
-      ["ambiguous -t", [...ok, "-t", "x"], "-tenantID -targetMailbox -TimeoutSeconds"],
+      [
+        "ambiguous -t",
+        [...ok, "-t", "x"],
+        "-tenantID -targetMailbox -ThrottleLimit -TimeoutSeconds -TokenCachePath",
+      ],
       ["no sign-in method", ["-tenantID", T, "-clientId", C, ...net], "-clientsecret"],
       ["missing -targetMailbox", [...secret, ...net], "-targetMailbox"],
       ["missing -tenantID", [
