@@ -38,6 +38,16 @@ export async function runCli(args: string[], options: CliOptions = {}): Promise<
   };
 }
 
+/** The run's JSON output; a readable failure (with both streams) when stdout is not JSON. */
+// deno-lint-ignore no-explicit-any
+export function json(r: CliResult): any {
+  try {
+    return JSON.parse(r.stdout);
+  } catch {
+    throw new Error(`stdout is not JSON (exit ${r.code}):\n${r.stdout}\nstderr:\n${r.stderr}`);
+  }
+}
+
 /** A TCP listener that only counts connections: proof that bad input makes no traffic. */
 export function tripwire(): { port: number; count: () => number; close: () => void } {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });

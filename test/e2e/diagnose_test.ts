@@ -6,7 +6,7 @@
  * at the right check.
  */
 import assert from "node:assert/strict";
-import { type CliResult, runCli } from "./cli.ts";
+import { json, runCli } from "./cli.ts";
 import {
   APP,
   APP_NO_ACCESS,
@@ -19,14 +19,6 @@ import {
   TENANT,
   type TestBed,
 } from "../bed/testbed.ts";
-
-function json(r: CliResult) {
-  try {
-    return JSON.parse(r.stdout);
-  } catch {
-    throw new Error(`stdout is not JSON (exit ${r.code}):\n${r.stdout}\nstderr:\n${r.stderr}`);
-  }
-}
 
 interface Case {
   name: string;

@@ -4,7 +4,7 @@
  * JSON, and what reached the servers; and that no secret leaks.
  */
 import assert from "node:assert/strict";
-import { type CliResult, runCli } from "./cli.ts";
+import { type CliResult, json, runCli } from "./cli.ts";
 import {
   APP,
   APP_NO_ACCESS,
@@ -29,14 +29,6 @@ async function cli(args: string[], options: { stdin?: string; env?: Record<strin
   const raw = args.some((a) => /^(token|sasl)$/i.test(a));
   if (!verbose && !raw) quietRuns.push(r);
   return r;
-}
-
-function json(r: CliResult) {
-  try {
-    return JSON.parse(r.stdout);
-  } catch {
-    throw new Error(`stdout is not JSON (exit ${r.code}):\n${r.stdout}\nstderr:\n${r.stderr}`);
-  }
 }
 
 function secretArgs(bed: TestBed, clientId = APP, mailbox = MAILBOX): string[] {

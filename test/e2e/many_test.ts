@@ -4,17 +4,9 @@
  * results, the worst exit code; -MailboxFile; duplicates checked once.
  */
 import assert from "node:assert/strict";
-import { type CliResult, runCli } from "./cli.ts";
+import { json, runCli } from "./cli.ts";
 import { APP, SECRET, startTestBed } from "../bed/testbed.ts";
 import { startExchange } from "../bed/exchange.ts";
-
-function json(r: CliResult) {
-  try {
-    return JSON.parse(r.stdout);
-  } catch {
-    throw new Error(`stdout is not JSON (exit ${r.code}):\n${r.stdout}\nstderr:\n${r.stderr}`);
-  }
-}
 
 Deno.test("200 mailboxes: one token, throttled sessions, per-mailbox results, worst exit code", async (t) => {
   const bed = await startTestBed();

@@ -5,17 +5,9 @@
  * proxy password never appears in any output.
  */
 import assert from "node:assert/strict";
-import { type CliResult, runCli } from "./cli.ts";
+import { json, runCli } from "./cli.ts";
 import { APP, MAILBOX, SECRET, startTestBed } from "../bed/testbed.ts";
 import { startProxy } from "../bed/proxy.ts";
-
-function json(r: CliResult) {
-  try {
-    return JSON.parse(r.stdout);
-  } catch {
-    throw new Error(`stdout is not JSON (exit ${r.code}):\n${r.stdout}\nstderr:\n${r.stderr}`);
-  }
-}
 
 const PROXY_PASSWORD = "pr0xy-S3cret!";
 

@@ -4,17 +4,9 @@
  * a sink. The token must never travel before TLS.
  */
 import assert from "node:assert/strict";
-import { type CliResult, runCli } from "./cli.ts";
+import { json, runCli } from "./cli.ts";
 import { APP, APP_NO_ROLES, MAILBOX, OTHER_MAILBOX, SECRET, startTestBed } from "../bed/testbed.ts";
 import { startExchange } from "../bed/exchange.ts";
-
-function json(r: CliResult) {
-  try {
-    return JSON.parse(r.stdout);
-  } catch {
-    throw new Error(`stdout is not JSON (exit ${r.code}):\n${r.stdout}\nstderr:\n${r.stderr}`);
-  }
-}
 
 Deno.test("SMTP submission against the Exchange-like server and Dovecot", async (t) => {
   const bed = await startTestBed({ dovecot: true });

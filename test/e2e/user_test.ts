@@ -6,7 +6,7 @@
  * the Exchange-like server.
  */
 import assert from "node:assert/strict";
-import { type CliResult, runCli, spawnCli } from "./cli.ts";
+import { type CliResult, json, runCli, spawnCli } from "./cli.ts";
 import {
   PUBLIC_APP,
   SHARED,
@@ -18,14 +18,6 @@ import {
 } from "../bed/testbed.ts";
 
 const BROWSER_SCRIPT = new URL("../bed/browser.ts", import.meta.url).pathname;
-
-function json(r: CliResult) {
-  try {
-    return JSON.parse(r.stdout);
-  } catch {
-    throw new Error(`stdout is not JSON (exit ${r.code}):\n${r.stdout}\nstderr:\n${r.stderr}`);
-  }
-}
 
 async function until(check: () => boolean, ms = 15_000): Promise<void> {
   const deadline = Date.now() + ms;
