@@ -5,7 +5,14 @@
  * a cached refresh token.
  */
 import { TokenError } from "../errors.ts";
-import { msalSetup, type MsalTarget, toTokenError } from "./msal_common.ts";
+import {
+  aadstsCode,
+  entraDescription,
+  msalSetup,
+  type MsalTarget,
+  toTokenError,
+} from "./msal_common.ts";
+import type { FetchNetworkClient } from "./network.ts";
 import type { TokenResult } from "./token.ts";
 
 export type UserSignIn = "interactive" | "authorizationCodePaste" | "deviceCode" | "refreshToken";
@@ -176,23 +183,42 @@ async function deviceCodeFlow(
   app: App,
   request: UserTokenRequest,
   seen: { info?: DeviceCodeInfo },
+  network: FetchNetworkClient,
 ) {
-  return await app.acquireTokenByDeviceCode({
-    scopes: request.scopes,
-    deviceCodeCallback: (response) => {
-      // msal calls back even when Entra refused the request (all fields undefined);
-      // the poll that follows fails with the real error, so show nothing here.
-      if (!response.userCode || !response.verificationUri) return;
-      seen.info = {
-        verificationUri: response.verificationUri,
-        userCode: response.userCode,
-        message: response.message,
-        expiresInSeconds: response.expiresIn,
-      };
-      request.ui.deviceCode(seen.info);
-      request.ui.waiting(true);
-    },
-  });
+  // msal calls back even when Entra refused the device-code request (all fields
+  // undefined) and then polls with no code, which fails with a misleading
+  // error. Entra's real answer is the error body of that first request.
+  let refusal: { error?: string; error_description?: string } | undefined;
+  try {
+    return await app.acquireTokenByDeviceCode({
+      scopes: request.scopes,
+      deviceCodeCallback: (response) => {
+        if (!response.userCode || !response.verificationUri) {
+          refusal = network.lastErrorBody;
+          return;
+        }
+        seen.info = {
+          verificationUri: response.verificationUri,
+          userCode: response.userCode,
+          message: response.message,
+          expiresInSeconds: response.expiresIn,
+        };
+        request.ui.deviceCode(seen.info);
+        request.ui.waiting(true);
+      },
+    });
+  } catch (error) {
+    if (refusal?.error_description) {
+      throw new TokenError(
+        `Entra ID refused the device-code sign-in: ${entraDescription(refusal.error_description)}`,
+        {
+          code: aadstsCode({ errorMessage: refusal.error_description }) ?? refusal.error,
+          cause: error,
+        },
+      );
+    }
+    throw error;
+  }
 }
 
 /** Gets a user token: cached refresh token first, then a sign-in if one is possible. */
@@ -231,7 +257,7 @@ export async function acquireUserToken(request: UserTokenRequest): Promise<UserT
       }
       if (request.mode === "devicecode") {
         signIn = "deviceCode";
-        result = await deviceCodeFlow(app, request, seen);
+        result = await deviceCodeFlow(app, request, seen, setup.network);
       } else if (isLoopbackRedirect(request.redirectUri!)) {
         signIn = "interactive";
         result = await loopbackFlow(app, request);
