@@ -379,6 +379,9 @@ export async function denyLogins(dovecot: Dovecot, addresses: string[]): Promise
   // passwd-file lines are `user:password:...`; a deny list needs only the user.
   const lines = addresses.map((a) => `${a.toLowerCase()}:\n`).join("");
   await Deno.writeTextFile(file, lines, { append: true });
+  // Dovecot looks at a passwd-file's mtime at most once per second (of its own clock): a login
+  // in the same second as this write would still see the old list.
+  await new Promise((resolve) => setTimeout(resolve, 1100));
 }
 
 async function seedMessages(dir: string, messages: Record<string, number>): Promise<void> {
