@@ -565,12 +565,27 @@ function assemble(contents: Contents, ctx: AssembleContext): LoadedCertificate {
   const candidates = ctx.thumbprint ? certs.filter((c) => c.sha1 === ctx.thumbprint) : certs;
   let leaf: ParsedCert | undefined;
   let key: KeyObject | undefined;
+  let unreadableKey: unknown;
   for (const cert of candidates) {
-    key = rsaKeys.find((k) => samePublicKey(k, cert.x509.publicKey));
+    let publicKey: KeyObject;
+    try {
+      publicKey = cert.x509.publicKey;
+    } catch (error) {
+      // The getter throws for a damaged key; that certificate cannot be the leaf.
+      unreadableKey ??= error;
+      continue;
+    }
+    key = rsaKeys.find((k) => samePublicKey(k, publicKey));
     if (key) {
       leaf = cert;
       break;
     }
+  }
+  if ((!leaf || !key) && unreadableKey !== undefined) {
+    throw new UsageError(`${CERT}: ${ctx.path} has a certificate whose public key cannot be read`, {
+      code: CertErrorCode.unreadable,
+      cause: unreadableKey,
+    });
   }
   if (!leaf || !key) {
     throw new UsageError(
@@ -602,6 +617,12 @@ function assemble(contents: Contents, ctx: AssembleContext): LoadedCertificate {
 function parseCert(der: Uint8Array, path: string): ParsedCert {
   try {
     const x509 = new X509Certificate(Buffer.from(der));
+    // Deno's X509Certificate accepts some damaged certificates and leaves the fields it could
+    // not read undefined: such a certificate is as unreadable as one it rejects.
+    const dates = [x509.validFrom, x509.validTo].map((d) => Date.parse(d));
+    if (typeof x509.subject !== "string" || dates.some(Number.isNaN)) {
+      throw new Error("subject or validity cannot be read");
+    }
     return { der, x509, sha1: createHash("sha1").update(der).digest("hex").toUpperCase() };
   } catch (error) {
     throw new UsageError(`${CERT}: ${path} has a certificate that cannot be read`, {

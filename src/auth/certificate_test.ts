@@ -263,6 +263,45 @@ Deno.test("loadCertificate() reads a DER certificate and a UTF-16 PEM file", asy
   assertLoaded(await loadCertificate({ value: `${dir}/utf16.pem` }), a);
 });
 
+Deno.test("loadCertificate() refuses a certificate whose subject cannot be read (fuzz finding)", async () => {
+  const { dir, a } = await pki();
+  // Damage the subject's SET length (short form -> long form 0x82): Deno's X509Certificate
+  // still parses the certificate but leaves `subject` undefined, which crashed with a TypeError.
+  const der = new Uint8Array(Buffer.from(a.certDerBase64, "base64"));
+  let at = -1;
+  for (let i = 0; i + 8 < der.length; i++) {
+    const [set, length, seq, inner, oid, oidLength, n1, n2, n3] = der.subarray(i, i + 9);
+    if (set === 0x31 && seq === 0x30 && inner === length - 2 && oid === 0x06 && oidLength === 3) {
+      if (n1 === 0x55 && n2 === 0x04 && n3 === 0x03) at = i + 1; // the last one is the subject
+    }
+  }
+  assert.ok(at > 0, "subject not found");
+  der[at] = 0x82;
+  await Deno.writeFile(`${dir}/damaged.cer`, der);
+  await expectUsage(
+    loadCertificate({ value: `${dir}/damaged.cer`, keyFile: a.keyFile }),
+    CertErrorCode.unreadable,
+    /has a certificate that cannot be read/,
+  );
+});
+
+Deno.test("loadCertificate() refuses a certificate whose public key cannot be read (fuzz finding)", async () => {
+  const { dir, a } = await pki();
+  // Damage the rsaEncryption OID of the public key: X509Certificate parses the certificate,
+  // but its `publicKey` getter throws ("unsupported x509 public key type").
+  const der = new Uint8Array(Buffer.from(a.certDerBase64, "base64"));
+  const oid = Buffer.from("06092a864886f70d010101", "hex");
+  const at = Buffer.from(der).indexOf(oid);
+  assert.ok(at > 0, "public key algorithm not found");
+  der[at + 2] = 0x02;
+  await Deno.writeFile(`${dir}/badkey.cer`, der);
+  await expectUsage(
+    loadCertificate({ value: `${dir}/badkey.cer`, keyFile: a.keyFile }),
+    CertErrorCode.unreadable,
+    /has a certificate whose public key cannot be read$/,
+  );
+});
+
 Deno.test("loadCertificate() rejects a non-RSA key", async () => {
   const { dir } = await pki();
   await openssl([

@@ -58,6 +58,18 @@ export interface ClaimsExpectation {
   now?: number;
 }
 
+/**
+ * `String(value)` for a claim from an unverified token: JSON such as `{"toString":1}` makes
+ * `String()` throw, and JSON.stringify never does on parsed JSON.
+ */
+function text(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    return JSON.stringify(value);
+  }
+}
+
 function list(value: unknown, separator = /\s+/): string[] {
   if (Array.isArray(value)) return value.filter((v): v is string => typeof v === "string");
   return typeof value === "string" ? value.split(separator).filter(Boolean) : [];
@@ -67,7 +79,7 @@ export function checkClaims(claims: Claims | null, expect: ClaimsExpectation): C
   // Opaque tokens exist (not for Exchange today): nothing can be said about them.
   if (!claims) return { findings: [], permissionOk: undefined };
   const findings: Finding[] = [];
-  const aud = String(claims.aud ?? "").replace(/\/$/, "");
+  const aud = text(claims.aud ?? "").replace(/\/$/, "");
   if (!EXCHANGE_AUDIENCES.includes(aud.toLowerCase())) {
     findings.push({ code: "WRONG_AUDIENCE", detail: aud || "(none)" });
   }
@@ -86,13 +98,18 @@ export function checkClaims(claims: Claims | null, expect: ClaimsExpectation): C
     // With `.default` the consented permissions decide; Entra lists them in scp, but a
     // missing one is reported by the server, not guessed here.
     if (!permissionOk && !expect.requestedDefault) {
-      findings.push({ code: "SCOPE_MISSING", detail: String(claims.scp ?? "(none)") });
+      findings.push({ code: "SCOPE_MISSING", detail: text(claims.scp ?? "(none)") });
     }
     if (!permissionOk && expect.requestedDefault) permissionOk = undefined;
   }
   const exp = typeof claims.exp === "number" ? claims.exp : undefined;
   if (exp !== undefined && exp <= (expect.now ?? Date.now() / 1000)) {
-    findings.push({ code: "TOKEN_EXPIRED", detail: new Date(exp * 1000).toISOString() });
+    // A time before year -271821 has no date (toISOString throws): show the number instead.
+    const date = new Date(exp * 1000);
+    findings.push({
+      code: "TOKEN_EXPIRED",
+      detail: Number.isNaN(date.getTime()) ? String(exp) : date.toISOString(),
+    });
   }
   return { findings, permissionOk };
 }

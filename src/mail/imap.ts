@@ -35,6 +35,8 @@ const LITERAL = /\{(\d+)\+?\}$/;
 const MAX_LITERAL = 1024 * 1024;
 /** LOGOUT must not wait forever on a server that keeps talking. */
 const MAX_LOGOUT_LINES = 50;
+/** LIST replies nest one level; a deep nest is a hostile server that would blow the stack. */
+const MAX_NESTING = 100;
 
 type Status = "OK" | "NO" | "BAD";
 
@@ -226,7 +228,8 @@ class ImapSession {
         case "tagged":
           if (response.tag !== tag) {
             throw this.#violation(
-              `reply tagged ${response.tag} while waiting for ${tag}`,
+              // The tag is server text too: a server echoing our command may put the SASL string in it.
+              `reply tagged ${this.#wire.quote(response.tag)} while waiting for ${tag}`,
               response.line,
             );
           }
@@ -286,7 +289,14 @@ class ImapSession {
       const size = Number(match[1]);
       if (size > MAX_LITERAL) throw this.#violation(`literal of ${size} octets`, firstLine);
       let data = await this.#wire.receive();
-      while (encoder.encode(data).length < size) data += "\r\n" + (await this.#wire.receive());
+      // Count bytes as lines arrive: re-encoding all data per line is quadratic, and a server
+      // sending a 1 MB literal as tiny lines would keep the CPU busy for a minute.
+      let length = encoder.encode(data).length;
+      while (length < size) {
+        const line = await this.#wire.receive();
+        data += "\r\n" + line;
+        length += 2 + encoder.encode(line).length;
+      }
       const bytes = encoder.encode(data);
       literals.push(decoder.decode(bytes.subarray(0, size)));
       tail = decoder.decode(bytes.subarray(size));
@@ -340,11 +350,13 @@ export type ImapValue = string | null | ImapValue[];
 /**
  * Parses a sequence of IMAP values separated by spaces: atoms, "quoted"
  * strings with backslash escapes, NIL, (lists) and `{n}` literal placeholders
- * (taken in order from `literals`). Returns undefined on a syntax error.
+ * (taken in order from `literals`). Returns undefined on a syntax error, and on lists
+ * nested deeper than `MAX_NESTING`.
  */
 export function parseValues(text: string, literals: string[] = []): ImapValue[] | undefined {
   let i = 0;
   let literal = 0;
+  let depth = 0;
   const fail = Symbol("fail");
 
   const skipSpaces = () => {
@@ -354,6 +366,7 @@ export function parseValues(text: string, literals: string[] = []): ImapValue[] 
   const value = (): ImapValue | typeof fail => {
     const c = text[i];
     if (c === "(") {
+      if (++depth > MAX_NESTING) return fail;
       i++;
       const items: ImapValue[] = [];
       while (true) {
@@ -361,6 +374,7 @@ export function parseValues(text: string, literals: string[] = []): ImapValue[] 
         if (i >= text.length) return fail;
         if (text[i] === ")") {
           i++;
+          depth--;
           return items;
         }
         const item = value();

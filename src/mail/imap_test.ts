@@ -360,3 +360,47 @@ Deno.test("decodeModifiedUtf7() decodes IMAP folder names", () => {
   assert.equal(decodeModifiedUtf7("&A-"), "&A-", "invalid base64 stays");
   assert.equal(decodeModifiedUtf7("&AP-"), "&AP-", "odd byte count stays");
 });
+
+Deno.test("runImap() keeps the SASL string out of a wrong tag it quotes (fuzz finding)", async () => {
+  // The tag itself is server text: a server that echoes the SASL string where a tag belongs.
+  const error = await fail([
+    `S: ${DOVECOT_GREETING}`,
+    `C: A01 AUTHENTICATE XOAUTH2 ${SASL}`,
+    `S: ${SASL}A01 NO AUTHENTICATE failed.`,
+  ]);
+  assert.equal(error.code, "IMAP_PROTOCOL_ERROR");
+  assert.ok(!error.message.includes(SASL), error.message);
+  assert.match(error.message, /reply tagged <redacted>A01 while waiting for A01/);
+});
+
+Deno.test("parseValues() refuses deep nesting instead of overflowing the stack (fuzz finding)", () => {
+  const deep = "(".repeat(60000) + ")".repeat(60000);
+  assert.equal(parseValues(deep), undefined);
+  const nested = "(".repeat(100) + ")".repeat(100);
+  assert.ok(parseValues(nested), "100 levels are still fine");
+});
+
+Deno.test("runImap() reports a deeply nested LIST reply as a protocol violation (fuzz finding)", async () => {
+  const error = await fail([
+    ...EXCHANGE_LOGIN,
+    'C: A03 LIST "" *',
+    `S: * LIST ${"(".repeat(60000)} "/" INBOX`,
+  ]);
+  assert.ok(error instanceof ConnectionError);
+  assert.equal(error.code, "IMAP_PROTOCOL_ERROR");
+});
+
+Deno.test("runImap() reads a literal sent as many short lines in linear time", async () => {
+  // Re-encoding the whole literal for every line took about a minute for 1 MB in 3-byte lines.
+  const lines = Array.from({ length: 200_000 }, () => "S: ab");
+  const started = performance.now();
+  const error = await fail([
+    ...EXCHANGE_LOGIN,
+    'C: A03 LIST "" *',
+    'S: * LIST () "/" {1000000}',
+    ...lines,
+    { eof: true },
+  ]);
+  assert.equal(error.code, "CONNECTION_CLOSED");
+  assert.ok(performance.now() - started < 5000, "took more than 5 s");
+});

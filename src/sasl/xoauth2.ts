@@ -4,6 +4,8 @@
  * Pure; the only place that knows the format.
  */
 
+import { TokenError, UsageError } from "../errors.ts";
+
 /**
  * Why a mailbox address cannot go into `user=`, or `null` when it can.
  * `\x01` separates the SASL fields and CR/LF/NUL would break the protocol
@@ -12,6 +14,8 @@
 export function mailboxProblem(address: string): string | null {
   // deno-lint-ignore no-control-regex
   if (/[\x00-\x1f\x7f]/.test(address)) return "contains a control character";
+  // A lone UTF-16 surrogate (argv on Windows can carry one) would go out as U+FFFD: another mailbox.
+  if (!address.isWellFormed()) return "contains an invalid character";
   if (/\s/.test(address)) return "contains a space";
   const at = address.lastIndexOf("@");
   if (at <= 0 || at === address.length - 1) return "is not an e-mail address (user@domain)";
@@ -26,13 +30,24 @@ function toBase64(text: string): string {
   return btoa(binary);
 }
 
-/** Builds the base64 XOAUTH2 initial response. Throws on a malformed user or token. */
+/**
+ * Builds the base64 XOAUTH2 initial response. A malformed user is a `UsageError` (the mailbox
+ * comes from the parameters or the signed-in account), a malformed token a `TokenError` (it
+ * comes from Entra ID): typed, so that neither ends as an unexplained internal error.
+ */
 export function buildXoauth2(user: string, accessToken: string): string {
   const problem = mailboxProblem(user);
-  if (problem) throw new TypeError(`XOAUTH2 user ${problem}`);
+  if (problem) {
+    throw new UsageError(`the mailbox for the XOAUTH2 login ${problem}`, {
+      code: "BAD_MAILBOX",
+      hint: "Give the mailbox as user@domain with -targetMailbox or -SharedMailbox.",
+    });
+  }
   // deno-lint-ignore no-control-regex
-  if (accessToken === "" || /[\x00-\x20\x7f]/.test(accessToken)) {
-    throw new TypeError("XOAUTH2 token is empty or contains control characters");
+  if (accessToken === "" || /[\x00-\x20\x7f]/.test(accessToken) || !accessToken.isWellFormed()) {
+    throw new TokenError("the access token is empty or contains control or invalid characters", {
+      code: "BAD_TOKEN",
+    });
   }
   return toBase64(`user=${user}\x01auth=Bearer ${accessToken}\x01\x01`);
 }

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { TokenError, UsageError } from "../errors.ts";
 import { buildXoauth2, mailboxProblem, parseXoauth2 } from "./xoauth2.ts";
 
 Deno.test("buildXoauth2() encodes the documented format", () => {
@@ -12,12 +13,30 @@ Deno.test("buildXoauth2() encodes non-ASCII addresses as UTF-8", () => {
   assert.deepEqual(parseXoauth2(sasl), { user: "jürgen@contoso.de", token: "t" });
 });
 
-Deno.test("buildXoauth2() refuses control characters in user or token", () => {
-  for (const user of ["a\x01@b.c", "a@b.c\r\n", "a\0@b.c", "nobody"]) {
-    assert.throws(() => buildXoauth2(user, "t"), TypeError);
+Deno.test("buildXoauth2() refuses control characters in user or token with typed errors", () => {
+  // Typed (fuzz finding): a TypeError here surfaced as exit 1 "internal error".
+  for (const user of ["a\x01@b.c", "a@b.c\r\n", "a\0@b.c", "nobody", "a\ud800@b.c"]) {
+    assert.throws(
+      () => buildXoauth2(user, "t"),
+      (e) => e instanceof UsageError && e.code === "BAD_MAILBOX",
+      JSON.stringify(user),
+    );
   }
-  assert.throws(() => buildXoauth2("a@b.c", "t\x01"), TypeError);
-  assert.throws(() => buildXoauth2("a@b.c", ""), TypeError);
+  for (const token of ["t\x01", "", "a b", "t\udc00"]) {
+    assert.throws(
+      () => buildXoauth2("a@b.c", token),
+      (e) => e instanceof TokenError && e.code === "BAD_TOKEN",
+      JSON.stringify(token),
+    );
+  }
+});
+
+Deno.test("buildXoauth2() output decodes to exactly the user and token given", () => {
+  // A lone surrogate would have been encoded as U+FFFD: a different mailbox (fuzz finding).
+  assert.equal(mailboxProblem("a\ud800@b.c"), "contains an invalid character");
+  for (const [user, token] of [["jürgen@contoso.de", "t"], ["box@contoso.com", "tökén"]]) {
+    assert.deepEqual(parseXoauth2(buildXoauth2(user, token)), { user, token });
+  }
 });
 
 Deno.test("mailboxProblem() explains each rejected address", () => {
