@@ -12,6 +12,7 @@ missing=()
 [ -x /usr/sbin/dovecot ] || missing+=(dovecot-imapd dovecot-pop3d dovecot-submissiond)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+[ -x /usr/bin/time ] || missing+=(time)
 # Real mail clients that use the tool as their token command (test/e2e/clients_test.ts).
 for pkg in getmail6 isync libsasl2-modules-kdexoauth2 neomutt curl tmux fetchmail; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -149,7 +149,15 @@ export async function run(
     report.exitCode = ExitCode.ok;
   } catch (thrown) {
     const error: ToolError = toToolError(thrown);
-    const advice = advise(error.code, { ...context, detail: error.message }, lang);
+    // Before the mail session, network trouble is with the authority, not the mail server.
+    const atAuthority = ["authority", "token"].includes(checks.current);
+    const where = atAuthority
+      ? {
+        server: new URL(options.authorityHost).hostname,
+        port: Number(new URL(options.authorityHost).port || 443),
+      }
+      : {};
+    const advice = advise(error.code, { ...context, ...where, detail: error.message }, lang);
     if (checks.current !== "claims") checks.fail(checks.current, error.code ?? error.message);
     report.exitCode = error.exitCode;
     report.error = {

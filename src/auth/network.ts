@@ -1,17 +1,31 @@
 /**
  * msal-node's HTTP client, replaced so that we control TLS trust (-CaFile via
- * Deno.createHttpClient), timeouts (-TimeoutSeconds), and error reporting:
- * msal turns every transport failure into a vague `network_error`, so the
- * real cause is kept here and surfaced by token.ts.
+ * Deno.createHttpClient), timeouts (-TimeoutSeconds), retries and error
+ * reporting: msal turns every transport failure into a vague `network_error`,
+ * so the real cause is kept here and surfaced by token.ts.
+ *
+ * Retry policy (msal-node 7 itself never retries a token request: it only
+ * remembers a 429/5xx with Retry-After to refuse the same request locally for
+ * a while, which cannot happen within one run):
+ * - HTTP 429 and transient 5xx (all but 501 and 505) are retried at most
+ *   `MAX_RETRIES` times, waiting as the Retry-After header says (seconds or an
+ *   HTTP date), else 0.3 s, 0.6 s, 1.2 s;
+ * - everything stays within one deadline per request: -TimeoutSeconds from
+ *   the first attempt. A wait that would end after it is not started: the last
+ *   answer is reported at once;
+ * - everything else (refused, TLS, timeout, 4xx, redirects) fails at once;
+ * - when the retries run out, msal gets an OAuth error answer with the code
+ *   `HTTP_<status>`, so the run ends with exit 3 and that code.
  */
 import type { INetworkModule, NetworkRequestOptions, NetworkResponse } from "@azure/msal-node";
 
 export interface NetworkOptions {
   caCerts: string[];
+  /** Bound for each request, its retries included. */
   timeoutMs: number;
   /** -Proxy (credentials allowed). Without it Deno honours HTTPS_PROXY / NO_PROXY itself. */
   proxy?: URL;
-  /** Called once per request with method and URL (for -Verbose). */
+  /** Called once per attempt (retries included) with method and URL (for -Verbose). */
   onRequest?: (method: string, url: string) => void;
 }
 
@@ -20,6 +34,47 @@ export interface TransportFailure {
   url: string;
   error: unknown;
   timedOut: boolean;
+}
+
+/** Retries after the first attempt, for 429 and transient 5xx answers. */
+export const MAX_RETRIES = 3;
+/** Wait before the first retry when the server gives no Retry-After; doubles each time. */
+const FIRST_BACKOFF_MS = 300;
+/** Token answers are a few KB; a server sending more is not an identity provider. */
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+/** Statuses worth another try: throttling and a server that is (maybe briefly) unwell. */
+export function isTransient(status: number): boolean {
+  return status === 429 || (status >= 500 && status <= 599 && status !== 501 && status !== 505);
+}
+
+/**
+ * Milliseconds a Retry-After header asks for (RFC 9110: delay-seconds or an
+ * HTTP date), or undefined when absent or unreadable.
+ */
+export function retryAfterMs(value: string | null, now = Date.now()): number | undefined {
+  if (value === null) return undefined;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  // An HTTP date names its weekday and month; Date.parse alone would take "-1" as a year.
+  const date = /[A-Za-z]{3}/.test(text) ? Date.parse(text) : NaN;
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/** The wait before retry number `retry` (1-based). */
+export function retryDelayMs(retryAfter: string | null, retry: number, now = Date.now()): number {
+  return retryAfterMs(retryAfter, now) ?? FIRST_BACKOFF_MS * 2 ** (retry - 1);
+}
+
+/** One HTTP answer, body already read (bounded). */
+interface Answer {
+  response: Response;
+  text: string;
+}
+
+/** A failure this module explains itself (message says what happened, cause keeps Deno's error). */
+class RequestFailure extends Error {
+  override readonly name = "RequestFailure";
 }
 
 export class FetchNetworkClient implements INetworkModule {
@@ -64,36 +119,37 @@ export class FetchNetworkClient implements INetworkModule {
     url: string,
     options?: NetworkRequestOptions,
   ): Promise<NetworkResponse<T>> {
-    this.#options.onRequest?.(method, url);
-    const signal = AbortSignal.timeout(this.#options.timeoutMs);
-    let response: Response;
-    let text: string;
-    try {
-      response = await fetch(url, {
-        method,
-        headers: options?.headers,
-        body: method === "POST" ? options?.body ?? "" : undefined,
-        signal,
-        client: this.#client,
-      });
-      text = await response.text();
-    } catch (error) {
-      this.lastFailure = { url, error, timedOut: signal.aborted };
-      throw error;
+    const started = Date.now();
+    const deadline = started + this.#options.timeoutMs;
+    let answer: Answer;
+    let attempts = 0;
+    for (let retry = 0;; retry++) {
+      attempts++;
+      answer = await this.#attempt(method, url, options, deadline);
+      const status = answer.response.status;
+      if (!isTransient(status) || retry === MAX_RETRIES) break;
+      const wait = retryDelayMs(answer.response.headers.get("retry-after"), retry + 1);
+      // A wait that ends after the deadline would only turn a clear answer into a timeout.
+      if (Date.now() + wait >= deadline) break;
+      await new Promise((resolve) => setTimeout(resolve, wait));
     }
+    const { response } = answer;
+    // An error answer is printed: it must not carry back what we sent (an echo of the request).
+    const text = response.status >= 400 ? scrubEchoes(answer.text, options?.body) : answer.text;
     let body: unknown;
-    try {
-      body = text === "" ? {} : JSON.parse(text);
-    } catch (error) {
-      this.lastFailure = {
-        url,
-        error: new Error(
-          `HTTP ${response.status} from ${new URL(url).host} with a body that is not JSON`,
-          { cause: error },
-        ),
-        timedOut: false,
-      };
-      throw this.lastFailure.error;
+    if (isTransient(response.status)) {
+      body = gaveUp(response, text, url, attempts, Date.now() - started);
+    } else {
+      try {
+        body = text === "" ? {} : JSON.parse(text);
+      } catch (error) {
+        throw this.#fail(
+          url,
+          new RequestFailure(`HTTP ${response.status} with a body that is not JSON`, {
+            cause: error,
+          }),
+        );
+      }
     }
     if (response.status >= 400 && body && typeof body === "object") {
       this.lastErrorBody = body as { error?: string; error_description?: string };
@@ -103,9 +159,186 @@ export class FetchNetworkClient implements INetworkModule {
     return { headers, body: body as T, status: response.status };
   }
 
+  /** One request and its whole (bounded) body, within what is left of the deadline. */
+  async #attempt(
+    method: string,
+    url: string,
+    options: NetworkRequestOptions | undefined,
+    deadline: number,
+  ): Promise<Answer> {
+    this.#options.onRequest?.(method, url);
+    const signal = AbortSignal.timeout(Math.max(1, deadline - Date.now()));
+    try {
+      const response = await fetch(url, {
+        method,
+        headers: options?.headers,
+        body: method === "POST" ? options?.body ?? "" : undefined,
+        signal,
+        client: this.#client,
+        // A redirected POST would carry the client secret or assertion to
+        // another address; Entra's endpoints never redirect.
+        redirect: "manual",
+      });
+      if (response.status >= 300 && response.status < 400) {
+        await response.body?.cancel();
+        const location = response.headers.get("location");
+        throw new RequestFailure(
+          `redirected (HTTP ${response.status})` +
+            (location ? ` to ${location.split("?")[0]}` : "") +
+            "; token requests are never redirected: check -AuthorityHost",
+        );
+      }
+      return { response, text: await readBounded(response) };
+    } catch (error) {
+      this.lastFailure = { url, error: explain(error), timedOut: signal.aborted };
+      throw this.lastFailure.error;
+    }
+  }
+
+  #fail(url: string, error: Error): Error {
+    this.lastFailure = { url, error, timedOut: false };
+    return error;
+  }
+
   close(): void {
     this.#client?.close();
   }
+}
+
+/** The body as text, refusing more than MAX_BODY_BYTES (memory stays bounded). */
+async function readBounded(response: Response): Promise<string> {
+  if (!response.body) return "";
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    while (true) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      size += value.length;
+      if (size > MAX_BODY_BYTES) {
+        throw new RequestFailure(
+          `HTTP ${response.status} with a body larger than ${MAX_BODY_BYTES / 1024 / 1024} MiB`,
+        );
+      }
+      chunks.push(value);
+    }
+  } catch (error) {
+    await reader.cancel().catch(() => {});
+    throw error;
+  } finally {
+    reader.releaseLock();
+  }
+  const all = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    all.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return new TextDecoder().decode(all);
+}
+
+/** Request parameters that are credentials (client credentials, code, device code, refresh). */
+const SECRET_PARAMETERS = [
+  "client_secret",
+  "client_assertion",
+  "assertion",
+  "refresh_token",
+  "code",
+  "code_verifier",
+  "device_code",
+  "password",
+];
+
+/**
+ * Removes from a server's error answer every credential of the request, in
+ * each spelling it may come back in (as sent, form-encoded, decoded, JSON
+ * escaped). A broken or hostile server that echoes the request must not make
+ * the tool print the client secret or an assertion; the console's redaction
+ * only knows the decoded value.
+ */
+export function scrubEchoes(text: string, requestBody: string | undefined): string {
+  if (!requestBody) return text;
+  const spellings = new Set<string>();
+  const params = new URLSearchParams(requestBody);
+  for (const name of SECRET_PARAMETERS) {
+    for (const value of params.getAll(name)) {
+      if (value.length < 8) continue;
+      spellings.add(value);
+      spellings.add(encodeURIComponent(value));
+      spellings.add(new URLSearchParams({ v: value }).toString().slice(2));
+      spellings.add(JSON.stringify(value).slice(1, -1));
+    }
+  }
+  // The raw pieces of the body too, whatever encoding the client used.
+  for (const pair of requestBody.split("&")) {
+    const [name, raw] = pair.split("=", 2);
+    if (raw && raw.length >= 8 && SECRET_PARAMETERS.includes(name)) {
+      spellings.add(raw);
+    }
+  }
+  let out = text;
+  for (const spelling of [...spellings].sort((a, b) => b.length - a.length)) {
+    out = out.split(spelling).join("<redacted>");
+  }
+  return out;
+}
+
+/**
+ * Deno's fetch says only "fetch failed"; the reason (refused, TLS alert,
+ * certificate) is in its cause. The explanation carries both, and keeps the
+ * inner error as cause (msal_common reads `cause.message` for proxy errors).
+ */
+function explain(error: unknown): unknown {
+  if (error instanceof RequestFailure || !(error instanceof Error)) return error;
+  const inner = error.cause instanceof Error ? error.cause : undefined;
+  if (!inner || error.message !== "fetch failed") return error;
+  const reason = inner.message
+    .replace(/^error sending request for url \([^)]*\): /, "")
+    .replace(/^client error \(Connect\): /, "");
+  const tls = /corrupt message|InvalidContentType|alert|handshake|tls/i.test(reason) &&
+      !/certificate/i.test(reason)
+    ? "TLS handshake failed: "
+    : "";
+  return new RequestFailure(`${tls}${reason}`, { cause: inner });
+}
+
+/**
+ * The OAuth error answer msal gets once the retries are used up: its code
+ * (`HTTP_503`) becomes the run's error code, its description the message,
+ * with whatever the server said (Entra's own JSON error, or its text).
+ */
+function gaveUp(
+  response: Response,
+  text: string,
+  url: string,
+  attempts: number,
+  elapsedMs: number,
+) {
+  let said = "";
+  try {
+    const json = JSON.parse(text);
+    said = typeof json?.error_description === "string"
+      ? json.error_description
+      : typeof json?.error === "string"
+      ? json.error
+      : "";
+  } catch {
+    said = text.replace(/<[^>]*>/g, " ");
+  }
+  const status = `${response.status}${response.statusText ? ` ${response.statusText}` : ""}`;
+  said = said.replace(/\s+/g, " ").trim().slice(0, 200);
+  // A gateway's error page usually says no more than its status line.
+  if (said === status || said === response.statusText) said = "";
+  const retryAfter = response.headers.get("retry-after");
+  return {
+    error: `HTTP_${response.status}`,
+    error_description: `${new URL(url).host} answered HTTP ${status}` +
+      (said ? ` (${said})` : "") +
+      `; gave up after ${attempts} attempt${attempts === 1 ? "" : "s"} in ` +
+      `${(elapsedMs / 1000).toFixed(1)} s` +
+      (retryAfter ? ` (Retry-After: ${retryAfter.slice(0, 40)})` : ""),
+  };
 }
 
 /** Deno's proxy settings from a -Proxy URL: the credentials go to basicAuth, not the URL. */

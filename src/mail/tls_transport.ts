@@ -3,6 +3,10 @@
  * TCP upgraded with STARTTLS (SMTP submission 587), with every step bounded by
  * a timeout, and every failure turned into a `ConnectionError` whose `code`
  * says what went wrong (the original error stays as `cause`).
+ *
+ * Against hostile servers: a step's reply has one deadline however it
+ * trickles in, lines and replies have size limits (memory stays bounded), and
+ * server lines never carry our own XOAUTH2 string or token back up.
  */
 
 import { ConnectionError, InternalError, ToolError } from "../errors.ts";
@@ -14,10 +18,21 @@ export interface TlsOptions {
   port: number;
   /** Extra trusted CA certificates (PEM), added to the system roots. */
   caCerts?: string[];
-  /** Bound for connect + handshake, and for each `readLine()` / `writeLine()`. */
+  /**
+   * Bound for connect + handshake, for each `writeLine()`, and for each step's
+   * reply: all `readLine()` calls between two `writeLine()` calls share one
+   * deadline, so a server that keeps talking (or trickles bytes) cannot
+   * stretch a step.
+   */
   timeoutMs: number;
   /** Longest line accepted, in bytes without CRLF; default 64 KiB. */
   maxLineLength?: number;
+  /**
+   * Most text accepted in one step's reply (all its lines); default 2 MiB,
+   * room for a LIST of some 20,000 folders with long names. Bounds memory against a
+   * server that never ends its reply.
+   */
+  maxReplyBytes?: number;
   /**
    * Opens the TCP connection instead of a direct connect (e.g. a tunnel
    * through an HTTP proxy); bounded by the same timeout.
@@ -29,10 +44,19 @@ export interface TlsOptions {
 export interface PlainOptions {
   host: string;
   port: number;
-  /** Bound for the TCP connect, the STARTTLS handshake and each `readLine()` / `writeLine()`. */
+  /**
+   * Bound for the TCP connect, the STARTTLS handshake, each `writeLine()` and
+   * each step's reply (as for `TlsOptions.timeoutMs`).
+   */
   timeoutMs: number;
   /** Longest line accepted, in bytes without CRLF; default 64 KiB. */
   maxLineLength?: number;
+  /**
+   * Most text accepted in one step's reply (all its lines); default 2 MiB,
+   * room for a LIST of some 20,000 folders with long names. Bounds memory against a
+   * server that never ends its reply.
+   */
+  maxReplyBytes?: number;
   /**
    * Opens the TCP connection instead of a direct connect (e.g. a tunnel
    * through an HTTP proxy); bounded by the same timeout.
@@ -73,6 +97,7 @@ export const TlsCode = {
   tls: "TLS_FAILED",
   closed: "CONNECTION_CLOSED",
   tooLong: "LINE_TOO_LONG",
+  replyTooLong: "REPLY_TOO_LONG",
   badLine: "INVALID_LINE",
   badOptions: "INVALID_OPTIONS",
   busy: "TRANSPORT_BUSY",
@@ -80,6 +105,7 @@ export const TlsCode = {
 } as const;
 
 const DEFAULT_MAX_LINE_LENGTH = 64 * 1024;
+const DEFAULT_MAX_REPLY_BYTES = 2 * 1024 * 1024;
 const READ_CHUNK = 16 * 1024;
 
 /** Connects and completes the TLS handshake, so certificate problems surface here. */
@@ -126,6 +152,7 @@ export async function connectTls(options: TlsOptions): Promise<LineTransport> {
     target,
     options.timeoutMs,
     options.maxLineLength ?? DEFAULT_MAX_LINE_LENGTH,
+    options.maxReplyBytes ?? DEFAULT_MAX_REPLY_BYTES,
   );
 }
 
@@ -173,6 +200,7 @@ export async function connectPlain(options: PlainOptions): Promise<StartTlsTrans
     target,
     options.timeoutMs,
     options.maxLineLength ?? DEFAULT_MAX_LINE_LENGTH,
+    options.maxReplyBytes ?? DEFAULT_MAX_REPLY_BYTES,
   );
 }
 
@@ -189,6 +217,21 @@ class SocketLineTransport implements StartTlsTransport {
   /** Why the connection ended, for the error of any later call. */
   #endReason = "the connection was closed";
   #busy = false;
+  /**
+   * When the reply of the current step must be complete (performance.now()).
+   * A step starts at connect (the greeting), with each `writeLine()` (the
+   * command's reply) and after STARTTLS. A per-read or per-line timeout would
+   * let a server that sends one byte a second, or an endless reply, hold the
+   * run forever.
+   */
+  #replyDeadline: number;
+  /** Lines read in the current step, for the timeout message. */
+  #stepLines = 0;
+  /** Text read in the current step (characters plus CRLF), against `#maxReplyBytes`. */
+  #stepBytes = 0;
+  readonly #maxReplyBytes: number;
+  /** Our own credentials, learned from the lines we sent (see `#deliver`). */
+  #credentials: { value: string; label: string }[] = [];
 
   constructor(
     conn: Deno.Conn,
@@ -196,12 +239,21 @@ class SocketLineTransport implements StartTlsTransport {
     target: string,
     timeoutMs: number,
     maxLineLength: number,
+    maxReplyBytes: number,
   ) {
     this.#conn = conn;
     this.#secure = secure;
     this.#target = target;
     this.#timeoutMs = timeoutMs;
     this.#lines = new LineBuffer(maxLineLength);
+    this.#maxReplyBytes = maxReplyBytes;
+    this.#replyDeadline = performance.now() + timeoutMs;
+  }
+
+  #startStep(): void {
+    this.#replyDeadline = performance.now() + this.#timeoutMs;
+    this.#stepLines = 0;
+    this.#stepBytes = 0;
   }
 
   get secure(): boolean {
@@ -251,13 +303,20 @@ class SocketLineTransport implements StartTlsTransport {
       this.#busy = false;
     }
     this.#secure = true;
+    this.#startStep();
   }
 
   async readLine(): Promise<string> {
     // Lines that arrived before the server closed are still delivered.
     const ready = this.#nextBufferedLine();
-    if (ready !== null) return ready;
-    return await this.#bounded("waiting for a reply", async () => {
+    if (ready !== null) return this.#deliver(ready);
+    const what = "waiting for a reply";
+    const left = this.#replyDeadline - performance.now();
+    if (left <= 0 && !this.#closed) {
+      this.#end(`no complete reply within ${seconds(this.#timeoutMs)}`);
+      throw this.#stepTimeout(what, undefined);
+    }
+    const line = await this.#bounded(what, async () => {
       while (true) {
         const n = await this.#conn.read(this.#chunk);
         if (n === null) {
@@ -265,13 +324,38 @@ class SocketLineTransport implements StartTlsTransport {
             ? ` (after ${this.#lines.pending} bytes of an unfinished line)`
             : "";
           this.#end(`the server closed the connection${partial}`);
-          throw this.#closedError("waiting for a reply");
+          throw this.#closedError(what);
         }
         this.#lines.push(this.#chunk.subarray(0, n));
         const line = this.#nextBufferedLine();
         if (line !== null) return line;
       }
-    });
+    }, Math.max(1, left));
+    return this.#deliver(line);
+  }
+
+  /**
+   * Hands a server line up, without our own credentials in it: a broken or
+   * hostile server may echo the XOAUTH2 string or the token (whole, or cut
+   * short) in an error reply, and sessions quote such replies in error
+   * messages, cut to a length where the console's redaction no longer
+   * recognises a token.
+   */
+  #deliver(line: string): string {
+    this.#stepLines++;
+    this.#stepBytes += line.length + 2;
+    if (this.#stepBytes > this.#maxReplyBytes) {
+      // Everything a session keeps of a reply (transcript, folder names) grows with it.
+      this.#end("a reply was too long");
+      throw new ConnectionError(
+        `${this.#target} sent more than ${this.#maxReplyBytes} bytes in one reply ` +
+          `(${this.#stepLines} lines) without finishing it`,
+        { code: TlsCode.replyTooLong },
+      );
+    }
+    let out = line;
+    for (const { value, label } of this.#credentials) out = scrub(out, value, label);
+    return out;
   }
 
   async writeLine(line: string): Promise<void> {
@@ -281,7 +365,10 @@ class SocketLineTransport implements StartTlsTransport {
         code: TlsCode.badLine,
       });
     }
+    this.#learnCredentials(line);
     const bytes = this.#encoder.encode(`${line}\r\n`);
+    // A command starts a step: its reply gets the full time.
+    this.#startStep();
     await this.#bounded("sending", async () => {
       for (let sent = 0; sent < bytes.length;) {
         sent += await this.#conn.write(bytes.subarray(sent));
@@ -291,6 +378,25 @@ class SocketLineTransport implements StartTlsTransport {
 
   close(): void {
     this.#end("the connection was closed");
+  }
+
+  /** Notes an XOAUTH2 string (and its token) in a line we send: IMAP, POP3 and SMTP alike. */
+  #learnCredentials(line: string): void {
+    for (const word of line.split(" ")) {
+      if (word.length < 24 || !/^[A-Za-z0-9+/]+={0,2}$/.test(word)) continue;
+      if (this.#credentials.some((c) => c.value === word)) continue;
+      let text: string;
+      try {
+        text = atob(word);
+      } catch {
+        continue;
+      }
+      const start = text.indexOf("\u0001auth=Bearer ");
+      if (!text.startsWith("user=") || start < 0) continue;
+      const token = text.slice(start + 13).split("\u0001")[0];
+      this.#credentials.push({ value: word, label: "<XOAUTH2 string>" });
+      if (token.length >= 8) this.#credentials.push({ value: token, label: "<access token>" });
+    }
   }
 
   #end(reason: string): void {
@@ -314,10 +420,15 @@ class SocketLineTransport implements StartTlsTransport {
   }
 
   /**
-   * Runs one read or write under the timeout. On timeout the connection is
-   * closed, which ends the pending operation (Deno rejects it as Interrupted).
+   * Runs one read or write under the timeout (`limitMs`, default the whole
+   * timeout). On timeout the connection is closed, which ends the pending
+   * operation (Deno rejects it as Interrupted).
    */
-  async #bounded<T>(what: string, work: () => Promise<T>): Promise<T> {
+  async #bounded<T>(
+    what: string,
+    work: () => Promise<T>,
+    limitMs = this.#timeoutMs,
+  ): Promise<T> {
     if (this.#closed) throw this.#closedError(what);
     if (this.#busy) {
       throw new InternalError("readLine/writeLine called while another is pending", {
@@ -329,13 +440,13 @@ class SocketLineTransport implements StartTlsTransport {
     const timer = setTimeout(() => {
       timedOut = true;
       this.#end(`no answer within ${seconds(this.#timeoutMs)}`);
-    }, this.#timeoutMs);
+    }, limitMs);
     try {
       const result = await work();
       if (timedOut) throw new Error("timed out");
       return result;
     } catch (error) {
-      if (timedOut) throw timeoutError(what, this.#target, this.#timeoutMs, error);
+      if (timedOut) throw this.#stepTimeout(what, error);
       if (error instanceof ToolError) throw error;
       if (error instanceof Deno.errors.InvalidData) {
         this.#end("TLS error");
@@ -355,6 +466,19 @@ class SocketLineTransport implements StartTlsTransport {
     }
   }
 
+  /**
+   * The timeout of a step. A server that said nothing gets the usual "no
+   * answer"; one that kept sending without finishing its reply is named as such.
+   */
+  #stepTimeout(what: string, cause: unknown): ConnectionError {
+    if (this.#stepLines === 0) return timeoutError(what, this.#target, this.#timeoutMs, cause);
+    return new ConnectionError(
+      `${this.#target} did not finish its reply within ${seconds(this.#timeoutMs)} ` +
+        `(${this.#stepLines} lines received; ${what})`,
+      { code: TlsCode.timeout, cause },
+    );
+  }
+
   #closedError(what: string, cause?: unknown): ConnectionError {
     return new ConnectionError(
       `connection to ${this.#target} lost while ${what}: ${this.#endReason}`,
@@ -364,6 +488,25 @@ class SocketLineTransport implements StartTlsTransport {
       },
     );
   }
+}
+
+/** Shortest start of a credential that still counts as the credential when cut off. */
+const MIN_FRAGMENT = 32;
+
+/**
+ * Replaces `secret` in `text` with `label`, also where only its beginning
+ * (at least MIN_FRAGMENT characters) appears, as when a server cuts it off.
+ */
+export function scrub(text: string, secret: string, label: string): string {
+  let out = text.split(secret).join(label);
+  if (secret.length <= MIN_FRAGMENT) return out;
+  const head = secret.slice(0, MIN_FRAGMENT);
+  for (let at = out.indexOf(head); at >= 0; at = out.indexOf(head, at + label.length)) {
+    let end = at + MIN_FRAGMENT;
+    while (end < out.length && end - at < secret.length && out[end] === secret[end - at]) end++;
+    out = out.slice(0, at) + label + out.slice(end);
+  }
+  return out;
 }
 
 function timeoutError(step: string, target: string, timeoutMs: number, cause: unknown) {
