@@ -153,3 +153,17 @@ export function toTokenError(
     cause: error,
   });
 }
+
+/** msal's result as our TokenResult; an answer without a token is an error, not a result. */
+export function tokenResultOf(
+  result: { accessToken?: string; expiresOn?: Date | null; fromCache?: boolean } | null,
+): { accessToken: string; expiresOn: Date | null; fromCache: boolean } {
+  if (!result?.accessToken) {
+    throw new TokenError("Entra ID answered without an access token", { code: "NO_TOKEN" });
+  }
+  return {
+    accessToken: result.accessToken,
+    expiresOn: result.expiresOn ?? null,
+    fromCache: result.fromCache ?? false,
+  };
+}

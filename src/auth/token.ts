@@ -3,9 +3,8 @@
  * importer of msal-node, and msal is loaded lazily so that usage errors, help
  * and cached tokens never pay for its import (~100 ms).
  */
-import { TokenError } from "../errors.ts";
 import type { LoadedCertificate } from "./certificate.ts";
-import { msalSetup, type MsalTarget, toTokenError } from "./msal_common.ts";
+import { msalSetup, type MsalTarget, tokenResultOf, toTokenError } from "./msal_common.ts";
 
 export { entraDescription } from "./msal_common.ts";
 
@@ -46,15 +45,7 @@ export async function acquireAppToken(request: AppTokenRequest): Promise<TokenRe
     cache: setup.cache,
   });
   try {
-    const result = await app.acquireTokenByClientCredential({ scopes: request.scopes });
-    if (!result?.accessToken) {
-      throw new TokenError("Entra ID answered without an access token", { code: "NO_TOKEN" });
-    }
-    return {
-      accessToken: result.accessToken,
-      expiresOn: result.expiresOn ?? null,
-      fromCache: result.fromCache ?? false,
-    };
+    return tokenResultOf(await app.acquireTokenByClientCredential({ scopes: request.scopes }));
   } catch (error) {
     throw toTokenError(error, setup.network, request.timeoutMs);
   } finally {

@@ -10,6 +10,7 @@ import {
   entraDescription,
   msalSetup,
   type MsalTarget,
+  tokenResultOf,
   toTokenError,
 } from "./msal_common.ts";
 import type { FetchNetworkClient } from "./network.ts";
@@ -266,14 +267,9 @@ export async function acquireUserToken(request: UserTokenRequest): Promise<UserT
         result = await pasteFlow(msal, app, request);
       }
     }
-    if (!result?.accessToken) {
-      throw new TokenError("Entra ID answered without an access token", { code: "NO_TOKEN" });
-    }
     return {
-      accessToken: result.accessToken,
-      expiresOn: result.expiresOn ?? null,
-      fromCache: result.fromCache ?? false,
-      username: result.account?.username ?? request.loginHint ?? "",
+      ...tokenResultOf(result),
+      username: result?.account?.username ?? request.loginHint ?? "",
       signIn,
       deviceCode: seen.info,
     };
