@@ -3,14 +3,8 @@
  * loopback listener, and the script as the CLI will start it (`$BROWSER <url>`).
  */
 import assert from "node:assert/strict";
-import {
-  AuthError,
-  type INetworkModule,
-  type NetworkRequestOptions,
-  type NetworkResponse,
-  PublicClientApplication,
-  ServerError,
-} from "@azure/msal-node";
+import { AuthError, PublicClientApplication, ServerError } from "@azure/msal-node";
+import { testNetwork } from "./msal_helpers.ts";
 import { type SignInResult, signInWithBrowser } from "./browser.ts";
 import { type EntraApp, type FakeEntra, startFakeEntra } from "./entra.ts";
 import { decodeJwt } from "./jwt.ts";
@@ -43,29 +37,6 @@ const apps: EntraApp[] = [
     delegated: ["IMAP.AccessAsUser.All"],
   },
 ];
-
-function testNetwork(caPem: string, entra: FakeEntra) {
-  const client = Deno.createHttpClient({ caCerts: [caPem] });
-  async function send<T>(
-    method: string,
-    url: string,
-    options?: NetworkRequestOptions,
-  ): Promise<NetworkResponse<T>> {
-    if (new URL(url).host !== entra.host) throw new Error(`test refused a request to ${url}`);
-    const res = await fetch(url, {
-      method,
-      headers: options?.headers,
-      body: method === "POST" ? options?.body ?? "" : undefined,
-      client,
-    });
-    return { headers: Object.fromEntries(res.headers), body: await res.json(), status: res.status };
-  }
-  const network: INetworkModule = {
-    sendGetRequestAsync: (url, options) => send("GET", url, options),
-    sendPostRequestAsync: (url, options) => send("POST", url, options),
-  };
-  return { network, close: () => client.close() };
-}
 
 async function withEntra(
   pki: ServerPki,

@@ -1,12 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  AuthError,
-  ConfidentialClientApplication,
-  type INetworkModule,
-  type NetworkRequestOptions,
-  type NetworkResponse,
-  ServerError,
-} from "@azure/msal-node";
+import { ConfidentialClientApplication, ServerError } from "@azure/msal-node";
+import { assertNoNull, paths, rejection, testNetwork } from "./msal_helpers.ts";
 import { type EntraApp, type FakeEntra, startFakeEntra } from "./entra.ts";
 import {
   base64UrlDecode,
@@ -27,37 +21,6 @@ const SECRET = "s3cr3t~value";
 const SCOPE = "https://outlook.office365.com/.default";
 const FORM = { "content-type": "application/x-www-form-urlencoded" };
 
-/**
- * msal's network client over a fetch that trusts the test CA. It refuses every host but the fake,
- * so a test can never reach login.microsoftonline.com (msal's instance discovery host).
- */
-function testNetwork(caPem: string, entra: FakeEntra): INetworkModule & { close(): void } {
-  const client = Deno.createHttpClient({ caCerts: [caPem] });
-  async function send<T>(
-    method: string,
-    url: string,
-    options?: NetworkRequestOptions,
-  ): Promise<NetworkResponse<T>> {
-    if (new URL(url).host !== entra.host) throw new Error(`test refused a request to ${url}`);
-    const res = await fetch(url, {
-      method,
-      headers: options?.headers,
-      body: method === "POST" ? options?.body ?? "" : undefined,
-      client,
-    });
-    return {
-      headers: Object.fromEntries(res.headers),
-      body: (await res.json()) as T,
-      status: res.status,
-    };
-  }
-  return {
-    sendGetRequestAsync: (url, options) => send("GET", url, options),
-    sendPostRequestAsync: (url, options) => send("POST", url, options),
-    close: () => client.close(),
-  };
-}
-
 type Credential =
   | { clientSecret: string }
   | {
@@ -76,7 +39,7 @@ async function msalToken(
   credential: Credential,
   opts: { tenant?: string; clientId?: string; authorityMetadata?: string } = {},
 ) {
-  const network = testNetwork(pki.caPem, entra);
+  const net = testNetwork(pki.caPem, entra);
   try {
     const cca = new ConfidentialClientApplication({
       auth: {
@@ -87,34 +50,12 @@ async function msalToken(
         ...credential,
       },
       system: {
-        networkClient: network,
+        networkClient: net.network,
       },
     });
     return await cca.acquireTokenByClientCredential({ scopes: [SCOPE] });
   } finally {
-    network.close();
-  }
-}
-
-async function rejection(promise: Promise<unknown>): Promise<AuthError> {
-  try {
-    await promise;
-  } catch (e) {
-    assert.ok(e instanceof AuthError, `expected an msal AuthError, got ${e}`);
-    return e;
-  }
-  assert.fail("expected msal to reject");
-}
-
-function paths(entra: FakeEntra): string[] {
-  return entra.requests.map((r) => `${r.method} ${r.path}`);
-}
-
-/** Dovecot 2.3 crashes on a JSON null anywhere in the claims. */
-function assertNoNull(value: unknown, where = "payload"): void {
-  assert.notEqual(value, null, `${where} is null`);
-  if (typeof value === "object" && value !== null) {
-    for (const [k, v] of Object.entries(value)) assertNoNull(v, `${where}.${k}`);
+    net.close();
   }
 }
 

@@ -6,17 +6,14 @@ import assert from "node:assert/strict";
 import {
   type AccountInfo,
   type AuthenticationResult,
-  AuthError,
   ConfidentialClientApplication,
   CryptoProvider,
   type DeviceCodeRequest,
-  type INetworkModule,
   InteractionRequiredAuthError,
-  type NetworkRequestOptions,
-  type NetworkResponse,
   PublicClientApplication,
   ServerError,
 } from "@azure/msal-node";
+import { assertNoNull, paths, rejection, testNetwork } from "./msal_helpers.ts";
 import {
   type EntraApp,
   type EntraUser,
@@ -70,34 +67,6 @@ const confidentialApp: EntraApp = {
   delegated: ["IMAP.AccessAsUser.All"],
 };
 
-/** msal's network client over fetch with the test CA; it refuses every host but the fake. */
-function testNetwork(caPem: string, entra: FakeEntra) {
-  const client = Deno.createHttpClient({ caCerts: [caPem] });
-  /** Every JSON body received: msal drops device-code error descriptions, tests read them here. */
-  const bodies: Record<string, unknown>[] = [];
-  async function send<T>(
-    method: string,
-    url: string,
-    options?: NetworkRequestOptions,
-  ): Promise<NetworkResponse<T>> {
-    if (new URL(url).host !== entra.host) throw new Error(`test refused a request to ${url}`);
-    const res = await fetch(url, {
-      method,
-      headers: options?.headers,
-      body: method === "POST" ? options?.body ?? "" : undefined,
-      client,
-    });
-    const body = await res.json();
-    bodies.push(body);
-    return { headers: Object.fromEntries(res.headers), body: body as T, status: res.status };
-  }
-  const network: INetworkModule = {
-    sendGetRequestAsync: (url, options) => send("GET", url, options),
-    sendPostRequestAsync: (url, options) => send("POST", url, options),
-  };
-  return { network, bodies, close: () => client.close() };
-}
-
 interface Env {
   pki: ServerPki;
   entra: FakeEntra;
@@ -148,28 +117,6 @@ async function withEnv(
     http.close();
     net.close();
     await entra.close();
-  }
-}
-
-async function rejection(promise: Promise<unknown>): Promise<AuthError> {
-  try {
-    await promise;
-  } catch (e) {
-    assert.ok(e instanceof AuthError, `expected an msal AuthError, got ${e}`);
-    return e;
-  }
-  assert.fail("expected msal to reject");
-}
-
-function paths(entra: FakeEntra): string[] {
-  return entra.requests.map((r) => `${r.method} ${r.path}`);
-}
-
-/** Dovecot 2.3 crashes on a JSON null anywhere in the claims. */
-function assertNoNull(value: unknown, where = "payload"): void {
-  assert.notEqual(value, null, `${where} is null`);
-  if (typeof value === "object" && value !== null) {
-    for (const [k, v] of Object.entries(value)) assertNoNull(v, `${where}.${k}`);
   }
 }
 
