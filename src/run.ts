@@ -66,7 +66,6 @@ export async function run(
   try {
     if (options.diagnose) {
       checks.start("authority");
-      context.server = new URL(options.authorityHost).hostname;
       await probeAuthority({
         authorityHost: options.authorityHost,
         tenantId: options.tenantId,
@@ -74,7 +73,6 @@ export async function run(
         timeoutMs: options.timeoutSeconds * 1000,
         proxy: options.proxy,
       });
-      context.server = options.server;
       checks.pass("authority");
     }
     checks.start("token");
@@ -150,12 +148,9 @@ export async function run(
   } catch (thrown) {
     const error: ToolError = toToolError(thrown);
     // Before the mail session, network trouble is with the authority, not the mail server.
-    const atAuthority = ["authority", "token"].includes(checks.current);
-    const where = atAuthority
-      ? {
-        server: new URL(options.authorityHost).hostname,
-        port: Number(new URL(options.authorityHost).port || 443),
-      }
+    const authority = new URL(options.authorityHost);
+    const where = ["authority", "token"].includes(checks.current)
+      ? { server: authority.hostname, port: Number(authority.port || 443) }
       : {};
     const advice = advise(error.code, { ...context, ...where, detail: error.message }, lang);
     if (checks.current !== "claims") checks.fail(checks.current, error.code ?? error.message);
