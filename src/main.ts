@@ -6,6 +6,8 @@ import { helpText } from "./cli/help.ts";
 import { lookupParameter } from "./cli/bind.ts";
 import { ExitCode, toToolError } from "./errors.ts";
 import { consoleSink, printable, Reporter } from "./output/console.ts";
+import { failedReport } from "./output/report.ts";
+import { errorReport } from "./app/error_report.ts";
 import { TOOL_NAME, VERSION } from "./version.ts";
 import { openBrowser } from "./platform/browser.ts";
 import { pickLanguage } from "./diagnose/messages.ts";
@@ -50,24 +52,15 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     command = parseCommandLine(argv);
   } catch (thrown) {
+    // Bad parameters: reported like any other failure, before anything else happens.
     const error = toToolError(thrown);
-    if (wantsJson(argv)) {
-      consoleSink.out(
-        JSON.stringify({
-          ok: false,
-          exitCode: error.exitCode,
-          version: VERSION,
-          error: {
-            kind: error.kind,
-            message: error.message,
-            code: error.code ?? null,
-            hint: null,
-            advice: null,
-          },
-        }) + "\n",
-      );
-    }
-    consoleSink.err(`ERROR: ${printable(error.message)}\n`);
+    const lang = pickLanguage(undefined, (name) => Deno.env.get(name));
+    const reporter = new Reporter({
+      format: wantsJson(argv) ? "Json" : "Text",
+      verbose: false,
+      lang,
+    });
+    reporter.finish(failedReport(errorReport(error, {}, lang), error.exitCode), {});
     return error.exitCode;
   }
   if (command.kind === "help") {
@@ -81,7 +74,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const { options } = command;
   const lang = pickLanguage(options.language, (name) => Deno.env.get(name));
   const reporter = new Reporter({ format: options.outputFormat, verbose: options.verbose, lang });
-  const { run } = await import("./run.ts");
+  const { run } = await import("./app/run.ts");
   const { report, token, sasl } = await run(options, reporter, {
     readStdin,
     readLine,

@@ -22,8 +22,9 @@ export function defaultCacheDir(
     return v === undefined || v === "" ? undefined : v;
   };
   if (os === "windows") {
+    const profile = value("USERPROFILE");
     const local = value("LOCALAPPDATA") ??
-      (value("USERPROFILE") ? joinWindows(value("USERPROFILE")!, "AppData\\Local") : undefined);
+      (profile ? joinWindows(profile, "AppData\\Local") : undefined);
     return local ? joinWindows(local, CACHE_FOLDER_NAME) : null;
   }
   const home = value("HOME");

@@ -36,8 +36,8 @@ export function defaultCertDir(
       `-clientcertificate: cannot tell where the certificate folder is; set ${CERT_DIR_ENV}`,
     );
   if (os === "windows") {
-    const appData = env("APPDATA") ||
-      (env("USERPROFILE") && win32.join(env("USERPROFILE")!, "AppData", "Roaming"));
+    const profile = env("USERPROFILE");
+    const appData = env("APPDATA") || (profile && win32.join(profile, "AppData", "Roaming"));
     if (!appData) throw unknown();
     return win32.join(appData, APP_DIR, "certs");
   }

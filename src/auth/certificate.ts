@@ -69,31 +69,18 @@ const KEY_FILE = "-CertificateKeyFile";
 /** Certificate files are a few KB; anything much larger is not one, and forge is slow on it. */
 const MAX_FILE_BYTES = 1024 * 1024;
 
-/** Machine-readable codes on the `UsageError`s, also used to summarize skipped folder files. */
-export const CertErrorCode = {
-  fileNotFound: "CERT-FILE-NOT-FOUND",
-  badValue: "CERT-BAD-VALUE",
-  unreadable: "CERT-UNREADABLE",
-  noCertificate: "CERT-NO-CERTIFICATE",
-  noKey: "CERT-NO-KEY",
-  keyMismatch: "CERT-KEY-MISMATCH",
-  notRsa: "CERT-NOT-RSA",
-  passwordNeeded: "CERT-PASSWORD-NEEDED",
-  passwordWrong: "CERT-PASSWORD-WRONG",
-} as const;
-
 /** Loads the certificate credential described by `input`; see the module comment. */
 export async function loadCertificate(input: CertificateInput): Promise<LoadedCertificate> {
   const value = input.value.trim();
   if (value === "") {
     throw new UsageError(`${CERT}: empty value; give a certificate file or a thumbprint`, {
-      code: CertErrorCode.badValue,
+      code: "CERT_BAD_VALUE",
     });
   }
   const info = await statOrUndefined(value, CERT);
   if (info?.isDirectory) {
     throw new UsageError(`${CERT}: ${value} is a folder, not a certificate file`, {
-      code: CertErrorCode.badValue,
+      code: "CERT_BAD_VALUE",
     });
   }
   if (info) return await loadFile(value, input, {});
@@ -102,11 +89,11 @@ export async function loadCertificate(input: CertificateInput): Promise<LoadedCe
   if (thumbprint) return await loadByThumbprint(thumbprint, input);
 
   if (/[\\/]|\.(pem|crt|cer|pfx|p12|key)$/i.test(value)) {
-    throw new UsageError(`${CERT}: file not found: ${value}`, { code: CertErrorCode.fileNotFound });
+    throw new UsageError(`${CERT}: file not found: ${value}`, { code: "CERT_FILE_NOT_FOUND" });
   }
   throw new UsageError(
     `${CERT}: ${value} is neither an existing file nor a 40-hex-digit SHA-1 thumbprint`,
-    { code: CertErrorCode.badValue },
+    { code: "CERT_BAD_VALUE" },
   );
 }
 
@@ -150,7 +137,7 @@ async function statOrUndefined(path: string, param: string): Promise<Deno.FileIn
       return undefined;
     }
     throw new UsageError(`${param}: cannot read ${path}: ${messageOf(error)}`, {
-      code: CertErrorCode.unreadable,
+      code: "CERT_UNREADABLE",
       cause: error,
     });
   }
@@ -160,22 +147,22 @@ async function readBytes(path: string, param: string): Promise<Uint8Array> {
   const info = await statOrUndefined(path, param);
   if (!info) {
     throw new UsageError(`${param}: file not found: ${path}`, {
-      code: CertErrorCode.fileNotFound,
+      code: "CERT_FILE_NOT_FOUND",
     });
   }
   if (!info.isFile) {
-    throw new UsageError(`${param}: ${path} is not a file`, { code: CertErrorCode.badValue });
+    throw new UsageError(`${param}: ${path} is not a file`, { code: "CERT_BAD_VALUE" });
   }
   if (info.size > MAX_FILE_BYTES) {
     throw new UsageError(`${param}: ${path} is too large to be a certificate or key file`, {
-      code: CertErrorCode.unreadable,
+      code: "CERT_UNREADABLE",
     });
   }
   try {
     return await Deno.readFile(path);
   } catch (error) {
     throw new UsageError(`${param}: cannot read ${path}: ${messageOf(error)}`, {
-      code: CertErrorCode.unreadable,
+      code: "CERT_UNREADABLE",
       cause: error,
     });
   }
@@ -196,7 +183,7 @@ function parseContainer(bytes: Uint8Array, path: string, param: string): Contain
   }
   throw new UsageError(
     `${param}: ${path} is not a certificate file (expected PEM, PFX/P12 or DER)`,
-    { code: CertErrorCode.unreadable },
+    { code: "CERT_UNREADABLE" },
   );
 }
 
@@ -219,7 +206,7 @@ function parsePem(text: string, path: string, param: string): Container {
       const der = decodeBase64(body);
       if (!der) {
         throw new UsageError(`${param}: ${path} has a damaged certificate block`, {
-          code: CertErrorCode.unreadable,
+          code: "CERT_UNREADABLE",
         });
       }
       certs.push(der);
@@ -265,7 +252,7 @@ async function readPemKey(
   if (key.encrypted && password === undefined) {
     throw new UsageError(
       `${PASSWORD}: ${path} is encrypted; give its password with ${PASSWORD}`,
-      { code: CertErrorCode.passwordNeeded },
+      { code: "CERT_PASSWORD_NEEDED" },
     );
   }
   try {
@@ -277,7 +264,7 @@ async function readPemKey(
   } catch (error) {
     if (!key.encrypted) {
       throw new UsageError(`${CERT}: cannot read the private key in ${path}`, {
-        code: CertErrorCode.unreadable,
+        code: "CERT_UNREADABLE",
         cause: error,
       });
     }
@@ -314,14 +301,17 @@ async function decryptWithForge(
   if (
     /unsupported/i.test(messageOf(forgeError)) && !/bad decrypt/i.test(messageOf(nodeError))
   ) {
-    throw new UsageError(`${CERT}: the key in ${path} uses an encryption this tool cannot read`, {
-      code: CertErrorCode.unreadable,
-      hint: "Re-encrypt it with `openssl pkey -in OLD -aes256 -out NEW`.",
-      cause: nodeError,
-    });
+    throw new UsageError(
+      `${CERT}: the key in ${path} uses an encryption this tool cannot read; re-encrypt it with ` +
+        "`openssl pkey -in OLD -aes256 -out NEW`",
+      {
+        code: "CERT_UNREADABLE",
+        cause: nodeError,
+      },
+    );
   }
   throw new UsageError(`${PASSWORD}: wrong password for ${path}`, {
-    code: CertErrorCode.passwordWrong,
+    code: "CERT_PASSWORD_WRONG",
     cause: nodeError,
   });
 }
@@ -371,7 +361,7 @@ async function openPfx(
     hasMac = parts.length >= 3;
   } catch (error) {
     throw new UsageError(`${CERT}: ${path} is a damaged PFX/P12 file`, {
-      code: CertErrorCode.unreadable,
+      code: "CERT_UNREADABLE",
       cause: error,
     });
   }
@@ -395,18 +385,18 @@ async function openPfx(
     (!hasMac && !/unsupported|integrity mode/i.test(message));
   if (!passwordProblem) {
     throw new UsageError(`${CERT}: cannot read ${path}: ${message}`, {
-      code: CertErrorCode.unreadable,
+      code: "CERT_UNREADABLE",
       cause: firstError,
     });
   }
   if (password === undefined) {
     throw new UsageError(
       `${PASSWORD}: ${path} is encrypted; give its password with ${PASSWORD}`,
-      { code: CertErrorCode.passwordNeeded, cause: firstError },
+      { code: "CERT_PASSWORD_NEEDED", cause: firstError },
     );
   }
   throw new UsageError(`${PASSWORD}: wrong password for ${path}`, {
-    code: CertErrorCode.passwordWrong,
+    code: "CERT_PASSWORD_WRONG",
     cause: firstError,
   });
 }
@@ -436,7 +426,7 @@ function pfxContents(forge: Forge, pfx: forgeTypes.pkcs12.Pkcs12Pfx, path: strin
     } catch (error) {
       if (bag.key) {
         throw new UsageError(`${CERT}: cannot read the private key in ${path}`, {
-          code: CertErrorCode.unreadable,
+          code: "CERT_UNREADABLE",
           cause: error,
         });
       }
@@ -477,7 +467,7 @@ async function loadFile(
   }
   if (contents.certs.length === 0) {
     throw new UsageError(`${CERT}: ${path} contains no certificate`, {
-      code: CertErrorCode.noCertificate,
+      code: "CERT_NO_CERTIFICATE",
     });
   }
 
@@ -514,12 +504,12 @@ async function readKeyFile(
   const container = text.includes("-----BEGIN ") ? parsePem(text, keyFile, param) : undefined;
   if (!container || container.format !== "pem") {
     throw new UsageError(`${param}: ${keyFile} is not a PEM private key file`, {
-      code: CertErrorCode.unreadable,
+      code: "CERT_UNREADABLE",
     });
   }
   if (container.keys.length === 0 && container.otherKeys.length === 0) {
     throw new UsageError(`${param}: ${keyFile} contains no private key`, {
-      code: CertErrorCode.noKey,
+      code: "CERT_NO_KEY",
     });
   }
   return {
@@ -548,7 +538,7 @@ function assemble(contents: Contents, ctx: AssembleContext): LoadedCertificate {
   if (contents.keys.length === 0 && contents.otherKeys.length === 0) {
     throw new UsageError(
       `${CERT}: ${ctx.path} contains no private key; give it with ${KEY_FILE}`,
-      { code: CertErrorCode.noKey },
+      { code: "CERT_NO_KEY" },
     );
   }
   const rsaKeys = contents.keys.filter((k) => k.asymmetricKeyType === "rsa");
@@ -557,7 +547,7 @@ function assemble(contents: Contents, ctx: AssembleContext): LoadedCertificate {
     throw new UsageError(
       `${CERT}: the private key in ${ctx.keyPath} is not an RSA key (${found}); Entra ID ` +
         "certificate credentials need RSA",
-      { code: CertErrorCode.notRsa },
+      { code: "CERT_NOT_RSA" },
     );
   }
 
@@ -583,14 +573,14 @@ function assemble(contents: Contents, ctx: AssembleContext): LoadedCertificate {
   }
   if ((!leaf || !key) && unreadableKey !== undefined) {
     throw new UsageError(`${CERT}: ${ctx.path} has a certificate whose public key cannot be read`, {
-      code: CertErrorCode.unreadable,
+      code: "CERT_UNREADABLE",
       cause: unreadableKey,
     });
   }
   if (!leaf || !key) {
     throw new UsageError(
       `${CERT}: the private key does not match the certificate (${keyWhere})`,
-      { code: CertErrorCode.keyMismatch },
+      { code: "CERT_KEY_MISMATCH" },
     );
   }
 
@@ -626,7 +616,7 @@ function parseCert(der: Uint8Array, path: string): ParsedCert {
     return { der, x509, sha1: createHash("sha1").update(der).digest("hex").toUpperCase() };
   } catch (error) {
     throw new UsageError(`${CERT}: ${path} has a certificate that cannot be read`, {
-      code: CertErrorCode.unreadable,
+      code: "CERT_UNREADABLE",
       cause: error,
     });
   }
@@ -705,8 +695,8 @@ function sha1Hex(der: Uint8Array): string {
 /** Short reason for the "could not be read" list of a failed folder search. */
 function skipReason(error: unknown): string {
   const code = error instanceof UsageError ? error.code : undefined;
-  if (code === CertErrorCode.passwordNeeded) return `encrypted, needs ${PASSWORD}`;
-  if (code === CertErrorCode.passwordWrong) return `wrong ${PASSWORD}`;
+  if (code === "CERT_PASSWORD_NEEDED") return `encrypted, needs ${PASSWORD}`;
+  if (code === "CERT_PASSWORD_WRONG") return `wrong ${PASSWORD}`;
   return "not a readable certificate file";
 }
 

@@ -3,7 +3,13 @@
  * authority it is given (no discovery calls), our HTTP client, and the
  * translation of msal's errors into TokenError with Entra's AADSTS code.
  */
-import { ConnectionError, TokenError } from "../errors.ts";
+import {
+  ConnectionError,
+  type EntraCode,
+  type ErrorCode,
+  receivedCode,
+  TokenError,
+} from "../errors.ts";
 import type { ICachePlugin } from "@azure/msal-node";
 import { FetchNetworkClient, type TransportFailure } from "./network.ts";
 
@@ -35,12 +41,13 @@ export function authorityMetadata(authority: string): string {
 }
 
 /** Reads msal's server errors: `errorNo` or the `AADSTS<n>:` prefix of the description. */
-export function aadstsCode(error: Record<string, unknown>): string | undefined {
+export function aadstsCode(error: Record<string, unknown>): EntraCode | undefined {
   // msal types errorNo as a string but passes Entra's number through as is.
   const number = String(error.errorNo ?? "");
-  if (/^\d+$/.test(number)) return `AADSTS${number}`;
+  if (/^\d+$/.test(number)) return `AADSTS${Number(number)}`;
   const text = `${error.errorMessage ?? ""} ${error.message ?? ""}`;
-  return /AADSTS(\d+)/.exec(text)?.[0];
+  const found = /AADSTS(\d+)/.exec(text);
+  return found ? `AADSTS${Number(found[1])}` : undefined;
 }
 
 /**
@@ -135,7 +142,7 @@ export function toTokenError(
   if (error instanceof TokenError) return error;
   if (network.lastFailure) return describeTransport(network.lastFailure, timeoutMs);
   const e = (error ?? {}) as Record<string, unknown>;
-  let code = aadstsCode(e);
+  let code: ErrorCode | undefined = aadstsCode(e);
   let description = typeof e.errorMessage === "string" && e.errorMessage
     ? e.errorMessage
     : error instanceof Error
@@ -147,7 +154,7 @@ export function toTokenError(
     code = aadstsCode({ errorMessage: body.error_description });
     description = body.error_description;
   }
-  code ??= typeof e.errorCode === "string" ? e.errorCode : undefined;
+  code ??= receivedCode(e.errorCode);
   return new TokenError(`Entra ID refused the token request: ${entraDescription(description)}`, {
     code,
     cause: error,

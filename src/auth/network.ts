@@ -18,6 +18,7 @@
  *   `HTTP_<status>`, so the run ends with exit 3 and that code.
  */
 import type { INetworkModule, NetworkRequestOptions, NetworkResponse } from "@azure/msal-node";
+import { redactorOf } from "../redact.ts";
 
 export interface NetworkOptions {
   caCerts: string[];
@@ -277,11 +278,7 @@ export function scrubEchoes(text: string, requestBody: string | undefined): stri
       spellings.add(raw);
     }
   }
-  let out = text;
-  for (const spelling of [...spellings].sort((a, b) => b.length - a.length)) {
-    out = out.split(spelling).join("<redacted>");
-  }
-  return out;
+  return redactorOf(spellings).redact(text);
 }
 
 /**

@@ -25,7 +25,7 @@ export async function probeAuthority(target: {
     if (response.status === 200) return;
     const description = String(response.body?.error_description ?? `HTTP ${response.status}`);
     throw new TokenError(`Entra ID does not know the tenant: ${entraDescription(description)}`, {
-      code: aadstsCode({ errorMessage: description }) ?? `HTTP_${response.status}`,
+      code: aadstsCode({ errorMessage: description }) ?? `HTTP_${response.status}` as const,
     });
   } catch (error) {
     if (error instanceof TokenError) throw error;

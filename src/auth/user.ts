@@ -4,7 +4,7 @@
  * flow for other redirect URIs), device-code sign-in, and silent renewal with
  * a cached refresh token.
  */
-import { TokenError } from "../errors.ts";
+import { receivedCode, TokenError } from "../errors.ts";
 import {
   aadstsCode,
   entraDescription,
@@ -38,8 +38,8 @@ export interface SignInUi {
 }
 
 export interface UserTokenRequest extends MsalTarget {
-  mode: "authorizationcode" | "devicecode";
-  redirectUri?: string;
+  /** Which sign-in runs when no cached sign-in can be renewed. */
+  flow: { mode: "devicecode" } | { mode: "authorizationcode"; redirectUri: string };
   loginHint?: string;
   scopes: string[];
   /** False when nobody can sign in now (no terminal, token-only output): never start a sign-in. */
@@ -84,7 +84,7 @@ export function parseRedirectedAddress(
   if (error) {
     const description = (params.get("error_description") ?? error).replace(/\s+/g, " ").trim();
     throw new TokenError(`sign-in failed: ${description.split(/ Trace ID:/)[0]}`, {
-      code: /AADSTS\d+/.exec(description)?.[0] ?? error,
+      code: aadstsCode({ errorMessage: description }) ?? receivedCode(error),
     });
   }
   const code = params.get("code");
@@ -118,13 +118,13 @@ async function silent(app: App, request: UserTokenRequest) {
   return await app.acquireTokenSilent({ account, scopes: request.scopes });
 }
 
-async function pasteFlow(msal: Msal, app: App, request: UserTokenRequest) {
+async function pasteFlow(msal: Msal, app: App, request: UserTokenRequest, redirectUri: string) {
   const crypto = new msal.CryptoProvider();
   const pkce = await crypto.generatePkceCodes();
   const state = crypto.createNewGuid();
   const url = await app.getAuthCodeUrl({
     scopes: request.scopes,
-    redirectUri: request.redirectUri!,
+    redirectUri,
     codeChallenge: pkce.challenge,
     codeChallengeMethod: "S256",
     state,
@@ -135,7 +135,7 @@ async function pasteFlow(msal: Msal, app: App, request: UserTokenRequest) {
   return await app.acquireTokenByCode({
     code,
     scopes: request.scopes,
-    redirectUri: request.redirectUri!,
+    redirectUri,
     codeVerifier: pkce.verifier,
     state,
   });
@@ -161,8 +161,8 @@ async function withinSignInLimit<T>(work: Promise<T>): Promise<T> {
   }
 }
 
-async function loopbackFlow(app: App, request: UserTokenRequest) {
-  const port = Number(new URL(request.redirectUri!).port) || undefined;
+async function loopbackFlow(app: App, request: UserTokenRequest, redirectUri: string) {
+  const port = Number(new URL(redirectUri).port) || undefined;
   return await withinSignInLimit(app.acquireTokenInteractive({
     scopes: request.scopes,
     loginHint: request.loginHint,
@@ -213,7 +213,8 @@ async function deviceCodeFlow(
       throw new TokenError(
         `Entra ID refused the device-code sign-in: ${entraDescription(refusal.error_description)}`,
         {
-          code: aadstsCode({ errorMessage: refusal.error_description }) ?? refusal.error,
+          code: aadstsCode({ errorMessage: refusal.error_description }) ??
+            receivedCode(refusal.error),
           cause: error,
         },
       );
@@ -256,15 +257,16 @@ export async function acquireUserToken(request: UserTokenRequest): Promise<UserT
           { code: "SIGN_IN_REQUIRED" },
         );
       }
-      if (request.mode === "devicecode") {
+      const flow = request.flow;
+      if (flow.mode === "devicecode") {
         signIn = "deviceCode";
         result = await deviceCodeFlow(app, request, seen, setup.network);
-      } else if (isLoopbackRedirect(request.redirectUri!)) {
+      } else if (isLoopbackRedirect(flow.redirectUri)) {
         signIn = "interactive";
-        result = await loopbackFlow(app, request);
+        result = await loopbackFlow(app, request, flow.redirectUri);
       } else {
         signIn = "authorizationCodePaste";
-        result = await pasteFlow(msal, app, request);
+        result = await pasteFlow(msal, app, request, flow.redirectUri);
       }
     }
     return {

@@ -9,42 +9,43 @@ import { mailboxProblem } from "../sasl/xoauth2.ts";
 import { printable } from "../text.ts";
 import type { BoundValue } from "./bind.ts";
 import type { ParameterSetName } from "./parameters.ts";
-import { type Cloud, CLOUDS } from "./clouds.ts";
+import { type Cloud, CLOUDS } from "../net/clouds.ts";
 
 export type Protocol = "IMAP" | "POP3" | "SMTP";
 export type OutputFormat = "Text" | "Json" | "Token" | "Sasl";
 
-export const DEFAULT_SERVER = "outlook.office365.com";
-export const DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com";
 export const DEFAULT_PORTS: Record<Protocol, number> = { IMAP: 993, POP3: 995, SMTP: 587 };
 export const DEFAULT_TIMEOUT_SECONDS = 30;
 
-export interface Options {
-  parameterSet: ParameterSetName;
+/** Where and how a mail session connects: all it needs besides the mailbox and the SASL string. */
+export interface MailTarget {
+  protocol: Protocol;
+  server: string;
+  port: number;
+  /** PEM text of -CaFile, added to the system roots. */
+  caCerts: string[];
+  timeoutSeconds: number;
+  /** -Proxy: the mail connection is a CONNECT tunnel through it. */
+  proxy?: URL;
+  /** SMTP only: send one test message to this address after the login. */
+  sendTestMessageTo?: string;
+}
+
+/** What every sign-in method has. */
+interface CommonOptions {
   tenantId: string;
   clientId: string;
-  /** Mailbox that goes into the XOAUTH2 `user=` (client credentials: the first -targetMailbox). */
+  /**
+   * Mailbox that goes into the XOAUTH2 `user=` when known before the token:
+   * client credentials: the first -targetMailbox; user sign-in: -SharedMailbox,
+   * else -LoginHint (else the signed-in user, known only after sign-in).
+   */
   mailbox?: string;
-  /** Every mailbox to check (client credentials: -targetMailbox list and -MailboxFile, deduplicated). */
-  mailboxes: string[];
-  throttleLimit: number;
   cloud: Cloud;
   /** Resource of the Exchange scope for the cloud. */
   resource: string;
-  sendTestMessageTo?: string;
   /** -Proxy, validated; its credentials are secrets. */
   proxy?: URL;
-  clientSecret?: string;
-  /** True when the secret must be read from standard input (`-clientsecret -`). */
-  clientSecretFromStdin: boolean;
-  clientCertificate?: string;
-  certificatePassword?: string;
-  certificateKeyFile?: string;
-  redirectUri?: string;
-  loginHint?: string;
-  sharedMailbox?: string;
-  /** User sign-in scopes from -Scopes; undefined = the default `.default` scope. */
-  scopes?: string[];
   /** Token cache folder (-TokenCachePath); undefined = the OS default. */
   tokenCachePath?: string;
   noTokenCache: boolean;
@@ -52,23 +53,87 @@ export interface Options {
   diagnose: boolean;
   /** -Language; undefined = from the environment. */
   language?: "en" | "de";
-  protocol: Protocol;
-  server: string;
-  port: number;
   /** Normalized `https://host[:port]`, no trailing slash. */
   authorityHost: string;
-  caFile?: string;
   /** PEM text of -CaFile, read once here. */
   caCerts: string[];
   outputFormat: OutputFormat;
   noConnect: boolean;
   timeoutSeconds: number;
   verbose: boolean;
+  mail: MailTarget;
+}
+
+/** Client credentials: the app signs in itself and may check many mailboxes with one token. */
+interface AppCommon extends CommonOptions {
+  mailbox: string;
+  /** Every mailbox to check (-targetMailbox list and -MailboxFile, deduplicated); never empty. */
+  mailboxes: string[];
+  throttleLimit: number;
+}
+
+export interface SecretOptions extends AppCommon {
+  parameterSet: "clientcredentialsSecret";
+  /** The client secret, or `stdin` for `-clientsecret -` (read when the token is requested). */
+  secret: { from: "value"; value: string } | { from: "stdin" };
+}
+
+export interface CertificateOptions extends AppCommon {
+  parameterSet: "clientcredentialsCertificate";
+  certificate: { value: string; password?: string; keyFile?: string };
+}
+
+/** User sign-in: delegated token of a person, for their own or a shared mailbox. */
+interface UserCommon extends CommonOptions {
+  loginHint?: string;
+  sharedMailbox?: string;
+  /** -Scopes; undefined = the default `.default` scope. */
+  scopes?: string[];
+}
+
+export interface AuthorizationCodeOptions extends UserCommon {
+  parameterSet: "authorizationcode";
+  redirectUri: string;
+  loginHint: string;
+}
+
+export interface DeviceCodeOptions extends UserCommon {
+  parameterSet: "devicecode";
+}
+
+export type AppOptions = SecretOptions | CertificateOptions;
+export type UserOptions = AuthorizationCodeOptions | DeviceCodeOptions;
+/** Validated options, one shape per sign-in method (parameter set). */
+export type Options = AppOptions | UserOptions;
+
+/** User sign-in (authorizationcode, devicecode) rather than the app's own credentials. */
+export function isUserSignIn(options: Options): options is UserOptions {
+  return options.parameterSet === "authorizationcode" || options.parameterSet === "devicecode";
+}
+
+/** Whether this run logs in to the mail server (Token/Sasl output and -NoConnect only fetch). */
+export function connects(options: Options): boolean {
+  return !options.noConnect &&
+    (options.outputFormat === "Text" || options.outputFormat === "Json");
+}
+
+/** The token's scopes: -Scopes, else the cloud's Exchange `.default` (as the original asks). */
+export function scopesFor(options: Options): string[] {
+  return (isUserSignIn(options) ? options.scopes : undefined) ?? [`${options.resource}/.default`];
 }
 
 function str(values: ReadonlyMap<string, BoundValue>, name: string): string | undefined {
   const v = values.get(name);
   return v === undefined ? undefined : String(v);
+}
+
+/** A parameter the resolved set makes mandatory (or that `values.has` just confirmed). */
+function required(values: ReadonlyMap<string, BoundValue>, name: string): string {
+  const v = str(values, name);
+  if (v === undefined) {
+    throw new UsageError(`missing mandatory parameter -${name}.`, { code: "MISSING_MANDATORY" });
+  }
+  return v;
 }
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -228,7 +293,7 @@ function checkProxy(raw: string): URL {
   return url;
 }
 
-/** -targetMailbox (comma list) and -MailboxFile, checked, in order, each address once. */
+/** -targetMailbox (comma list) and -MailboxFile, checked, in order, each address once; never empty. */
 function collectMailboxes(target: string | undefined, file: string | undefined): string[] {
   const raw: [string, string][] = [];
   for (const part of (target ?? "").split(",")) {
@@ -307,72 +372,101 @@ export function buildOptions(
 ): Options {
   const protocol = (str(values, "Protocol") ?? "IMAP") as Protocol;
   const cloud = (str(values, "Cloud") ?? "Global") as Cloud;
-  const secret = str(values, "clientsecret");
-  const target = str(values, "targetMailbox");
-  const shared = str(values, "SharedMailbox");
-  const loginHint = str(values, "LoginHint");
-  const certificate = str(values, "clientcertificate")?.trim();
-  const keyFile = str(values, "CertificateKeyFile");
   const caFile = str(values, "CaFile");
-  const options: Options = {
-    parameterSet: set,
-    tenantId: checkTenant(str(values, "tenantID")!, set),
-    clientId: checkClientId(str(values, "clientId")!),
-    clientSecret: secret === "-" ? undefined : secret,
-    clientSecretFromStdin: secret === "-",
-    clientCertificate: certificate,
-    certificatePassword: str(values, "CertificatePassword"),
-    certificateKeyFile: keyFile === undefined
-      ? undefined
-      : checkExists("CertificateKeyFile", keyFile),
-    redirectUri: values.has("redirectUri")
-      ? checkRedirectUri(str(values, "redirectUri")!)
-      : undefined,
-    loginHint: loginHint === undefined ? undefined : checkMailbox("LoginHint", loginHint),
-    sharedMailbox: shared === undefined ? undefined : checkMailbox("SharedMailbox", shared),
-    mailbox: undefined,
-    protocol,
-    mailboxes: [],
-    throttleLimit: values.has("ThrottleLimit")
-      ? checkThrottle(values.get("ThrottleLimit") as number)
-      : 8,
+  const caCerts = caFile === undefined ? [] : checkCaFile(caFile);
+  const timeoutSeconds = values.has("TimeoutSeconds")
+    ? checkTimeout(values.get("TimeoutSeconds") as number)
+    : DEFAULT_TIMEOUT_SECONDS;
+  const proxy = values.has("Proxy") ? checkProxy(required(values, "Proxy")) : undefined;
+  const common: CommonOptions = {
+    tenantId: checkTenant(required(values, "tenantID"), set),
+    clientId: checkClientId(required(values, "clientId")),
     cloud,
     resource: CLOUDS[cloud].resource,
-    sendTestMessageTo: values.has("SendTestMessageTo")
-      ? checkSendTo(protocol, str(values, "SendTestMessageTo")!)
-      : undefined,
-    proxy: values.has("Proxy") ? checkProxy(str(values, "Proxy")!) : undefined,
-    server: values.has("Server")
-      ? checkServer(str(values, "Server")!)
-      : protocol === "SMTP"
-      ? CLOUDS[cloud].smtpHost
-      : CLOUDS[cloud].mailHost,
-    port: values.has("Port") ? checkPort(values.get("Port") as number) : DEFAULT_PORTS[protocol],
+    proxy,
     authorityHost: values.has("AuthorityHost")
-      ? checkAuthorityHost(str(values, "AuthorityHost")!)
+      ? checkAuthorityHost(required(values, "AuthorityHost"))
       : CLOUDS[cloud].authorityHost,
-    caFile,
-    caCerts: caFile === undefined ? [] : checkCaFile(caFile),
+    caCerts,
     outputFormat: (str(values, "OutputFormat") ?? "Text") as OutputFormat,
     noConnect: values.get("NoConnect") === true,
-    scopes: values.has("Scopes") ? checkScopes(str(values, "Scopes")!) : undefined,
     tokenCachePath: str(values, "TokenCachePath"),
     noTokenCache: values.get("NoTokenCache") === true,
     diagnose: values.get("Diagnose") === true,
     language: str(values, "Language") as "en" | "de" | undefined,
-    timeoutSeconds: values.has("TimeoutSeconds")
-      ? checkTimeout(values.get("TimeoutSeconds") as number)
-      : DEFAULT_TIMEOUT_SECONDS,
+    timeoutSeconds,
     verbose: values.get("Verbose") === true,
+    mail: {
+      protocol,
+      server: values.has("Server")
+        ? checkServer(required(values, "Server"))
+        : protocol === "SMTP"
+        ? CLOUDS[cloud].smtpHost
+        : CLOUDS[cloud].mailHost,
+      port: values.has("Port") ? checkPort(values.get("Port") as number) : DEFAULT_PORTS[protocol],
+      caCerts,
+      timeoutSeconds,
+      proxy,
+      sendTestMessageTo: values.has("SendTestMessageTo")
+        ? checkSendTo(protocol, required(values, "SendTestMessageTo"))
+        : undefined,
+    },
   };
-  if (target !== undefined || values.has("MailboxFile")) {
-    options.mailboxes = collectMailboxes(target, str(values, "MailboxFile"));
-    options.mailbox = options.mailboxes[0];
-  } else {
-    options.mailbox = options.sharedMailbox ?? options.loginHint;
+  switch (set) {
+    case "clientcredentialsSecret":
+    case "clientcredentialsCertificate": {
+      const mailboxes = collectMailboxes(str(values, "targetMailbox"), str(values, "MailboxFile"));
+      const app = {
+        ...common,
+        mailbox: mailboxes[0],
+        mailboxes,
+        throttleLimit: values.has("ThrottleLimit")
+          ? checkThrottle(values.get("ThrottleLimit") as number)
+          : 8,
+      };
+      if (set === "clientcredentialsSecret") {
+        const secret = required(values, "clientsecret");
+        return {
+          ...app,
+          parameterSet: set,
+          secret: secret === "-" ? { from: "stdin" } : { from: "value", value: secret },
+        };
+      }
+      const certificate = required(values, "clientcertificate").trim();
+      if (certificate === "") {
+        throw new UsageError(`-clientcertificate: must not be empty.`, { code: "EMPTY_VALUE" });
+      }
+      const keyFile = str(values, "CertificateKeyFile");
+      return {
+        ...app,
+        parameterSet: set,
+        certificate: {
+          value: certificate,
+          password: str(values, "CertificatePassword"),
+          keyFile: keyFile === undefined ? undefined : checkExists("CertificateKeyFile", keyFile),
+        },
+      };
+    }
+    case "authorizationcode":
+    case "devicecode": {
+      const loginHint = str(values, "LoginHint");
+      const shared = str(values, "SharedMailbox");
+      const user = {
+        ...common,
+        loginHint: loginHint === undefined ? undefined : checkMailbox("LoginHint", loginHint),
+        sharedMailbox: shared === undefined ? undefined : checkMailbox("SharedMailbox", shared),
+        scopes: values.has("Scopes") ? checkScopes(required(values, "Scopes")) : undefined,
+      };
+      const mailbox = user.sharedMailbox ?? user.loginHint;
+      if (set === "devicecode") return { ...user, mailbox, parameterSet: set };
+      return {
+        ...user,
+        mailbox,
+        parameterSet: set,
+        redirectUri: checkRedirectUri(required(values, "redirectUri")),
+        // Mandatory in this set (parameter_set.ts checked it).
+        loginHint: user.loginHint ?? checkMailbox("LoginHint", required(values, "LoginHint")),
+      };
+    }
   }
-  if (certificate !== undefined && certificate === "") {
-    throw new UsageError(`-clientcertificate: must not be empty.`, { code: "EMPTY_VALUE" });
-  }
-  return options;
 }

@@ -4,7 +4,7 @@
  * parameters are all present wins. Errors name what is missing or conflicting
  * instead of PowerShell's generic "Parameter set cannot be resolved".
  */
-import { UsageError } from "../errors.ts";
+import { InternalError, UsageError } from "../errors.ts";
 import type { BoundValue } from "./bind.ts";
 import {
   isMandatory,
@@ -23,7 +23,10 @@ const SET_EXAMPLES: Record<ParameterSetName, string> = {
 };
 
 function spec(name: string): ParameterSpec {
-  return PARAMETERS.find((p) => p.name === name)!;
+  const found = PARAMETERS.find((p) => p.name === name);
+  // The binder only produces names from the table.
+  if (!found) throw new InternalError(`unknown parameter ${name}`);
+  return found;
 }
 
 function missingIn(set: ParameterSetName, given: ReadonlySet<string>): string[] {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { parseCommandLine } from "./parse.ts";
-import type { Options } from "./options.ts";
+import type { AppOptions, Options, SecretOptions } from "./options.ts";
 
 const T = "11111111-2222-3333-4444-555555555555";
 const C = "66666666-7777-8888-9999-000000000000";
@@ -9,6 +9,12 @@ function options(argv: string[]): Options {
   const c = parseCommandLine(argv);
   assert.equal(c.kind, "run");
   return (c as { options: Options }).options;
+}
+
+function appOptions(argv: string[]): AppOptions {
+  const o = options(argv);
+  assert.ok(o.parameterSet.startsWith("clientcredentials"));
+  return o as AppOptions;
 }
 
 Deno.test("parseCommandLine() resolves the secret set with defaults", () => {
@@ -23,9 +29,9 @@ Deno.test("parseCommandLine() resolves the secret set with defaults", () => {
     "box@contoso.com",
   ]);
   assert.equal(o.parameterSet, "clientcredentialsSecret");
-  assert.equal(o.protocol, "IMAP");
-  assert.equal(o.server, "outlook.office365.com");
-  assert.equal(o.port, 993);
+  assert.equal(o.mail.protocol, "IMAP");
+  assert.equal(o.mail.server, "outlook.office365.com");
+  assert.equal(o.mail.port, 993);
   assert.equal(o.authorityHost, "https://login.microsoftonline.com");
   assert.equal(o.timeoutSeconds, 30);
   assert.equal(o.outputFormat, "Text");
@@ -45,8 +51,8 @@ Deno.test("parseCommandLine() defaults the POP3 port to 995", () => {
     "-Protocol",
     "POP",
   ]);
-  assert.equal(o.protocol, "POP3");
-  assert.equal(o.port, 995);
+  assert.equal(o.mail.protocol, "POP3");
+  assert.equal(o.mail.port, 995);
 });
 
 Deno.test("parseCommandLine() resolves the certificate and authorizationcode sets", () => {
@@ -217,10 +223,20 @@ Deno.test("parseCommandLine() accepts a tenant domain and IPv6/IPv4 servers", ()
     "127.0.0.1",
   ]);
   assert.equal(o.tenantId, "contoso.onmicrosoft.com");
-  assert.equal(o.server, "127.0.0.1");
+  assert.equal(o.mail.server, "127.0.0.1");
   assert.equal(
     options(["-tenantID", T, "-clientId", C, "-clientsecret", "-", "-targetMailbox", "a@b.c"])
-      .clientSecretFromStdin,
+          .parameterSet === "clientcredentialsSecret" &&
+      (options([
+          "-tenantID",
+          T,
+          "-clientId",
+          C,
+          "-clientsecret",
+          "-",
+          "-targetMailbox",
+          "a@b.c",
+        ]) as SecretOptions).secret.from === "stdin",
     true,
   );
 });
@@ -260,10 +276,10 @@ Deno.test("parseCommandLine() -Cloud sets login host, mail hosts and scope; expl
   for (const [cloud, login, mail, smtp, resource] of cases) {
     const o = options([...base, "-Cloud", cloud]);
     assert.equal(o.authorityHost, login, cloud);
-    assert.equal(o.server, mail, cloud);
+    assert.equal(o.mail.server, mail, cloud);
     assert.equal(o.resource, resource, cloud);
-    assert.equal(options([...base, "-Cloud", cloud, "-Protocol", "SMTP"]).server, smtp, cloud);
-    assert.equal(options([...base, "-Cloud", cloud, "-Protocol", "SMTP"]).port, 587, cloud);
+    assert.equal(options([...base, "-Cloud", cloud, "-Protocol", "SMTP"]).mail.server, smtp, cloud);
+    assert.equal(options([...base, "-Cloud", cloud, "-Protocol", "SMTP"]).mail.port, 587, cloud);
   }
   const o = options([
     ...base,
@@ -275,7 +291,7 @@ Deno.test("parseCommandLine() -Cloud sets login host, mail hosts and scope; expl
     "mail.example",
   ]);
   assert.equal(o.authorityHost, "https://login.example");
-  assert.equal(o.server, "mail.example");
+  assert.equal(o.mail.server, "mail.example");
   assert.equal(o.resource, "https://partner.outlook.cn");
 });
 
@@ -283,7 +299,7 @@ Deno.test("parseCommandLine() collects mailboxes from the list and -MailboxFile,
   const file = await Deno.makeTempFile();
   try {
     await Deno.writeTextFile(file, "# fetcher\nb@x.de\n\n  c@x.de # second\nA@x.de\n");
-    const o = options([
+    const o = appOptions([
       "-tenantID",
       T,
       "-clientId",
@@ -298,7 +314,7 @@ Deno.test("parseCommandLine() collects mailboxes from the list and -MailboxFile,
     assert.deepEqual(o.mailboxes, ["a@x.de", "b@x.de", "c@x.de"]);
     assert.equal(o.mailbox, "a@x.de");
     assert.equal(o.throttleLimit, 8);
-    const fileOnly = options([
+    const fileOnly = appOptions([
       "-tenantID",
       T,
       "-clientId",

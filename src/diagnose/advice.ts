@@ -4,6 +4,7 @@
  * values filled in. The texts live in messages_en.ts / messages_de.ts; this
  * file only decides which advice applies.
  */
+import type { ErrorCode } from "../errors.ts";
 import { type Lang, MESSAGES, type Values } from "./messages.ts";
 import { APP_ROLE } from "./claims_check.ts";
 
@@ -17,7 +18,13 @@ export interface Advice {
   fix: string;
 }
 
-/** Where each advice belongs. The keys are the error codes the tool reports. */
+/**
+ * Advice that is not one error code's: the same code gets different advice
+ * when the token's claims or the server's words tell more (see adviceKey).
+ */
+export type Refinement = "AUTH_FAILED_ROLE_MISSING" | "CONNECTION_CLOSED_LF";
+
+/** Where each advice belongs. The keys are error codes (errors.ts) and refinements. */
 export const ADVICE_STEPS = {
   AADSTS7000215: 1,
   AADSTS7000222: 1,
@@ -60,6 +67,11 @@ export const ADVICE_STEPS = {
   SMTP_NOT_AUTHENTICATED: 3,
   SMTP_SEND_FAILED: 3,
   SMTP_NO_STARTTLS: "network",
+  SMTP_XOAUTH2_UNSUPPORTED: "network",
+  IMAP_BAD_GREETING: "network",
+  POP3_BAD_GREETING: "network",
+  SMTP_BAD_GREETING: "network",
+  TLS_FAILED: "network",
   DNS_FAILED: "network",
   CONNECTION_REFUSED: "network",
   TIMEOUT: "network",
@@ -70,7 +82,7 @@ export const ADVICE_STEPS = {
   PROXY_UNREACHABLE: "network",
   SIGN_IN_REQUIRED: "client",
   REFRESH_FAILED: "client",
-} as const satisfies Record<string, Step>;
+} as const satisfies Partial<Record<ErrorCode | Refinement, Step>>;
 
 export type AdviceCode = keyof typeof ADVICE_STEPS;
 
@@ -81,20 +93,27 @@ export interface AdviceContext extends Values {
 }
 
 /** Picks the advice for an error code; the token's claims refine login failures. */
-export function adviceKey(code: string | undefined, ctx: AdviceContext): AdviceCode | undefined {
+export function adviceKey(
+  code: ErrorCode | Refinement | undefined,
+  ctx: AdviceContext,
+): AdviceCode | undefined {
   if (!code) return undefined;
-  const loginRefused = ["IMAP_AUTH_FAILED", "POP3_AUTH_FAILED", "SMTP_AUTH_FAILED"];
+  const loginRefused: (ErrorCode | Refinement)[] = [
+    "IMAP_AUTH_FAILED",
+    "POP3_AUTH_FAILED",
+    "SMTP_AUTH_FAILED",
+  ];
   if (loginRefused.includes(code) && ctx.permissionOk === false) {
     return "AUTH_FAILED_ROLE_MISSING";
   }
-  if (/^IMAP_BYE$/.test(code) && /closed\. 13/.test(ctx.detail ?? "")) {
+  if (code === "IMAP_BYE" && /closed\. 13/.test(ctx.detail ?? "")) {
     return "CONNECTION_CLOSED_LF";
   }
   return code in ADVICE_STEPS ? code as AdviceCode : undefined;
 }
 
 export function advise(
-  code: string | undefined,
+  code: ErrorCode | Refinement | undefined,
   ctx: AdviceContext,
   lang: Lang,
 ): Advice | undefined {

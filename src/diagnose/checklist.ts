@@ -25,22 +25,39 @@ export interface CheckResult {
   detail: string | null;
 }
 
-export class Checklist {
+/**
+ * Records the checks of one run. Each phase runs inside `run(id, fn)`: it
+ * passes when `fn` returns and fails (with the error's code) when it throws;
+ * a phase may move on to the next check once its first part is proven
+ * (`next`: the login is accepted, the mailbox check begins).
+ */
+export class Checks {
   #results = new Map<CheckId, { ok: boolean; detail: string | null }>();
-  /** The check the run is in now: an error thrown is charged to it. */
-  current: CheckId = "parameters";
+  #current: CheckId = "parameters";
 
-  pass(id: CheckId, detail: string | null = null): void {
-    this.#results.set(id, { ok: true, detail });
+  async run<T>(id: CheckId, fn: () => Promise<T>): Promise<T> {
+    this.#current = id;
+    try {
+      const result = await fn();
+      this.record(this.#current, true);
+      return result;
+    } catch (error) {
+      const code = (error as { code?: string })?.code;
+      this.record(this.#current, false, code ?? (error instanceof Error ? error.message : null));
+      throw error;
+    }
   }
 
-  fail(id: CheckId, detail: string | null = null): void {
-    this.#results.set(id, { ok: false, detail });
+  /** Passes the check running now and starts `id`, if `id` comes later in the list. */
+  next(id: CheckId): void {
+    if (CHECKS.indexOf(id) <= CHECKS.indexOf(this.#current)) return;
+    this.record(this.#current, true);
+    this.#current = id;
   }
 
-  /** Marks the current check as started (passing the ones before it is explicit). */
-  start(id: CheckId): void {
-    this.current = id;
+  /** A check decided without a phase of its own (parameters; claims that only warn). */
+  record(id: CheckId, ok: boolean, detail: string | null = null): void {
+    this.#results.set(id, { ok, detail });
   }
 
   results(lang: Lang, values: Values): CheckResult[] {

@@ -5,7 +5,7 @@
  * is a security decision.
  */
 import type { Claims } from "./claims.ts";
-import { CLOUDS } from "../cli/clouds.ts";
+import { CLOUDS } from "../net/clouds.ts";
 
 export type Protocol = "IMAP" | "POP3" | "SMTP";
 

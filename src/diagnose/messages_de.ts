@@ -173,6 +173,25 @@ export const de: Record<MessageKey, Text> = {
   "IMAP_XOAUTH2_UNSUPPORTED.cause": (v) => `${v.server} bietet XOAUTH2 für IMAP nicht an.`,
   "IMAP_XOAUTH2_UNSUPPORTED.fix": () =>
     "outlook.office365.com (Standard für -Server) und Port 993 verwenden.",
+  "IMAP_BAD_GREETING.cause": (v) => `${v.server}:${v.port} grüßt nicht wie ein IMAP-Server.`,
+  "IMAP_BAD_GREETING.fix": () =>
+    "-Server und -Port prüfen: IMAP von Exchange Online ist outlook.office365.com Port 993.",
+  "POP3_BAD_GREETING.cause": (v) => `${v.server}:${v.port} grüßt nicht wie ein POP3-Server.`,
+  "POP3_BAD_GREETING.fix": () =>
+    "-Server und -Port prüfen: POP3 von Exchange Online ist outlook.office365.com Port 995.",
+  "SMTP_BAD_GREETING.cause": (v) =>
+    `${v.server}:${v.port} grüßt nicht wie ein SMTP-Einlieferungsserver.`,
+  "SMTP_BAD_GREETING.fix": () =>
+    "-Server und -Port prüfen: SMTP-Einlieferung von Exchange Online ist smtp.office365.com " +
+    "Port 587.",
+  "SMTP_XOAUTH2_UNSUPPORTED.cause": (v) =>
+    `${v.server} bietet XOAUTH2 für SMTP nicht an; das Token wurde nicht gesendet.`,
+  "SMTP_XOAUTH2_UNSUPPORTED.fix": () =>
+    "smtp.office365.com Port 587 verwenden (Standard für -Protocol SMTP).",
+  "TLS_FAILED.cause": (v) => `Mit ${v.server}:${v.port} kam keine TLS-Verbindung zustande.`,
+  "TLS_FAILED.fix": () =>
+    "Prüfen, dass der Port gleich TLS spricht (IMAP 993, POP3 995) oder STARTTLS anbietet " +
+    "(SMTP 587); eine Firewall oder ein Proxy mit TLS-Inspektion kann stören.",
   "CONNECTION_CLOSED_LF.cause": () =>
     "Der Server hat die Verbindung geschlossen: Zeilen müssen mit CR LF enden.",
   "CONNECTION_CLOSED_LF.fix": () => "Bitte als Fehler des Werkzeugs melden.",
@@ -181,6 +200,7 @@ export const de: Record<MessageKey, Text> = {
     "Dienstprinzipal fehlt oder wurde mit der Objekt-ID der App-Registrierung angelegt, oder " +
     "SMTP AUTH ist aus.",
   "SMTP_AUTH_FAILED.fix": (v) =>
+    `Prüfen, dass das Token SMTP.SendAsApp (App) oder SMTP.Send (Benutzer) trägt; ` +
     `New-ServicePrincipal -AppId ${v.clientId} -ObjectId <Objekt-ID aus ` +
     `Unternehmensanwendungen>; Set-CASMailbox -Identity ${v.mailbox} ` +
     "-SmtpClientAuthenticationDisabled $false.",

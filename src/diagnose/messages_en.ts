@@ -158,6 +158,24 @@ export const en = {
   "IMAP_XOAUTH2_UNSUPPORTED.cause": (v) => `${v.server} does not offer XOAUTH2 for IMAP.`,
   "IMAP_XOAUTH2_UNSUPPORTED.fix": () =>
     "Use outlook.office365.com (the default -Server) and port 993.",
+  "IMAP_BAD_GREETING.cause": (v) => `${v.server}:${v.port} does not greet like an IMAP server.`,
+  "IMAP_BAD_GREETING.fix": () =>
+    "Check -Server and -Port: Exchange Online's IMAP is outlook.office365.com port 993.",
+  "POP3_BAD_GREETING.cause": (v) => `${v.server}:${v.port} does not greet like a POP3 server.`,
+  "POP3_BAD_GREETING.fix": () =>
+    "Check -Server and -Port: Exchange Online's POP3 is outlook.office365.com port 995.",
+  "SMTP_BAD_GREETING.cause": (v) =>
+    `${v.server}:${v.port} does not greet like an SMTP submission server.`,
+  "SMTP_BAD_GREETING.fix": () =>
+    "Check -Server and -Port: Exchange Online's SMTP submission is smtp.office365.com port 587.",
+  "SMTP_XOAUTH2_UNSUPPORTED.cause": (v) =>
+    `${v.server} does not offer XOAUTH2 for SMTP, so the token was not sent.`,
+  "SMTP_XOAUTH2_UNSUPPORTED.fix": () =>
+    "Use smtp.office365.com port 587 (the defaults for -Protocol SMTP).",
+  "TLS_FAILED.cause": (v) => `No TLS connection could be made with ${v.server}:${v.port}.`,
+  "TLS_FAILED.fix": () =>
+    "Check that the port speaks TLS from the start (IMAP 993, POP3 995) or offers STARTTLS " +
+    "(SMTP 587); a firewall or proxy that inspects TLS may interfere.",
   "CONNECTION_CLOSED_LF.cause": () =>
     "The server closed the connection: lines must end with CR LF.",
   "CONNECTION_CLOSED_LF.fix": () => "Report this as a bug of the tool.",
@@ -165,6 +183,7 @@ export const en = {
     `The token has the right permission, but Exchange refuses SMTP for ${v.mailbox}: service ` +
     "principal missing or registered with the App registration's object ID, or SMTP AUTH off.",
   "SMTP_AUTH_FAILED.fix": (v) =>
+    `Check that the token carries SMTP.SendAsApp (app) or SMTP.Send (user); ` +
     `New-ServicePrincipal -AppId ${v.clientId} -ObjectId <Object ID from Enterprise ` +
     `applications>; Set-CASMailbox -Identity ${v.mailbox} -SmtpClientAuthenticationDisabled $false.`,
   "SMTP_AUTH_DISABLED_TENANT.cause": () => "SMTP AUTH is turned off for the whole tenant.",

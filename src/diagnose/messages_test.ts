@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { MESSAGES, pickLanguage } from "./messages.ts";
-import { ADVICE_STEPS, advise } from "./advice.ts";
+import { ADVICE_STEPS, type AdviceCode, advise } from "./advice.ts";
+import { isErrorCode, TOOL_CODES } from "../errors.ts";
 import { checkClaims } from "./claims_check.ts";
 import { tableRows, troubleshootingMarkdown } from "../../scripts/troubleshooting.ts";
 
@@ -15,7 +16,7 @@ Deno.test("advise() gives every advice code a step, cause and fix in both langua
     tenantId: "TENANT",
     protocol: "IMAP",
   };
-  for (const code of Object.keys(ADVICE_STEPS)) {
+  for (const code of Object.keys(ADVICE_STEPS) as AdviceCode[]) {
     for (const lang of ["en", "de"] as const) {
       const a = advise(code, { ...values, permissionOk: true }, lang)!;
       assert.ok(a, `${code} ${lang}`);
@@ -54,7 +55,7 @@ Deno.test("advise() blames step 2 for a refused login when the token lacks the r
   assert.equal(a.key, "AUTH_FAILED_ROLE_MISSING");
   assert.equal(a.step, 2);
   assert.match(a.fix, /POP\.AccessAsApp/);
-  assert.equal(advise("NO_SUCH_CODE", {}, "en"), undefined);
+  assert.equal(advise("NO_SASL", {}, "en"), undefined);
 });
 
 Deno.test("pickLanguage() prefers -Language, then LC_ALL, LC_MESSAGES, LANG", () => {
@@ -115,4 +116,19 @@ Deno.test("README's troubleshooting table is the one generated from the advice t
     "run `deno task docs` to regenerate the README section",
   );
   assert.equal(tableRows(readme).length, Object.keys(ADVICE_STEPS).length);
+});
+
+Deno.test("ADVICE_STEPS names only error codes that exist (errors.ts) or refinements", () => {
+  const refinements = ["AUTH_FAILED_ROLE_MISSING", "CONNECTION_CLOSED_LF"];
+  for (const key of Object.keys(ADVICE_STEPS)) {
+    const ours = (TOOL_CODES as readonly string[]).includes(key);
+    const entra = /^AADSTS\d+$/.test(key);
+    assert.ok(ours || entra || refinements.includes(key), `advice for unknown code ${key}`);
+    assert.ok(refinements.includes(key) || isErrorCode(key), key);
+  }
+});
+
+Deno.test("TOOL_CODES spells every code once, upper case with underscores", () => {
+  assert.equal(new Set(TOOL_CODES).size, TOOL_CODES.length);
+  for (const code of TOOL_CODES) assert.match(code, /^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$/, code);
 });

@@ -12,19 +12,6 @@ import type { ImapResult, SessionOptions } from "./types.ts";
 
 export type { ImapResult, SessionOptions } from "./types.ts";
 
-/** The `code` of every error this module throws. */
-export const ImapCode = {
-  badGreeting: "IMAP_BAD_GREETING",
-  bye: "IMAP_BYE",
-  tokenExpired: "TOKEN_EXPIRED",
-  protocol: "IMAP_PROTOCOL_ERROR",
-  xoauth2Unsupported: "IMAP_XOAUTH2_UNSUPPORTED",
-  authFailed: "IMAP_AUTH_FAILED",
-  notConnected: "IMAP_NOT_CONNECTED",
-  listFailed: "IMAP_LIST_FAILED",
-  noSasl: "NO_SASL",
-} as const;
-
 /** Exchange's answer to the first command after a login that is not allowed to use the mailbox. */
 const NOT_CONNECTED = /User is authenticated but not connected/i;
 /** Exchange's BYE when the token expires mid-session. */
@@ -71,18 +58,26 @@ class ImapSession {
 
   async run(): Promise<ImapResult> {
     if (this.#options.sasl === "") {
-      throw new InternalError("no XOAUTH2 string to log in with", { code: ImapCode.noSasl });
+      throw new InternalError("no XOAUTH2 string to log in with", { code: "NO_SASL" });
     }
     const greeting = await this.#greeting();
     if (this.#capabilities.length === 0) await this.#capability();
     const capabilities = [...this.#capabilities];
 
-    this.#progress("authenticate", "Authenticate using XOAuth2.");
-    await this.#authenticate();
-    this.#authenticated = true;
+    let folders: string[];
+    try {
+      this.#progress("authenticate", "Authenticate using XOAuth2.");
+      await this.#authenticate();
+      this.#authenticated = true;
 
-    this.#progress("list", "List folders.");
-    const folders = await this.#list();
+      this.#progress("list", "List folders.");
+      folders = await this.#list();
+    } catch (error) {
+      // Refused login or mailbox, but the server still talks: say goodbye, so it frees the
+      // session (Exchange limits sessions per mailbox).
+      if (error instanceof AuthError || error instanceof MailboxError) await this.#logout();
+      throw error;
+    }
 
     this.#progress("logout", "Log out.");
     await this.#logout();
@@ -104,7 +99,7 @@ class ImapSession {
     if (!/^\* OK( |$)/i.test(line)) {
       throw new ConnectionError(
         `IMAP server sent an unexpected greeting: ${this.#wire.quote(line)}`,
-        { code: ImapCode.badGreeting, hint: "Check that host and port belong to an IMAP server." },
+        { code: "IMAP_BAD_GREETING" },
       );
     }
     this.#captureCapabilityCode(line.slice(5));
@@ -153,16 +148,14 @@ class ImapSession {
     if (!credentialsSent) {
       throw new AuthError(
         `IMAP server refused XOAUTH2 authentication: ${this.#wire.quote(done.line)}${advertised}`,
-        { code: ImapCode.xoauth2Unsupported },
+        { code: "IMAP_XOAUTH2_UNSUPPORTED" },
       );
     }
     throw new AuthError(
       `IMAP server rejected the login: ${this.#wire.quote(done.line)}` +
         (detail ? ` (server detail: ${detail})` : "") + advertised,
       {
-        code: ImapCode.authFailed,
-        hint: "Check the token's roles (IMAP.AccessAsApp), the Exchange service principal " +
-          "and that the mailbox address is the one the app may access.",
+        code: "IMAP_AUTH_FAILED",
       },
     );
   }
@@ -181,16 +174,13 @@ class ImapSession {
       throw new MailboxError(
         `IMAP login succeeded, but the mailbox cannot be used: ${this.#wire.quote(done.line)}`,
         {
-          code: ImapCode.notConnected,
-          hint: "Give the service principal FullAccess on the mailbox (Add-MailboxPermission), " +
-            "make sure IMAP is enabled for it (Set-CASMailbox -ImapEnabled $true) and wait up " +
-            "to 30 minutes for changes to apply.",
+          code: "IMAP_NOT_CONNECTED",
         },
       );
     }
     throw new MailboxError(
       `IMAP server refused to list the folders after login: ${this.#wire.quote(done.line)}`,
-      { code: ImapCode.listFailed },
+      { code: "IMAP_LIST_FAILED" },
     );
   }
 
@@ -328,18 +318,18 @@ class ImapSession {
     if (TOKEN_EXPIRED.test(line)) {
       return new AuthError(
         `IMAP server ended the session because the access token expired: ${this.#wire.quote(line)}`,
-        { code: ImapCode.tokenExpired, hint: "Get a new token and try again." },
+        { code: "TOKEN_EXPIRED" },
       );
     }
     return new ConnectionError(`IMAP server closed the session: ${this.#wire.quote(line)}`, {
-      code: ImapCode.bye,
+      code: "IMAP_BYE",
     });
   }
 
   #violation(what: string, line: string): ConnectionError {
     const quoted = line === "" ? "" : `: ${this.#wire.quote(line)}`;
     return new ConnectionError(`IMAP protocol violation (${what})${quoted}`, {
-      code: ImapCode.protocol,
+      code: "IMAP_PROTOCOL_ERROR",
     });
   }
 }

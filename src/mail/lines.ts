@@ -8,6 +8,7 @@
 
 import type { LineTransport } from "./transport.ts";
 import type { SessionOptions } from "./types.ts";
+import { type Redactor, redactorOf } from "../redact.ts";
 
 /** Thrown by `LineBuffer.shift()` when a line is longer than the limit. */
 export class LineTooLongError extends Error {
@@ -97,17 +98,16 @@ export class LineBuffer {
   }
 }
 
-/** Replaces every occurrence of `secret` in `text`, so errors can quote server lines safely. */
-export function redact(text: string, secret: string): string {
-  return secret.length === 0 ? text : text.split(secret).join("<redacted>");
-}
-
 /** A session's view of the transport: sends and receives lines and reports each to `onLine`. */
 export class Wire {
+  readonly #sasl: Redactor;
+
   constructor(
     private readonly transport: LineTransport,
     private readonly options: SessionOptions,
-  ) {}
+  ) {
+    this.#sasl = redactorOf([options.sasl]);
+  }
 
   async send(line: string): Promise<void> {
     this.options.onLine?.("C", line);
@@ -125,7 +125,7 @@ export class Wire {
    * string (a broken server could echo our command) and cut to a sane length.
    */
   quote(line: string): string {
-    const clean = redact(line, this.options.sasl);
+    const clean = this.#sasl.redact(line);
     return clean.length > 500 ? `${clean.slice(0, 500)}...` : clean;
   }
 }

@@ -11,16 +11,6 @@ import type { Pop3Result, SessionOptions } from "./types.ts";
 
 export type { Pop3Result, SessionOptions } from "./types.ts";
 
-/** The `code` of every error this module throws. */
-export const Pop3Code = {
-  badGreeting: "POP3_BAD_GREETING",
-  protocol: "POP3_PROTOCOL_ERROR",
-  xoauth2Unsupported: "POP3_XOAUTH2_UNSUPPORTED",
-  authFailed: "POP3_AUTH_FAILED",
-  statFailed: "POP3_STAT_FAILED",
-  noSasl: "NO_SASL",
-} as const;
-
 const OK = /^\+OK( |$)/i;
 const ERR = /^-ERR( |$)/i;
 /** A SASL continuation: `+` alone or `+ <base64>` (Exchange sends `+`, Dovecot `+ `). */
@@ -32,44 +22,55 @@ export async function runPop3(
   options: SessionOptions,
 ): Promise<Pop3Result> {
   if (options.sasl === "") {
-    throw new InternalError("no XOAUTH2 string to log in with", { code: Pop3Code.noSasl });
+    throw new InternalError("no XOAUTH2 string to log in with", { code: "NO_SASL" });
   }
   const wire = new Wire(transport, options);
   const violation = (what: string, line: string) =>
     new ConnectionError(`POP3 protocol violation (${what}): ${wire.quote(line)}`, {
-      code: Pop3Code.protocol,
+      code: "POP3_PROTOCOL_ERROR",
     });
 
   const greeting = await wire.receive();
   if (!OK.test(greeting)) {
     throw new ConnectionError(`POP3 server sent an unexpected greeting: ${wire.quote(greeting)}`, {
-      code: Pop3Code.badGreeting,
-      hint: "Check that host and port belong to a POP3 server.",
+      code: "POP3_BAD_GREETING",
     });
   }
 
-  options.onProgress?.("authenticate", "Authenticate using XOAuth2.");
-  await authenticate(wire, options.sasl, violation);
+  let counts: RegExpExecArray | null;
+  try {
+    options.onProgress?.("authenticate", "Authenticate using XOAuth2.");
+    await authenticate(wire, options.sasl, violation);
 
-  options.onProgress?.("stat", "Read the mailbox size (STAT).");
-  await wire.send("STAT");
-  const stat = await wire.receive();
-  if (ERR.test(stat)) {
-    throw new MailboxError(`POP3 server refused STAT after login: ${wire.quote(stat)}`, {
-      code: Pop3Code.statFailed,
-    });
+    options.onProgress?.("stat", "Read the mailbox size (STAT).");
+    await wire.send("STAT");
+    const stat = await wire.receive();
+    if (ERR.test(stat)) {
+      throw new MailboxError(`POP3 server refused STAT after login: ${wire.quote(stat)}`, {
+        code: "POP3_STAT_FAILED",
+      });
+    }
+    counts = /^\+OK (\d+) (\d+)(?: .*)?$/i.exec(stat);
+    if (!counts) throw violation("malformed STAT reply", stat);
+  } catch (error) {
+    // Refused login or mailbox, but the server still talks: QUIT frees the session.
+    if (error instanceof AuthError || error instanceof MailboxError) await quit(wire);
+    throw error;
   }
-  const counts = /^\+OK (\d+) (\d+)(?: .*)?$/i.exec(stat);
-  if (!counts) throw violation("malformed STAT reply", stat);
 
   options.onProgress?.("logout", "Quit.");
+  await quit(wire);
+  return { greeting, count: Number(counts[1]), octets: Number(counts[2]) };
+}
+
+/** Ends the session; the result (or the error being reported) stands whatever happens here. */
+async function quit(wire: Wire): Promise<void> {
   try {
     await wire.send("QUIT");
     await wire.receive();
   } catch {
-    // The check already succeeded; a connection that ends early changes nothing.
+    // A connection that ends early changes nothing.
   }
-  return { greeting, count: Number(counts[1]), octets: Number(counts[2]) };
 }
 
 async function authenticate(
@@ -82,7 +83,7 @@ async function authenticate(
   const ready = await wire.receive();
   if (ERR.test(ready)) {
     throw new AuthError(`POP3 server refused XOAUTH2 authentication: ${wire.quote(ready)}`, {
-      code: Pop3Code.xoauth2Unsupported,
+      code: "POP3_XOAUTH2_UNSUPPORTED",
     });
   }
   if (!CONTINUATION.test(ready)) throw violation("expected a continuation after AUTH", ready);
@@ -103,9 +104,7 @@ async function authenticate(
       `POP3 server rejected the login: ${wire.quote(reply)}` +
         (detail ? ` (server detail: ${detail})` : ""),
       {
-        code: Pop3Code.authFailed,
-        hint: "Check the token's roles (POP.AccessAsApp), the Exchange service principal, " +
-          "its FullAccess on the mailbox and that POP3 is enabled for the mailbox.",
+        code: "POP3_AUTH_FAILED",
       },
     );
   }

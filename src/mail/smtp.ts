@@ -16,26 +16,6 @@ import type { SmtpOptions, SmtpResult } from "./types.ts";
 
 export type { SmtpOptions, SmtpResult } from "./types.ts";
 
-/** The `code` of every error this module throws. */
-export const SmtpCode = {
-  badGreeting: "SMTP_BAD_GREETING",
-  /** 421: the server is closing the session (at any point). */
-  unavailable: "SMTP_SERVICE_UNAVAILABLE",
-  protocol: "SMTP_PROTOCOL_ERROR",
-  ehloFailed: "SMTP_EHLO_FAILED",
-  noStartTls: "SMTP_NO_STARTTLS",
-  startTlsFailed: "SMTP_STARTTLS_FAILED",
-  xoauth2Unsupported: "SMTP_XOAUTH2_UNSUPPORTED",
-  authFailed: "SMTP_AUTH_FAILED",
-  authDisabledTenant: "SMTP_AUTH_DISABLED_TENANT",
-  authDisabledMailbox: "SMTP_AUTH_DISABLED_MAILBOX",
-  basicAuthDisabled: "SMTP_BASIC_AUTH_DISABLED",
-  notAuthenticated: "SMTP_NOT_AUTHENTICATED",
-  sendFailed: "SMTP_SEND_FAILED",
-  badAddress: "SMTP_BAD_ADDRESS",
-  noSasl: "NO_SASL",
-} as const;
-
 export const TEST_MESSAGE_SUBJECT = "Get-IMAPAccessToken test message";
 
 /** A multi-line reply longer than this is a broken server, not a capability list. */
@@ -87,9 +67,7 @@ class SmtpSession {
           "SMTP server does not offer STARTTLS; the token was not sent over the unencrypted " +
             "connection",
           {
-            code: SmtpCode.noStartTls,
-            hint: "Check host and port (smtp.office365.com:587): SMTP submission must offer " +
-              "STARTTLS. Something between this machine and the server may also strip it.",
+            code: "SMTP_NO_STARTTLS",
           },
         );
       }
@@ -98,14 +76,20 @@ class SmtpSession {
       capabilities = await this.#ehlo();
     }
 
-    this.#progress("authenticate", "Authenticate using XOAuth2.");
-    await this.#authenticate(capabilities);
-
     const result: SmtpResult = { greeting, capabilities, authenticated: true };
-    const to = this.#options.sendTestMessageTo;
-    if (to !== undefined) {
-      this.#progress("send", `Send a test message to ${to}.`);
-      result.queued = await this.#send(to);
+    try {
+      this.#progress("authenticate", "Authenticate using XOAuth2.");
+      await this.#authenticate(capabilities);
+
+      const to = this.#options.sendTestMessageTo;
+      if (to !== undefined) {
+        this.#progress("send", `Send a test message to ${to}.`);
+        result.queued = await this.#send(to);
+      }
+    } catch (error) {
+      // Refused login or message, but the server still talks: QUIT frees the session.
+      if (error instanceof AuthError || error instanceof MailboxError) await this.#quit();
+      throw error;
     }
 
     this.#progress("logout", "Quit.");
@@ -116,7 +100,7 @@ class SmtpSession {
   /** Everything that would break the protocol is refused before the first byte is sent. */
   #checkOptions(): void {
     if (this.#options.sasl === "") {
-      throw new InternalError("no XOAUTH2 string to log in with", { code: SmtpCode.noSasl });
+      throw new InternalError("no XOAUTH2 string to log in with", { code: "NO_SASL" });
     }
     const addresses: [string, string | undefined][] = [
       ["mailbox", this.#options.mailbox],
@@ -128,14 +112,14 @@ class SmtpSession {
       const problem = mailboxProblem(address) ?? (/[<>]/.test(address) ? "contains < or >" : null);
       if (problem) {
         throw new UsageError(`SMTP ${what} ${JSON.stringify(address)} ${problem}`, {
-          code: SmtpCode.badAddress,
+          code: "SMTP_BAD_ADDRESS",
         });
       }
     }
     if (!isClientName(this.#clientName)) {
       throw new UsageError(
         `SMTP client name ${JSON.stringify(this.#clientName)} is not a host name`,
-        { code: SmtpCode.badAddress },
+        { code: "SMTP_BAD_ADDRESS" },
       );
     }
   }
@@ -150,8 +134,7 @@ class SmtpSession {
       throw new ConnectionError(
         `SMTP server sent an unexpected greeting: ${this.#quote(reply)}`,
         {
-          code: SmtpCode.badGreeting,
-          hint: "Check that host and port belong to an SMTP submission server (port 587).",
+          code: "SMTP_BAD_GREETING",
         },
       );
     }
@@ -164,7 +147,7 @@ class SmtpSession {
     const reply = await this.#reply();
     if (reply.code !== 250) {
       throw new ConnectionError(`SMTP server refused EHLO: ${this.#quote(reply)}`, {
-        code: SmtpCode.ehloFailed,
+        code: "SMTP_EHLO_FAILED",
       });
     }
     return reply.texts.slice(1).map((text) => text.trim().toUpperCase()).filter((t) => t !== "");
@@ -176,7 +159,7 @@ class SmtpSession {
     if (reply.code !== 220) {
       if (reply.code >= 400) {
         throw new ConnectionError(`SMTP server refused STARTTLS: ${this.#quote(reply)}`, {
-          code: SmtpCode.startTlsFailed,
+          code: "SMTP_STARTTLS_FAILED",
         });
       }
       throw this.#violation("unexpected reply to STARTTLS", reply);
@@ -185,7 +168,7 @@ class SmtpSession {
     // The transport promises this; the token depends on it, so check anyway.
     if (!this.#transport.secure) {
       throw new InternalError("transport is not secure after STARTTLS", {
-        code: SmtpCode.startTlsFailed,
+        code: "SMTP_STARTTLS_FAILED",
       });
     }
   }
@@ -200,9 +183,7 @@ class SmtpSession {
           auth.length > 0 ? `it offers ${this.#wire.quote(auth.join(", "))}` : "it offers no AUTH"
         }); the token was not sent`,
         {
-          code: SmtpCode.xoauth2Unsupported,
-          hint: "Check that host and port belong to Exchange Online's SMTP submission " +
-            "(smtp.office365.com:587).",
+          code: "SMTP_XOAUTH2_UNSUPPORTED",
         },
       );
     }
@@ -213,7 +194,7 @@ class SmtpSession {
     if (ready.code !== 334) {
       if (ready.code === 504) {
         throw new AuthError(`SMTP server refused XOAUTH2 authentication: ${this.#quote(ready)}`, {
-          code: SmtpCode.xoauth2Unsupported,
+          code: "SMTP_XOAUTH2_UNSUPPORTED",
         });
       }
       throw this.#authFailure(ready);
@@ -254,34 +235,21 @@ class SmtpSession {
     if (status === "5.7.57") return this.#notAuthenticated(reply);
     if (/SmtpClientAuthentication is disabled for the Mailbox/i.test(text)) {
       return new AuthError(message, {
-        code: SmtpCode.authDisabledMailbox,
-        hint: "SMTP AUTH is switched off for this mailbox: run Set-CASMailbox -Identity " +
-          `${this.#options.mailbox} -SmtpClientAuthenticationDisabled $false and wait up to ` +
-          "30 minutes.",
+        code: "SMTP_AUTH_DISABLED_MAILBOX",
       });
     }
     if (/SmtpClientAuthentication is disabled/i.test(text)) {
       return new AuthError(message, {
-        code: SmtpCode.authDisabledTenant,
-        hint: "SMTP AUTH is switched off for the whole organisation: run Set-TransportConfig " +
-          "-SmtpClientAuthenticationDisabled $false, or enable it for this mailbox only with " +
-          `Set-CASMailbox -Identity ${this.#options.mailbox} -SmtpClientAuthenticationDisabled ` +
-          "$false, and wait up to 30 minutes.",
+        code: "SMTP_AUTH_DISABLED_TENANT",
       });
     }
     if (/basic authentication is disabled/i.test(text)) {
       return new AuthError(message, {
-        code: SmtpCode.basicAuthDisabled,
-        hint: "Exchange handled the login as basic authentication, which is switched off: " +
-          "check that the token is for Exchange Online (audience https://outlook.office365.com) " +
-          "and carries SMTP.SendAsApp (app) or SMTP.Send (user).",
+        code: "SMTP_BASIC_AUTH_DISABLED",
       });
     }
     return new AuthError(message, {
-      code: SmtpCode.authFailed,
-      hint: "Check the token's roles (SMTP.SendAsApp) or scopes (SMTP.Send), the Exchange " +
-        "service principal and its permission on the mailbox, and that SMTP AUTH is enabled " +
-        "for the mailbox (Set-CASMailbox -SmtpClientAuthenticationDisabled $false).",
+      code: "SMTP_AUTH_FAILED",
     });
   }
 
@@ -289,10 +257,7 @@ class SmtpSession {
     return new MailboxError(
       `SMTP server does not treat the session as logged in: ${this.#quote(reply)}`,
       {
-        code: SmtpCode.notAuthenticated,
-        hint: "Enable SMTP AUTH for the mailbox (Set-CASMailbox -Identity " +
-          `${this.#options.mailbox} -SmtpClientAuthenticationDisabled $false), check the ` +
-          "service principal's permissions on it and wait up to 30 minutes.",
+        code: "SMTP_NOT_AUTHENTICATED",
       },
     );
   }
@@ -305,7 +270,7 @@ class SmtpSession {
     await this.#command("DATA", "DATA", [354]);
     for (const line of dotStuff(buildTestMessage({ from, to }))) await this.#wire.send(line);
     const done = await this.#command(".", "the message", [250]);
-    return done.lines.at(-1)!;
+    return done.lines.at(-1) ?? "";
   }
 
   /** Sends one command of the mail transaction and checks its reply code. */
@@ -315,16 +280,10 @@ class SmtpSession {
     if (expected.includes(reply.code)) return reply;
     if (reply.code < 400) throw this.#violation(`unexpected reply to ${what}`, reply);
     if (enhancedStatus(reply) === "5.7.57") throw this.#notAuthenticated(reply);
-    const sendAs = enhancedStatus(reply) === "5.7.60";
     throw new MailboxError(
       `SMTP server refused ${what} of the test message: ${this.#quote(reply)}`,
       {
-        code: SmtpCode.sendFailed,
-        hint: sendAs
-          ? "The login may not send as this mailbox: give the service principal SendAs on it " +
-            `(Add-RecipientPermission -Identity ${this.#options.mailbox} -Trustee <service ` +
-            "principal> -AccessRights SendAs) and wait up to 30 minutes."
-          : undefined,
+        code: "SMTP_SEND_FAILED",
       },
     );
   }
@@ -363,7 +322,7 @@ class SmtpSession {
     }
     if (reply.code === 421) {
       throw new ConnectionError(`SMTP server closed the session: ${this.#quote(reply)}`, {
-        code: SmtpCode.unavailable,
+        code: "SMTP_SERVICE_UNAVAILABLE",
       });
     }
     return reply;
@@ -376,7 +335,7 @@ class SmtpSession {
 
   #violation(what: string, reply: Pick<Reply, "lines">): ConnectionError {
     return new ConnectionError(`SMTP protocol violation (${what}): ${this.#quote(reply)}`, {
-      code: SmtpCode.protocol,
+      code: "SMTP_PROTOCOL_ERROR",
     });
   }
 }

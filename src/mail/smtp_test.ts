@@ -12,8 +12,15 @@ import { startExchange } from "../../test/bed/exchange.ts";
 import { exportSpkiPem, signJwt } from "../../test/bed/jwt.ts";
 import { makeServerPki } from "../../test/bed/pki.ts";
 import { ScriptedTransport, type ScriptStep } from "../../test/mail/scripted_transport.ts";
-import { DOVECOT_CHALLENGE, SASL, TOKEN } from "../../test/mail/session_helpers.ts";
+import {
+  assertGoodbye,
+  DOVECOT_CHALLENGE,
+  GOODBYE,
+  SASL,
+  TOKEN,
+} from "../../test/mail/session_helpers.ts";
 import { buildXoauth2 } from "../sasl/xoauth2.ts";
+import { advise } from "../diagnose/advice.ts";
 import { connectPlain } from "./tls_transport.ts";
 import {
   buildTestMessage,
@@ -24,6 +31,11 @@ import {
   type SmtpOptions,
   type SmtpResult,
 } from "./smtp.ts";
+
+/** The fix a user is shown for an error: the advice table is the one source of guidance. */
+function adviceFix(error: ToolError): string {
+  return advise(error.code, { mailbox: "box@contoso.com", clientId: "C" }, "en")?.fix ?? "";
+}
 
 const MAILBOX = "shared@contoso.com";
 const HOST = "TB0P264MB0001.testbed.prod.outlook.com";
@@ -90,13 +102,14 @@ async function fail(
   script: ScriptStep[],
   extra: Partial<SmtpOptions> = {},
 ): Promise<{ error: ToolError; transport: ScriptedTransport }> {
-  const transport = new ScriptedTransport(script);
+  const transport = new ScriptedTransport(script, { goodbye: GOODBYE });
   const error = await runSmtp(transport, { ...OPTIONS, ...extra }).then(
     () => assert.fail("runSmtp() should have failed"),
     (e: unknown) => e,
   );
   transport.assertDone();
   assert.ok(error instanceof ToolError, `not a ToolError: ${error}`);
+  assertGoodbye(error, transport);
   assert.ok(!error.message.includes(SASL), "error message contains the SASL string");
   assert.ok(!error.message.includes(TOKEN), "error message contains the token");
   assert.ok(error.code, "error without code");
@@ -362,7 +375,7 @@ Deno.test("runSmtp() maps Exchange's 535 5.7.3 to AuthError SMTP_AUTH_FAILED", a
   assert.equal(error.code, "SMTP_AUTH_FAILED");
   assert.equal(error.exitCode, 5);
   assert.match(error.message, /535 5\.7\.3 Authentication unsuccessful/);
-  assert.match(error.hint ?? "", /SMTP\.SendAsApp/);
+  assert.match(adviceFix(error), /SMTP\.SendAsApp/);
 });
 
 Deno.test("runSmtp() maps the 5.7.139 variants to their own codes, exit 5", async () => {
@@ -391,14 +404,14 @@ Deno.test("runSmtp() maps the 5.7.139 variants to their own codes, exit 5", asyn
     assert.ok(error instanceof AuthError, code);
     assert.equal(error.code, code);
     assert.equal(error.exitCode, 5);
-    assert.ok(error.hint, `${code} has a hint`);
+    assert.ok(adviceFix(error), `${code} has advice`);
   }
   const { error } = await fail([
     ...EXCHANGE_AUTH,
     "S: 535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the " +
     "Tenant.",
   ]);
-  assert.match(error.hint ?? "", /Set-TransportConfig -SmtpClientAuthenticationDisabled \$false/);
+  assert.match(adviceFix(error), /Set-TransportConfig -SmtpClientAuthenticationDisabled \$false/);
 });
 
 Deno.test("runSmtp() maps 530 5.7.57 to MailboxError SMTP_NOT_AUTHENTICATED", async () => {
@@ -525,7 +538,7 @@ Deno.test("runSmtp() maps refusals while sending to MailboxError SMTP_SEND_FAILE
     assert.match(error.message, message);
   }
   const { error } = await fail(cases[0][0], { sendTestMessageTo: to });
-  assert.match(error.hint ?? "", /Add-RecipientPermission .*SendAs/);
+  assert.match(adviceFix(error), /Add-RecipientPermission .*SendAs/);
 });
 
 // ---------------------------------------------------------------- protocol errors

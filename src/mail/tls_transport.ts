@@ -11,6 +11,7 @@
 
 import { ConnectionError, InternalError, ToolError } from "../errors.ts";
 import { LineBuffer, LineTooLongError } from "./lines.ts";
+import { Redactor } from "../redact.ts";
 import type { LineTransport } from "./transport.ts";
 
 export interface TlsOptions {
@@ -38,6 +39,8 @@ export interface TlsOptions {
    * through an HTTP proxy); bounded by the same timeout.
    */
   dial?: (signal: AbortSignal) => Promise<Deno.TcpConn>;
+  /** Our own credentials: removed from every server line (a server may echo them). */
+  secrets?: Redactor;
 }
 
 /** Where `connectPlain` connects; TLS comes later with `startTls`. */
@@ -62,6 +65,8 @@ export interface PlainOptions {
    * through an HTTP proxy); bounded by the same timeout.
    */
   dial?: (signal: AbortSignal) => Promise<Deno.TcpConn>;
+  /** Our own credentials: removed from every server line (a server may echo them). */
+  secrets?: Redactor;
 }
 
 /** How `startTls` verifies the server. */
@@ -86,34 +91,16 @@ export interface StartTlsTransport extends LineTransport {
   startTls(options: StartTlsOptions): Promise<void>;
 }
 
-/** The `code` of every error this module throws. */
-export const TlsCode = {
-  refused: "CONNECTION_REFUSED",
-  dns: "DNS_FAILED",
-  failed: "CONNECTION_FAILED",
-  timeout: "TIMEOUT",
-  untrusted: "TLS_UNTRUSTED",
-  hostname: "TLS_HOSTNAME",
-  tls: "TLS_FAILED",
-  closed: "CONNECTION_CLOSED",
-  tooLong: "LINE_TOO_LONG",
-  replyTooLong: "REPLY_TOO_LONG",
-  badLine: "INVALID_LINE",
-  badOptions: "INVALID_OPTIONS",
-  busy: "TRANSPORT_BUSY",
-  alreadySecure: "TLS_ALREADY_ACTIVE",
-} as const;
-
 const DEFAULT_MAX_LINE_LENGTH = 64 * 1024;
 const DEFAULT_MAX_REPLY_BYTES = 2 * 1024 * 1024;
 const READ_CHUNK = 16 * 1024;
 
 /** Connects and completes the TLS handshake, so certificate problems surface here. */
-export async function connectTls(options: TlsOptions): Promise<LineTransport> {
+export async function connectTls(options: TlsOptions): Promise<StartTlsTransport> {
   if (!(options.timeoutMs > 0) || !Number.isInteger(options.port)) {
     throw new InternalError(
       `invalid TLS options: port ${options.port}, timeout ${options.timeoutMs}`,
-      { code: TlsCode.badOptions },
+      { code: "INVALID_OPTIONS" },
     );
   }
   const target = formatTarget(options.host, options.port);
@@ -153,6 +140,7 @@ export async function connectTls(options: TlsOptions): Promise<LineTransport> {
     options.timeoutMs,
     options.maxLineLength ?? DEFAULT_MAX_LINE_LENGTH,
     options.maxReplyBytes ?? DEFAULT_MAX_REPLY_BYTES,
+    options.secrets ?? new Redactor(),
   );
 }
 
@@ -164,7 +152,7 @@ export async function connectPlain(options: PlainOptions): Promise<StartTlsTrans
   if (!(options.timeoutMs > 0) || !Number.isInteger(options.port)) {
     throw new InternalError(
       `invalid connection options: port ${options.port}, timeout ${options.timeoutMs}`,
-      { code: TlsCode.badOptions },
+      { code: "INVALID_OPTIONS" },
     );
   }
   const target = formatTarget(options.host, options.port);
@@ -201,6 +189,7 @@ export async function connectPlain(options: PlainOptions): Promise<StartTlsTrans
     options.timeoutMs,
     options.maxLineLength ?? DEFAULT_MAX_LINE_LENGTH,
     options.maxReplyBytes ?? DEFAULT_MAX_REPLY_BYTES,
+    options.secrets ?? new Redactor(),
   );
 }
 
@@ -230,8 +219,8 @@ class SocketLineTransport implements StartTlsTransport {
   /** Text read in the current step (characters plus CRLF), against `#maxReplyBytes`. */
   #stepBytes = 0;
   readonly #maxReplyBytes: number;
-  /** Our own credentials, learned from the lines we sent (see `#deliver`). */
-  #credentials: { value: string; label: string }[] = [];
+  /** Our own credentials, removed from server lines (see `#deliver`). */
+  readonly #secrets: Redactor;
 
   constructor(
     conn: Deno.Conn,
@@ -240,7 +229,9 @@ class SocketLineTransport implements StartTlsTransport {
     timeoutMs: number,
     maxLineLength: number,
     maxReplyBytes: number,
+    secrets: Redactor,
   ) {
+    this.#secrets = secrets;
     this.#conn = conn;
     this.#secure = secure;
     this.#target = target;
@@ -263,14 +254,14 @@ class SocketLineTransport implements StartTlsTransport {
   async startTls(options: StartTlsOptions): Promise<void> {
     if (this.#secure) {
       throw new InternalError("startTls() called on a connection that is already TLS", {
-        code: TlsCode.alreadySecure,
+        code: "TLS_ALREADY_ACTIVE",
       });
     }
     const step = "STARTTLS handshake";
     if (this.#closed) throw this.#closedError(step);
     if (this.#busy) {
       throw new InternalError("startTls() called while readLine/writeLine is pending", {
-        code: TlsCode.busy,
+        code: "TRANSPORT_BUSY",
       });
     }
     // STARTTLS injection (CVE-2011-0411 and relatives): whatever arrived after
@@ -350,22 +341,19 @@ class SocketLineTransport implements StartTlsTransport {
       throw new ConnectionError(
         `${this.#target} sent more than ${this.#maxReplyBytes} bytes in one reply ` +
           `(${this.#stepLines} lines) without finishing it`,
-        { code: TlsCode.replyTooLong },
+        { code: "REPLY_TOO_LONG" },
       );
     }
-    let out = line;
-    for (const { value, label } of this.#credentials) out = scrub(out, value, label);
-    return out;
+    return this.#secrets.redact(line);
   }
 
   async writeLine(line: string): Promise<void> {
     if (/[\r\n]/.test(line)) {
       // A CR or LF would let one "line" smuggle in a second command.
       throw new InternalError("refusing to send a line that contains CR or LF", {
-        code: TlsCode.badLine,
+        code: "INVALID_LINE",
       });
     }
-    this.#learnCredentials(line);
     const bytes = this.#encoder.encode(`${line}\r\n`);
     // A command starts a step: its reply gets the full time.
     this.#startStep();
@@ -378,25 +366,6 @@ class SocketLineTransport implements StartTlsTransport {
 
   close(): void {
     this.#end("the connection was closed");
-  }
-
-  /** Notes an XOAUTH2 string (and its token) in a line we send: IMAP, POP3 and SMTP alike. */
-  #learnCredentials(line: string): void {
-    for (const word of line.split(" ")) {
-      if (word.length < 24 || !/^[A-Za-z0-9+/]+={0,2}$/.test(word)) continue;
-      if (this.#credentials.some((c) => c.value === word)) continue;
-      let text: string;
-      try {
-        text = atob(word);
-      } catch {
-        continue;
-      }
-      const start = text.indexOf("\u0001auth=Bearer ");
-      if (!text.startsWith("user=") || start < 0) continue;
-      const token = text.slice(start + 13).split("\u0001")[0];
-      this.#credentials.push({ value: word, label: "<XOAUTH2 string>" });
-      if (token.length >= 8) this.#credentials.push({ value: token, label: "<access token>" });
-    }
   }
 
   #end(reason: string): void {
@@ -414,7 +383,7 @@ class SocketLineTransport implements StartTlsTransport {
       this.#end("a line was too long");
       throw new ConnectionError(
         `${this.#target} sent a line longer than ${error.limit} bytes`,
-        { code: TlsCode.tooLong, cause: error },
+        { code: "LINE_TOO_LONG", cause: error },
       );
     }
   }
@@ -432,7 +401,7 @@ class SocketLineTransport implements StartTlsTransport {
     if (this.#closed) throw this.#closedError(what);
     if (this.#busy) {
       throw new InternalError("readLine/writeLine called while another is pending", {
-        code: TlsCode.busy,
+        code: "TRANSPORT_BUSY",
       });
     }
     this.#busy = true;
@@ -453,7 +422,7 @@ class SocketLineTransport implements StartTlsTransport {
         throw new ConnectionError(
           `TLS error from ${this.#target} while ${what}: ${messageOf(error)}`,
           {
-            code: TlsCode.tls,
+            code: "TLS_FAILED",
             cause: error,
           },
         );
@@ -475,7 +444,7 @@ class SocketLineTransport implements StartTlsTransport {
     return new ConnectionError(
       `${this.#target} did not finish its reply within ${seconds(this.#timeoutMs)} ` +
         `(${this.#stepLines} lines received; ${what})`,
-      { code: TlsCode.timeout, cause },
+      { code: "TIMEOUT", cause },
     );
   }
 
@@ -483,35 +452,16 @@ class SocketLineTransport implements StartTlsTransport {
     return new ConnectionError(
       `connection to ${this.#target} lost while ${what}: ${this.#endReason}`,
       {
-        code: TlsCode.closed,
+        code: "CONNECTION_CLOSED",
         cause,
       },
     );
   }
 }
 
-/** Shortest start of a credential that still counts as the credential when cut off. */
-const MIN_FRAGMENT = 32;
-
-/**
- * Replaces `secret` in `text` with `label`, also where only its beginning
- * (at least MIN_FRAGMENT characters) appears, as when a server cuts it off.
- */
-export function scrub(text: string, secret: string, label: string): string {
-  let out = text.split(secret).join(label);
-  if (secret.length <= MIN_FRAGMENT) return out;
-  const head = secret.slice(0, MIN_FRAGMENT);
-  for (let at = out.indexOf(head); at >= 0; at = out.indexOf(head, at + label.length)) {
-    let end = at + MIN_FRAGMENT;
-    while (end < out.length && end - at < secret.length && out[end] === secret[end - at]) end++;
-    out = out.slice(0, at) + label + out.slice(end);
-  }
-  return out;
-}
-
 function timeoutError(step: string, target: string, timeoutMs: number, cause: unknown) {
   return new ConnectionError(`no answer from ${target} within ${seconds(timeoutMs)} (${step})`, {
-    code: TlsCode.timeout,
+    code: "TIMEOUT",
     cause,
   });
 }
@@ -531,9 +481,8 @@ export function connectError(
   const message = messageOf(error);
   if (error instanceof Deno.errors.ConnectionRefused) {
     return new ConnectionError(`connection to ${target} refused: nothing listens there`, {
-      code: TlsCode.refused,
+      code: "CONNECTION_REFUSED",
       cause: error,
-      hint: "Check host and port (IMAP 993, POP3 995, SMTP 587) and any firewall in between.",
     });
   }
   if (
@@ -541,42 +490,36 @@ export function connectError(
       .test(message)
   ) {
     return new ConnectionError(`cannot resolve host name ${host}: ${message}`, {
-      code: TlsCode.dns,
+      code: "DNS_FAILED",
       cause: error,
-      hint: "Check the host name and the DNS settings of this machine.",
     });
   }
   if (/NotValidForName|not valid for name/i.test(message)) {
     return new ConnectionError(
       `TLS certificate of ${target} is not valid for the name ${host}: ${message}`,
-      { code: TlsCode.hostname, cause: error, hint: "Connect using a name the certificate lists." },
+      { code: "TLS_HOSTNAME", cause: error },
     );
   }
   if (/UnknownIssuer|CaUsedAsEndEntity|self[- ]signed/i.test(message)) {
     return new ConnectionError(`TLS certificate of ${target} is not trusted: ${message}`, {
-      code: TlsCode.untrusted,
+      code: "TLS_UNTRUSTED",
       cause: error,
-      hint: "If this server is yours, trust its CA certificate; otherwise something intercepts " +
-        "the connection.",
     });
   }
   if (step === "TLS handshake") {
     return new ConnectionError(`TLS handshake with ${target} failed: ${message}`, {
-      code: TlsCode.tls,
+      code: "TLS_FAILED",
       cause: error,
-      hint: "Check that the port speaks TLS from the start (IMAP 993, POP3 995).",
     });
   }
   if (step === "STARTTLS handshake") {
     return new ConnectionError(`TLS handshake after STARTTLS with ${target} failed: ${message}`, {
-      code: TlsCode.tls,
+      code: "TLS_FAILED",
       cause: error,
-      hint: "The server agreed to STARTTLS but did not complete TLS; something between this " +
-        "machine and the server may interfere with it.",
     });
   }
   return new ConnectionError(`cannot connect to ${target}: ${message}`, {
-    code: TlsCode.failed,
+    code: "CONNECTION_FAILED",
     cause: error,
   });
 }

@@ -6,8 +6,10 @@
  */
 import type { OutputFormat } from "../cli/options.ts";
 import type { Direction, TranscriptLine } from "../mail/transport.ts";
-import type { Report } from "./report.ts";
+import type { MailboxResult, Report } from "./report.ts";
+import type { CheckResult } from "../diagnose/checklist.ts";
 import { printable } from "../text.ts";
+import { Redactor } from "../redact.ts";
 import { type Lang, type MessageKey, MESSAGES } from "../diagnose/messages.ts";
 import type { Step } from "../diagnose/advice.ts";
 
@@ -31,29 +33,6 @@ function writeAll(stream: { writeSync(p: Uint8Array): number }, text: string): v
   while (bytes.length > 0) bytes = bytes.subarray(stream.writeSync(bytes));
 }
 
-/** Replaces registered secrets in any text about to be printed. */
-export class Redactor {
-  #secrets: { value: string; label: string }[] = [];
-
-  /**
-   * Registers a secret. Values under 8 characters are ignored: replacing them
-   * would mangle ordinary words ("wrong", "password") in messages, and real
-   * client secrets and tokens are far longer.
-   */
-  add(value: string | undefined, label: string): void {
-    if (value && value.length >= 8) {
-      this.#secrets.push({ value, label });
-      this.#secrets.sort((a, b) => b.value.length - a.value.length);
-    }
-  }
-
-  redact(text: string): string {
-    let out = text;
-    for (const s of this.#secrets) out = out.split(s.value).join(s.label);
-    return out;
-  }
-}
-
 export interface ReporterOptions {
   format: OutputFormat;
   verbose: boolean;
@@ -72,14 +51,13 @@ export class Reporter {
   readonly verbose: boolean;
   readonly lang: Lang;
   readonly utf8: boolean;
-  readonly transcript: TranscriptLine[] = [];
-  readonly warnings: string[] = [];
+  /** What was shown so far, for the report (copies: the report does not share the reporter's state). */
+  readonly #transcript: TranscriptLine[] = [];
+  readonly #warnings: string[] = [];
   /** Secrets that are never printed (client secret, certificate password). */
   readonly always = new Redactor();
   /** Secrets printed only by -Verbose and the Token/Sasl formats (token, SASL string). */
   readonly credentials = new Redactor();
-  deviceCodeInfo: { verificationUri: string; userCode: string; message: string } | undefined;
-  #sasl: string | undefined;
   #sink: Sink;
   #terminal: boolean;
   #spinner: ReturnType<typeof setInterval> | undefined;
@@ -93,9 +71,13 @@ export class Reporter {
     this.#terminal = options.terminal ?? (options.sink === undefined && Deno.stderr.isTerminal());
   }
 
+  /** The transcript and warnings so far, redacted, as the report holds them. */
+  recorded(): { transcript: TranscriptLine[]; warnings: string[] } {
+    return { transcript: [...this.#transcript], warnings: [...this.#warnings] };
+  }
+
   /** Registers the SASL string: transcript lines show a placeholder instead. */
   setSasl(sasl: string): void {
-    this.#sasl = sasl;
     this.credentials.add(sasl, "<XOAUTH2 string>");
   }
 
@@ -123,7 +105,7 @@ export class Reporter {
 
   /** A problem found before connecting, with its setup step and fix (Text: stderr). */
   advisoryWarning(advice: { step: Step; cause: string; fix: string }): void {
-    this.warnings.push(advice.cause);
+    this.#warnings.push(advice.cause);
     if (this.format !== "Text") return;
     this.#sink.err(
       `${this.#label("label.warning")} (${this.#stepName(advice.step)}): ${advice.cause}\n` +
@@ -133,7 +115,7 @@ export class Reporter {
 
   warning(message: string): void {
     const safe = this.#safe(message);
-    this.warnings.push(safe);
+    this.#warnings.push(safe);
     if (this.format !== "Json") this.#sink.err(`WARNING: ${safe}\n`);
   }
 
@@ -143,9 +125,8 @@ export class Reporter {
     this.#sink.err(`${message}\n`);
   }
 
-  /** Device-code instructions: stderr in every format (the user must see them), and JSON. */
+  /** Device-code instructions: stderr in every format (the user must see them). */
   deviceCode(info: { verificationUri: string; userCode: string; message: string }): void {
-    this.deviceCodeInfo = info;
     this.prompt(
       info.message || `Open ${info.verificationUri} and enter the code ${info.userCode}.`,
     );
@@ -169,8 +150,8 @@ export class Reporter {
   }
 
   /** The many-mailbox table: mailbox, protocol, result, time, hint. */
-  #resultsTable(report: Report): string {
-    const rows = report.results!.map((r) => [
+  #resultsTable(report: Report, results: MailboxResult[]): string {
+    const rows = results.map((r) => [
       r.mailbox,
       report.protocol ?? "",
       r.ok ? "OK" : `EXIT ${r.exitCode} ${r.error?.code ?? ""}`.trim(),
@@ -186,12 +167,12 @@ export class Reporter {
     ).join("\n") + "\n";
   }
 
-  #checklistText(report: Report): string {
+  #checklistText(checklist: CheckResult[]): string {
     const mark = (ok: boolean | null) =>
       this.utf8
         ? (ok === null ? "-" : ok ? "\u2713" : "\u2717")
         : (ok === null ? "[--]" : ok ? "[OK]" : "[FAIL]");
-    return report.checklist!.map((c) =>
+    return checklist.map((c) =>
       `${mark(c.ok)} ${c.title}${c.ok === null ? ` (${this.#label("check.skipped")})` : ""}` +
       (c.ok === false && c.detail ? `: ${printable(c.detail)}` : "")
     ).join("\n") + "\n";
@@ -199,9 +180,8 @@ export class Reporter {
 
   /** A protocol line; server lines go to stdout in Text format, as in the original. */
   line(dir: Direction, raw: string): void {
-    const shown = this.#sasl ? raw.split(this.#sasl).join("<XOAUTH2 string>") : raw;
-    const line = this.#safe(shown);
-    this.transcript.push({ dir, line });
+    const line = this.#safe(raw);
+    this.#transcript.push({ dir, line });
     if (dir === "C") this.verboseLine(`Executing command -- ${raw}`);
     else if (this.format === "Text") this.#sink.out(`${printable(line)}\n`);
   }
@@ -223,14 +203,14 @@ export class Reporter {
         break;
       }
       case "Text":
-        if (report.results) {
-          this.#sink.out(this.#resultsTable(report));
-          const sum = report.summary!;
+        if (report.results && report.summary) {
+          this.#sink.out(this.#resultsTable(report, report.results));
+          const sum = report.summary;
           this.#sink.err(
             `${sum.failed === 0 ? "OK" : "FAILED"}: ${sum.ok} of ${sum.total} mailboxes work` +
               (sum.failed ? `; worst exit code ${sum.worstExitCode}.` : ".") + "\n",
           );
-        } else if (report.checklist) this.#sink.out(this.#checklistText(report));
+        } else if (report.checklist) this.#sink.out(this.#checklistText(report.checklist));
         else if (report.ok) this.#sink.err(`${summary(report)}\n`);
         break;
     }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { printable, Redactor, Reporter, type Sink } from "./console.ts";
+import { printable, Reporter, type Sink } from "./console.ts";
+import { Redactor } from "../redact.ts";
 import type { Report } from "./report.ts";
 
 function capture(): Sink & { stdout: string; stderr: string } {
@@ -62,7 +63,7 @@ Deno.test("Reporter in Text format: progress on stderr, server lines on stdout, 
     sink.stderr,
     /^Connect\.\nOK: IMAP login to h:993 as a@b\.c works \(1 folder\)\.\n$/,
   );
-  assert.deepEqual(r.transcript[1], {
+  assert.deepEqual(r.recorded().transcript[1], {
     dir: "C",
     line: "A01 AUTHENTICATE XOAUTH2 <XOAUTH2 string>",
   });
@@ -110,7 +111,7 @@ Deno.test("Reporter in Json format prints one object with secrets redacted from 
     report({
       ok: false,
       exitCode: 5,
-      warnings: r.warnings,
+      warnings: r.recorded().warnings,
       error: {
         kind: "auth",
         message: "server echoed eyJhbGciOi.token.sig",

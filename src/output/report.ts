@@ -4,6 +4,7 @@ import type { TranscriptLine } from "../mail/transport.ts";
 import type { Claims } from "../diagnose/claims.ts";
 import type { Step } from "../diagnose/advice.ts";
 import type { CheckResult } from "../diagnose/checklist.ts";
+import { VERSION } from "../version.ts";
 
 /** Which setup step is wrong, why, and how to fix it (in the chosen language). */
 export interface ReportAdvice {
@@ -61,4 +62,24 @@ export interface Report {
   transcript: TranscriptLine[];
   warnings: string[];
   error: ReportError | null;
+}
+
+/** The report of a run that failed before it started (bad parameters): only the error. */
+export function failedReport(error: ReportError, exitCode: number): Report {
+  return {
+    ok: false,
+    exitCode,
+    version: VERSION,
+    parameterSet: null,
+    signIn: null,
+    user: null,
+    protocol: null,
+    server: null,
+    mailbox: null,
+    token: null,
+    diagnostics: [],
+    transcript: [],
+    warnings: [],
+    error,
+  };
 }

@@ -38,10 +38,11 @@ function toBase64(text: string): string {
 export function buildXoauth2(user: string, accessToken: string): string {
   const problem = mailboxProblem(user);
   if (problem) {
-    throw new UsageError(`the mailbox for the XOAUTH2 login ${problem}`, {
-      code: "BAD_MAILBOX",
-      hint: "Give the mailbox as user@domain with -targetMailbox or -SharedMailbox.",
-    });
+    throw new UsageError(
+      `the mailbox for the XOAUTH2 login ${problem}; give it as user@domain with ` +
+        "-targetMailbox or -SharedMailbox",
+      { code: "BAD_MAILBOX" },
+    );
   }
   // deno-lint-ignore no-control-regex
   if (accessToken === "" || /[\x00-\x20\x7f]/.test(accessToken) || !accessToken.isWellFormed()) {

@@ -22,7 +22,7 @@ import {
 } from "../bed/faults.ts";
 import { closedPort } from "../mail/tls_server.ts";
 import { parseCommandLine } from "../../src/cli/parse.ts";
-import { run } from "../../src/run.ts";
+import { run } from "../../src/app/run.ts";
 import { Reporter } from "../../src/output/console.ts";
 
 const MAIN = new URL("../../src/main.ts", import.meta.url).pathname;

@@ -67,14 +67,23 @@ export class ScriptedTransport implements StartTlsTransport {
   /** The options of every `startTls()` call. */
   readonly startTlsCalls: StartTlsOptions[] = [];
   closeCount = 0;
+  /** Goodbye lines (see `goodbye`) the client sent after the script ended; not in `sent`. */
+  readonly goodbyes: string[] = [];
+  readonly #goodbye: RegExp | undefined;
   #secure: boolean;
   readonly #steps: Step[];
   #next = 0;
   readonly #mismatches: ScriptMismatch[] = [];
 
-  constructor(script: ScriptStep[], options: { secure?: boolean } = {}) {
+  /**
+   * `goodbye`: a line the client may send once the script has ended (LOGOUT or
+   * QUIT after a refused login); it is recorded in `goodbyes` and the server
+   * then closes the connection.
+   */
+  constructor(script: ScriptStep[], options: { secure?: boolean; goodbye?: RegExp } = {}) {
     this.#steps = script.map(parseStep);
     this.#secure = options.secure ?? false;
+    this.#goodbye = options.goodbye;
   }
 
   get secure(): boolean {
@@ -114,6 +123,10 @@ export class ScriptedTransport implements StartTlsTransport {
   }
 
   writeLine(line: string): Promise<void> {
+    if (this.#next >= this.#steps.length && this.#goodbye?.test(line)) {
+      this.goodbyes.push(line);
+      return Promise.resolve();
+    }
     this.sent.push(line);
     if (!this.#secure) this.sentInClear.push(line);
     this.transcript.push({ dir: "C", line });

@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { ToolError } from "../../src/errors.ts";
+import { AuthError, MailboxError, ToolError } from "../../src/errors.ts";
 import type { LineTransport } from "../../src/mail/transport.ts";
 import type { SessionOptions } from "../../src/mail/types.ts";
 import { ScriptedTransport, type ScriptStep } from "./scripted_transport.ts";
@@ -33,6 +33,18 @@ export async function runScript<R>(
   return { result, transport };
 }
 
+/** IMAP's LOGOUT or POP3's and SMTP's QUIT. */
+export const GOODBYE = /^(\S+ LOGOUT|QUIT)$/;
+
+/**
+ * A server that refused the login or the mailbox but still talks gets a goodbye (so it frees
+ * the session); after anything else (a broken connection, a protocol violation) it does not.
+ */
+export function assertGoodbye(error: unknown, transport: ScriptedTransport): void {
+  const polite = error instanceof AuthError || error instanceof MailboxError;
+  assert.equal(transport.goodbyes.length, polite ? 1 : 0, `goodbye after ${error}`);
+}
+
 /**
  * Runs `session` over a script that must fail; returns the error after checking the script was
  * followed and that the error is a `ToolError` with a code and without the SASL string or token.
@@ -41,13 +53,14 @@ export async function failScript(
   session: Session<unknown>,
   script: ScriptStep[],
 ): Promise<ToolError> {
-  const transport = new ScriptedTransport(script);
+  const transport = new ScriptedTransport(script, { goodbye: GOODBYE });
   const error = await session(transport, { sasl: SASL }).then(
     () => assert.fail(`${session.name}() should have failed`),
     (e: unknown) => e,
   );
   transport.assertDone();
   assert.ok(error instanceof ToolError, `not a ToolError: ${error}`);
+  assertGoodbye(error, transport);
   assert.ok(!error.message.includes(SASL), "error message contains the SASL string");
   assert.ok(!error.message.includes(TOKEN), "error message contains the token");
   assert.ok(error.code, "error without code");

@@ -71,8 +71,11 @@ export const cliTarget = defineTarget<CliInput, CliContext>({
       const command = parseCommandLine(argv);
       if (command.kind !== "run") return;
       const { options } = command;
-      check(isStringArray(options.mailboxes), "mailboxes are not strings");
-      check(Number.isInteger(options.port) && options.port > 0, `port ${options.port}`);
+      if ("mailboxes" in options) {
+        check(isStringArray(options.mailboxes), "mailboxes are not strings");
+      }
+      const { port } = options.mail;
+      check(Number.isInteger(port) && port > 0, `port ${port}`);
       check(
         Number.isFinite(options.timeoutSeconds) && options.timeoutSeconds > 0,
         `timeout ${options.timeoutSeconds}`,

@@ -3,13 +3,21 @@
  * msal-node, no network), then the parameter set's flow through msal with
  * the cache plugged in, then the fast entry is recorded for the next run.
  */
-import type { Options } from "./cli/options.ts";
-import { UsageError } from "./errors.ts";
-import { acquireAppToken, type AppCredential } from "./auth/token.ts";
-import { acquireUserToken, type DeviceCodeInfo, type UserSignIn } from "./auth/user.ts";
-import { credentialId, TokenCache } from "./auth/cache.ts";
-import { defaultCacheDir } from "./auth/cache_location.ts";
-import type { Reporter } from "./output/console.ts";
+import {
+  type AppOptions,
+  type CertificateOptions,
+  connects,
+  isUserSignIn,
+  type Options,
+  scopesFor,
+  type SecretOptions,
+} from "../cli/options.ts";
+import { UsageError } from "../errors.ts";
+import { acquireAppToken, type AppCredential } from "../auth/token.ts";
+import { acquireUserToken, type DeviceCodeInfo, type UserSignIn } from "../auth/user.ts";
+import { credentialId, TokenCache } from "../auth/cache.ts";
+import { defaultCacheDir } from "../auth/cache_location.ts";
+import type { Reporter } from "../output/console.ts";
 
 export type SignIn = "clientCredentials" | UserSignIn | "cache";
 
@@ -31,22 +39,14 @@ export interface Acquired {
   signIn: SignIn;
   /** The signed-in user (user sets). */
   username?: string;
+  /** The device-code instructions shown, when that sign-in ran (JSON `deviceCode`). */
   deviceCode?: DeviceCodeInfo;
 }
 
 const MIN_VALIDITY_SECONDS = 300;
 
-function isUserSet(options: Options): boolean {
-  return options.parameterSet === "authorizationcode" || options.parameterSet === "devicecode";
-}
-
-export function scopesFor(options: Options): string[] {
-  // The original asks for Exchange's `.default` in every set; -Cloud picks the resource.
-  return options.scopes ?? [`${options.resource}/.default`];
-}
-
-async function readSecret(options: Options, env: RunEnvironment): Promise<string> {
-  if (!options.clientSecretFromStdin) return options.clientSecret!;
+async function readSecret(options: SecretOptions, env: RunEnvironment): Promise<string> {
+  if (options.secret.from === "value") return options.secret.value;
   const secret = (await env.readStdin()).replace(/\r?\n$/, "");
   if (secret === "") {
     throw new UsageError("-clientsecret: '-' was given but standard input was empty.", {
@@ -58,42 +58,47 @@ async function readSecret(options: Options, env: RunEnvironment): Promise<string
 
 /** The cache key's credential part: a one-way hash, so the cache never holds the secret. */
 async function cacheCredential(options: Options, secret: string | undefined): Promise<string> {
-  if (options.parameterSet === "clientcredentialsSecret") {
-    return await credentialId("secret", secret!);
-  }
-  if (options.parameterSet === "clientcredentialsCertificate") {
-    const value = options.clientCertificate!;
-    try {
-      const bytes = await Deno.readFile(value);
-      const key = options.certificateKeyFile ? await Deno.readFile(options.certificateKeyFile) : [];
-      return await credentialId("certificate-file", new Uint8Array([...bytes, ...key]));
-    } catch {
-      // Not a file: a thumbprint (certificate.ts validates it later).
-      return await credentialId("thumbprint", value.replace(/[^0-9a-f]/gi, "").toUpperCase());
+  switch (options.parameterSet) {
+    case "clientcredentialsSecret":
+      return await credentialId("secret", secret ?? "");
+    case "clientcredentialsCertificate": {
+      const { value, keyFile } = options.certificate;
+      try {
+        const bytes = await Deno.readFile(value);
+        const key = keyFile ? await Deno.readFile(keyFile) : [];
+        return await credentialId("certificate-file", new Uint8Array([...bytes, ...key]));
+      } catch {
+        // Not a file: a thumbprint (certificate.ts validates it later).
+        return await credentialId("thumbprint", value.replace(/[^0-9a-f]/gi, "").toUpperCase());
+      }
     }
+    default:
+      return await credentialId("user", "user");
   }
-  return await credentialId("user", "user");
 }
 
+/** The app's credential: the secret read before the cache lookup, or the certificate loaded now. */
 async function appCredential(
-  options: Options,
+  options: AppOptions,
   secret: string | undefined,
   reporter: Reporter,
 ): Promise<AppCredential> {
-  if (secret !== undefined) return { kind: "secret", secret };
+  if (options.parameterSet === "clientcredentialsSecret") {
+    return { kind: "secret", secret: secret ?? "" };
+  }
+  return { kind: "certificate", certificate: await loadCertificateFor(options, reporter) };
+}
+
+async function loadCertificateFor(options: CertificateOptions, reporter: Reporter) {
   // Loaded only for this set: it pulls in node:crypto (~40 ms of start-up).
-  const { loadCertificate } = await import("./auth/certificate.ts");
-  const certificate = await loadCertificate({
-    value: options.clientCertificate!,
-    password: options.certificatePassword,
-    keyFile: options.certificateKeyFile,
-  });
+  const { loadCertificate } = await import("../auth/certificate.ts");
+  const certificate = await loadCertificate(options.certificate);
   reporter.always.add(certificate.privateKeyPem, "<private key>");
   for (const w of certificate.warnings) reporter.warning(w);
   reporter.verboseLine(
     `Certificate ${certificate.subject} from ${certificate.path}, SHA-1 ${certificate.thumbprintSha1}`,
   );
-  return { kind: "certificate", certificate };
+  return certificate;
 }
 
 export async function acquireToken(
@@ -101,7 +106,9 @@ export async function acquireToken(
   reporter: Reporter,
   env: RunEnvironment,
 ): Promise<Acquired> {
-  reporter.always.add(options.certificatePassword, "<certificate password>");
+  if (options.parameterSet === "clientcredentialsCertificate") {
+    reporter.always.add(options.certificate.password, "<certificate password>");
+  }
   if (options.proxy?.password) {
     reporter.always.add(decodeURIComponent(options.proxy.password), "<proxy password>");
     reporter.always.add(options.proxy.password, "<proxy password>");
@@ -111,7 +118,7 @@ export async function acquireToken(
     : undefined;
   reporter.always.add(secret, "<client secret>");
   const scopes = scopesFor(options);
-  const user = isUserSet(options) ? options.loginHint : undefined;
+  const user = isUserSignIn(options) ? options.loginHint : undefined;
   const target = {
     authorityHost: options.authorityHost,
     tenantId: options.tenantId,
@@ -150,17 +157,17 @@ export async function acquireToken(
   }
 
   let acquired: Acquired;
-  if (isUserSet(options)) {
+  if (isUserSignIn(options)) {
     const result = await acquireUserToken({
       ...target,
       cachePlugin: cache?.msalPlugin(),
-      mode: options.parameterSet === "devicecode" ? "devicecode" : "authorizationcode",
-      redirectUri: options.redirectUri,
+      flow: options.parameterSet === "devicecode"
+        ? { mode: "devicecode" }
+        : { mode: "authorizationcode", redirectUri: options.redirectUri },
       loginHint: options.loginHint,
       scopes,
-      canSignIn: env.interactive ||
-        (!options.noConnect &&
-          (options.outputFormat === "Text" || options.outputFormat === "Json")),
+      // Token-only output runs unattended (a script or a mail client's token command).
+      canSignIn: env.interactive || connects(options),
       ui: {
         openBrowser: (url) => env.openBrowser(url),
         askForRedirectedAddress: async (url) => {
@@ -202,7 +209,7 @@ export async function acquireToken(
       expiresOn: Math.floor(acquired.expiresOn.getTime() / 1000),
       scopes,
       username: acquired.username ?? user,
-      kind: isUserSet(options) ? "user" : "app",
+      kind: isUserSignIn(options) ? "user" : "app",
     });
   }
   return acquired;

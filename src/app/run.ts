@@ -1,0 +1,154 @@
+/**
+ * One run of the tool: token -> claims check -> XOAUTH2 -> mail session.
+ * Every phase is a check of the -Diagnose checklist. Returns a Report (never
+ * throws for expected failures); main.ts renders it and exits with its code.
+ */
+import { connects, isUserSignIn, type Options, scopesFor } from "../cli/options.ts";
+import { ExitCode, TokenError, toToolError, UsageError } from "../errors.ts";
+import { acquireToken, type RunEnvironment } from "./token_flow.ts";
+import { probeAuthority } from "../auth/probe.ts";
+import { decodeClaims, summarizeClaims } from "../diagnose/claims.ts";
+import { checkClaims } from "../diagnose/claims_check.ts";
+import { advise } from "../diagnose/advice.ts";
+import { Checks } from "../diagnose/checklist.ts";
+import type { Lang } from "../diagnose/messages.ts";
+import { buildXoauth2 } from "../sasl/xoauth2.ts";
+import { mailSession } from "./session.ts";
+import { checkMailboxes } from "./many.ts";
+import { adviceContext, authorityPlace, errorReport, type Place } from "./error_report.ts";
+import type { Reporter } from "../output/console.ts";
+import type { Report } from "../output/report.ts";
+import { VERSION } from "../version.ts";
+
+export type { RunEnvironment } from "./token_flow.ts";
+
+export async function run(
+  options: Options,
+  reporter: Reporter,
+  env: RunEnvironment,
+  lang: Lang,
+): Promise<{ report: Report; token?: string; sasl?: string }> {
+  const connecting = connects(options);
+  const { mail } = options;
+  const checks = new Checks();
+  checks.record("parameters", true);
+  const report: Report = {
+    ok: false,
+    exitCode: ExitCode.internal,
+    version: VERSION,
+    parameterSet: options.parameterSet,
+    signIn: null,
+    user: null,
+    protocol: mail.protocol,
+    server: connecting ? `${mail.server}:${mail.port}` : null,
+    mailbox: options.mailbox ?? null,
+    token: null,
+    diagnostics: [],
+    transcript: [],
+    warnings: [],
+    error: null,
+  };
+  let context = adviceContext(options);
+  let token: string | undefined;
+  let sasl: string | undefined;
+  // Until the token is there, network trouble is with the authority, not the mail server.
+  let place: Place | undefined = authorityPlace(options);
+  try {
+    if (options.diagnose) {
+      await checks.run("authority", () =>
+        probeAuthority({
+          authorityHost: options.authorityHost,
+          tenantId: options.tenantId,
+          caCerts: options.caCerts,
+          timeoutMs: options.timeoutSeconds * 1000,
+          proxy: options.proxy,
+        }));
+    }
+    const acquired = await checks.run("token", () => acquireToken(options, reporter, env));
+    place = undefined;
+    token = acquired.accessToken;
+    reporter.credentials.add(token, "<access token>");
+    reporter.verboseLine(`Access Token -- ${token}`);
+    report.signIn = acquired.signIn;
+    report.user = acquired.username ?? null;
+    if (acquired.deviceCode) {
+      const { verificationUri, userCode, message } = acquired.deviceCode;
+      report.deviceCode = { verificationUri, userCode, message };
+    }
+    const claims = decodeClaims(token);
+    report.token = {
+      expiresOn: acquired.expiresOn?.toISOString() ?? null,
+      fromCache: acquired.fromCache,
+      claims: claims ? summarizeClaims(claims) : null,
+    };
+    // The XOAUTH2 user: target or shared mailbox, else the signed-in user (as the original).
+    const mailbox = options.mailbox ?? (acquired.username || undefined);
+    report.mailbox = mailbox ?? null;
+    context = adviceContext(options, mailbox);
+
+    const claimsCheck = checkClaims(claims, {
+      protocol: mail.protocol,
+      kind: isUserSignIn(options) ? "user" : "app",
+      tenantId: options.tenantId,
+      requestedDefault: scopesFor(options).some((s) => s.endsWith("/.default")),
+    });
+    context.permissionOk = claimsCheck.permissionOk;
+    for (const finding of claimsCheck.findings) {
+      const advice = advise(finding.code, { ...context, detail: finding.detail }, lang);
+      if (!advice) continue;
+      report.diagnostics.push({ code: finding.code, detail: finding.detail ?? null, ...advice });
+      reporter.advisoryWarning(advice);
+    }
+    const findings = claimsCheck.findings.map((f) => f.code);
+    checks.record("claims", findings.length === 0, findings.join(", ") || null);
+    if (findings.length > 0 && options.diagnose) {
+      throw new TokenError(
+        `the token cannot be used for ${mail.protocol} (${findings[0]})`,
+        { code: findings[0] },
+      );
+    }
+
+    if (!mailbox) {
+      throw new UsageError(
+        "no mailbox: the token names no user; give -SharedMailbox or -LoginHint",
+        { code: "NO_MAILBOX" },
+      );
+    }
+    sasl = buildXoauth2(mailbox, token);
+    reporter.setSasl(sasl);
+    if (isUserSignIn(options) && options.sharedMailbox) {
+      reporter.progress(
+        `Accessing shared mailbox ${options.sharedMailbox} with the access token of user ` +
+          `${acquired.username ?? options.loginHint}.`,
+      );
+    }
+    reporter.verboseLine(`SASL XOAUTH2 login string ${sasl}`);
+    if (connecting && !isUserSignIn(options) && options.mailboxes.length > 1) {
+      const many = await checkMailboxes(options, token, reporter, lang);
+      report.results = many.results;
+      report.summary = many.summary;
+      report.exitCode = many.summary.worstExitCode;
+      report.ok = report.exitCode === ExitCode.ok;
+    } else {
+      if (connecting) {
+        Object.assign(report, await mailSession(mail, { mailbox, sasl, token }, reporter, checks));
+      }
+      report.ok = true;
+      report.exitCode = ExitCode.ok;
+    }
+  } catch (thrown) {
+    const error = toToolError(thrown);
+    report.exitCode = error.exitCode;
+    report.error = errorReport(error, context, lang, place);
+    if (error.kind === "internal") {
+      reporter.verboseLine(
+        thrown instanceof Error ? thrown.stack ?? thrown.message : String(thrown),
+      );
+    }
+  }
+  const recorded = reporter.recorded();
+  report.transcript = recorded.transcript;
+  report.warnings = recorded.warnings;
+  if (options.diagnose) report.checklist = checks.results(lang, context);
+  return { report, token, sasl };
+}

@@ -1,0 +1,131 @@
+/**
+ * One mail session: connect, log in with XOAUTH2, prove the mailbox works,
+ * log out. Shared by the single-mailbox run and the many-mailbox run. It gets
+ * only the mail target, the mailbox and the SASL string: nothing about how
+ * the token was obtained.
+ */
+import type { MailTarget } from "../cli/options.ts";
+import type { Checks } from "../diagnose/checklist.ts";
+import { connectPlain, connectTls } from "../mail/tls_transport.ts";
+import { runSmtp } from "../mail/smtp.ts";
+import { dialThroughProxy } from "../mail/proxy.ts";
+import { runImap } from "../mail/imap.ts";
+import { runPop3 } from "../mail/pop3.ts";
+import type { LineTransport } from "../mail/transport.ts";
+import type { SessionStep } from "../mail/types.ts";
+import { AuthError, MailboxError } from "../errors.ts";
+import { Redactor } from "../redact.ts";
+
+/** Where a session's lines and progress go (the reporter, or a per-mailbox collector). */
+export interface SessionSink {
+  line(dir: "C" | "S", line: string): void;
+  progress(message: string): void;
+}
+
+export interface SessionOutcome {
+  folders?: string[];
+  messages?: { count: number; octets: number };
+  /** SMTP with -SendTestMessageTo: the server's reply to the message (its queue ID). */
+  queued?: string;
+}
+
+/** What the session logs in with. */
+export interface SessionLogin {
+  mailbox: string;
+  /** The XOAUTH2 string (sasl/xoauth2.ts built it from `mailbox` and `token`). */
+  sasl: string;
+  token: string;
+}
+
+/** Steps after which the server has accepted the login. */
+const PAST_LOGIN: SessionStep[] = ["list", "stat", "send", "logout"];
+
+export async function mailSession(
+  target: MailTarget,
+  login: SessionLogin,
+  sink: SessionSink,
+  checks?: Checks,
+): Promise<SessionOutcome> {
+  sink.progress(`Connect to ${target.server}:${target.port} (${target.protocol}).`);
+  const timeoutMs = target.timeoutSeconds * 1000;
+  const proxy = target.proxy;
+  // Through -Proxy the mail connection is a CONNECT tunnel; TLS runs inside it, end to end.
+  const dial = proxy
+    ? () => dialThroughProxy({ proxy, host: target.server, port: target.port, timeoutMs })
+    : undefined;
+  // A broken or hostile server may echo our credentials (whole or cut short) in a reply that
+  // ends up quoted in an error message: the transport removes them from every line it hands up.
+  const secrets = new Redactor();
+  secrets.add(login.sasl, "<XOAUTH2 string>");
+  secrets.add(login.token, "<access token>");
+  const connect = () =>
+    // SMTP submission starts in plain text and upgrades with STARTTLS; IMAP/POP3 use implicit TLS.
+    target.protocol === "SMTP"
+      ? connectPlain({ host: target.server, port: target.port, timeoutMs, dial, secrets })
+      : connectTls({
+        host: target.server,
+        port: target.port,
+        caCerts: target.caCerts,
+        timeoutMs,
+        dial,
+        secrets,
+      });
+  const transport = checks ? await checks.run("server", connect) : await connect();
+  try {
+    const callbacks = {
+      sasl: login.sasl,
+      onLine: (dir: "C" | "S", line: string) => sink.line(dir, line),
+      onProgress: (step: SessionStep, message: string) => {
+        // The session moves past login only once the server accepted it.
+        if (PAST_LOGIN.includes(step)) checks?.next("mailbox");
+        sink.progress(message);
+      },
+    };
+    const dialogue = async (): Promise<SessionOutcome> => {
+      switch (target.protocol) {
+        case "SMTP": {
+          const result = await runSmtp(transport, {
+            ...callbacks,
+            mailbox: login.mailbox,
+            tls: { hostname: target.server, caCerts: target.caCerts },
+            sendTestMessageTo: target.sendTestMessageTo,
+          });
+          return result.queued ? { queued: result.queued } : {};
+        }
+        case "IMAP":
+          return { folders: (await runImap(transport, callbacks)).folders };
+        case "POP3": {
+          const stat = await runPop3(transport, callbacks);
+          return { messages: { count: stat.count, octets: stat.octets } };
+        }
+      }
+    };
+    const outcome = checks ? await checks.run("login", dialogue) : await dialogue();
+    await serverClose(transport);
+    return outcome;
+  } catch (error) {
+    // The protocol modules said goodbye on a refused login or mailbox; let the server close.
+    if (error instanceof AuthError || error instanceof MailboxError) await serverClose(transport);
+    throw error;
+  } finally {
+    transport.close();
+  }
+}
+
+/**
+ * After LOGOUT/QUIT the server closes the connection. Waiting (briefly) for
+ * that, instead of closing first, means the server has let go of the session
+ * before the next one starts: -ThrottleLimit then holds on the server's side too.
+ */
+async function serverClose(transport: LineTransport): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const drained = (async () => {
+    try {
+      for (let i = 0; i < 20; i++) await transport.readLine();
+    } catch {
+      // EOF (or anything else): the server is done.
+    }
+  })();
+  await Promise.race([drained, new Promise((r) => timer = setTimeout(r, 1000))]);
+  clearTimeout(timer);
+}
