@@ -14,6 +14,7 @@ import {
   connectError,
   connectPlain,
   connectTls,
+  scrub,
   type StartTlsTransport,
   type TlsOptions,
 } from "./tls_transport.ts";
@@ -601,4 +602,12 @@ Deno.test("connectTls() transports are secure and refuse startTls()", async () =
       t.close();
     }
   });
+});
+
+Deno.test("scrub() removes a credential also where a server cut it short", () => {
+  const token = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJodHRwczovL291dGxvb2sifQ.c2ln";
+  assert.equal(scrub(`NO bad ${token} here`, token, "<t>"), "NO bad <t> here");
+  assert.equal(scrub(`NO ${token.slice(0, 50)}...`, token, "<t>"), "NO <t>...");
+  assert.equal(scrub(`NO ${token.slice(0, 20)}`, token, "<t>"), `NO ${token.slice(0, 20)}`);
+  assert.equal(scrub(`${token}${token}`, token, "<t>"), "<t><t>");
 });
