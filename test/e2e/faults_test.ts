@@ -10,8 +10,8 @@
  * scenario must have its row.
  */
 import assert from "node:assert/strict";
-import { type CliResult, runCli } from "./cli.ts";
-import { APP, MAILBOX, SECRET, startTestBed, TENANT, type TestBed } from "../bed/testbed.ts";
+import { type CliResult, runCli, secretArgs } from "./cli.ts";
+import { SECRET, startTestBed, TENANT, type TestBed } from "../bed/testbed.ts";
 import {
   type FaultCertificates,
   faultCertificates,
@@ -117,12 +117,7 @@ function scenarios(bed: TestBed, certs: FaultCertificates): Scenario[] {
   ) => [
     "-tenantID",
     TENANT,
-    "-clientId",
-    APP,
-    "-clientsecret",
-    SECRET,
-    "-targetMailbox",
-    MAILBOX,
+    ...secretArgs(),
     "-AuthorityHost",
     authorityHost,
     "-CaFile",

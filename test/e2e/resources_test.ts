@@ -11,7 +11,7 @@
  * Linux only (/proc).
  */
 import assert from "node:assert/strict";
-import { APP, MAILBOX, SECRET, startTestBed, TENANT, type TestBed } from "../bed/testbed.ts";
+import { startTestBed, TENANT, type TestBed } from "../bed/testbed.ts";
 import {
   type FaultCertificates,
   faultCertificates,
@@ -21,6 +21,7 @@ import {
   type TokenFault,
 } from "../bed/faults.ts";
 import { closedPort } from "../mail/tls_server.ts";
+import { secretArgs } from "./cli.ts";
 import { parseCommandLine } from "../../src/cli/parse.ts";
 import { run } from "../../src/run.ts";
 import { Reporter } from "../../src/output/console.ts";
@@ -85,12 +86,7 @@ function cliArgs(bed: TestBed, port: number, timeout: number): string[] {
   return [
     "-tenantID",
     TENANT,
-    "-clientId",
-    APP,
-    "-clientsecret",
-    SECRET,
-    "-targetMailbox",
-    MAILBOX,
+    ...secretArgs(),
     "-AuthorityHost",
     bed.entra.url,
     "-CaFile",
@@ -220,12 +216,7 @@ if (probing) {
       const base = (authorityHost: string, timeout = 2) => [
         "-tenantID",
         TENANT,
-        "-clientId",
-        APP,
-        "-clientsecret",
-        SECRET,
-        "-targetMailbox",
-        MAILBOX,
+        ...secretArgs(),
         "-AuthorityHost",
         authorityHost,
         "-CaFile",

@@ -23,6 +23,7 @@ import {
   TARGETS,
 } from "../../scripts/compile.ts";
 import { APP, APP_NO_ACCESS, MAILBOX, SECRET, startTestBed, type TestBed } from "../bed/testbed.ts";
+import { secretArgs } from "../e2e/cli.ts";
 
 const ROOT = join(import.meta.dirname!, "..", "..");
 const COMPILE = join(ROOT, "scripts", "compile.ts");
@@ -333,15 +334,7 @@ async function run(
 
 /** The core success and failure cases, for any way of running the tool. */
 async function coreCases(t: Deno.TestContext, bed: TestBed, command: string[]): Promise<void> {
-  const secret = (clientId = APP) => [
-    ...bed.common(),
-    "-clientId",
-    clientId,
-    "-clientsecret",
-    SECRET,
-    "-targetMailbox",
-    MAILBOX,
-  ];
+  const secret = (clientId = APP) => [...bed.common(), ...secretArgs({ clientId })];
   const json = (r: Run) => {
     try {
       return JSON.parse(r.stdout);
@@ -469,12 +462,7 @@ Deno.test({
             "-File",
             join(out, "Get-IMAPAccessToken.ps1"),
             ...bed.common(),
-            "-clientId",
-            APP,
-            "-clientsecret",
-            SECRET,
-            "-targetMailbox",
-            MAILBOX,
+            ...secretArgs(),
             "-Port",
             String(bed.exchange.imapPort),
           ], { POWERSHELL_UPDATECHECK: "Off", POWERSHELL_TELEMETRY_OPTOUT: "1" });
