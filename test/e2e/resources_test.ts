@@ -30,6 +30,8 @@ const MAIN = new URL("../../src/main.ts", import.meta.url).pathname;
 /** The ceiling the issue sets for a run against a hostile server. */
 const PEAK_RSS_CEILING_MB = 150;
 const linux = Deno.build.os === "linux";
+/** Appended to a test's name when it is ignored: a skip says why. */
+const notLinux = linux ? "" : " (skipped: not Linux, needs /proc)";
 
 async function gnuTime(): Promise<boolean> {
   try {
@@ -105,7 +107,7 @@ function cliArgs(bed: TestBed, port: number, timeout: number): string[] {
 }
 
 Deno.test({
-  name: "peak RSS stays under the ceiling against hostile mail servers (exit 4)",
+  name: "peak RSS stays under the ceiling against hostile mail servers (exit 4)" + notLinux,
   ignore: !linux,
   async fn(t) {
     const bed = await startTestBed();
@@ -189,7 +191,7 @@ const probing = Deno.env.get(FD_PROBE) !== undefined;
 
 if (!probing) {
   Deno.test({
-    name: "no file descriptor stays open after a failed run (counted in /proc/self/fd)",
+    name: "no file descriptor stays open after a failed run (counted in /proc/self/fd)" + notLinux,
     ignore: !linux,
     async fn() {
       const out = await new Deno.Command(Deno.execPath(), {

@@ -456,9 +456,12 @@ Deno.test({
       console.log(`binary size: ${((await Deno.stat(binary)).size / 1024 / 1024).toFixed(1)} MB`);
       await coreCases(t, bed, [binary]);
       const pwsh = findPwsh();
-      if (pwsh) {
-        await t.step("the shim in dist/ finds and runs the binary beside it", async () => {
-          const r = await run([pwsh, "-NoLogo", "-NoProfile", "-NonInteractive"], [
+      await t.step({
+        name: "the shim in dist/ finds and runs the binary beside it" +
+          (pwsh ? "" : " (skipped: pwsh not found)"),
+        ignore: !pwsh,
+        async fn() {
+          const r = await run([pwsh!, "-NoLogo", "-NoProfile", "-NonInteractive"], [
             "-File",
             join(out, "Get-IMAPAccessToken.ps1"),
             ...bed.common(),
@@ -468,8 +471,8 @@ Deno.test({
           ], { POWERSHELL_UPDATECHECK: "Off", POWERSHELL_TELEMETRY_OPTOUT: "1" });
           assert.equal(r.code, 0, r.stderr);
           assert.match(r.stdout, /OK AUTHENTICATE completed/);
-        });
-      }
+        },
+      });
     } finally {
       await bed.close();
       await Deno.remove(dir, { recursive: true });
