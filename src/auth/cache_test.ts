@@ -15,6 +15,8 @@ import { startFakeEntra } from "../../test/bed/entra.ts";
 import { WORKER_IDENTITY } from "../../test/auth/cache_worker.ts";
 
 const posix = Deno.build.os !== "windows";
+/** Appended to a test's name when it is ignored: a skip says why. */
+const notPosix = posix ? "" : " (skipped: no POSIX file modes on Windows)";
 const SECRET = "Zq8~not-a-real-secret-but-long-enough-1234";
 const SCOPE = "https://outlook.office365.com/.default";
 
@@ -178,7 +180,7 @@ Deno.test("writeFast() stores version 1 with the identity but no credential mate
 });
 
 Deno.test({
-  name: "writeFast() makes the folder 0700 and the file 0600",
+  name: "writeFast() makes the folder 0700 and the file 0600" + notPosix,
   ignore: !posix,
   fn: () =>
     withCache(async (cache, warnings) => {
@@ -191,7 +193,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "writeFast() tightens a looser existing folder (with a warning) and replaces a 0644 file",
+  name: "writeFast() tightens a looser existing folder (with a warning) and replaces a 0644 file" +
+    notPosix,
   ignore: !posix,
   fn: () =>
     withCache(async (cache, warnings) => {

@@ -734,9 +734,12 @@ Deno.test("runSmtp() over connectPlain() against the Exchange-like server", asyn
   }
 });
 
+const noDovecot = dovecotPath() === null;
+
 Deno.test({
-  name: "runSmtp() over connectPlain() against Dovecot's submission service",
-  ignore: dovecotPath() === null,
+  name: "runSmtp() over connectPlain() against Dovecot's submission service" +
+    (noDovecot ? " (skipped: Dovecot not installed)" : ""),
+  ignore: noDovecot,
   fn: async (t) => {
     const issuer = "https://login.microsoftonline.com/tenant-id/v2.0";
     const kid = "smtp-kid";

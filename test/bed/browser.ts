@@ -25,6 +25,7 @@
  * does not see the requests that follow a redirect.)
  */
 import { type BrowserContext, chromium, type Page, type Request } from "playwright-core";
+import { waitUntil } from "./wait.ts";
 
 export interface SignInOptions {
   /** Typed into `#password`; required for `signin`. */
@@ -89,19 +90,20 @@ async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined
 }
 
 /** apt may still be installing Chromium when a test starts: wait for it, within the deadline. */
-async function waitForFile(path: string, deadline: number): Promise<void> {
-  while (true) {
+function waitForFile(path: string, deadline: number): Promise<true> {
+  return waitUntil(async () => {
     try {
       await Deno.stat(path);
-      return;
+      return true;
     } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
-      if (Date.now() >= deadline) {
-        throw new Error(`${path} does not exist (is chromium installed?)`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, Math.min(250, remaining(deadline))));
+      if (error instanceof Deno.errors.NotFound) return false;
+      throw error;
     }
-  }
+  }, {
+    timeoutMs: remaining(deadline),
+    intervalMs: 250,
+    what: `${path} to exist (is chromium installed?)`,
+  });
 }
 
 /** Same scheme, host, port and path; a missing path equals "/" (browsers add it). */

@@ -10,6 +10,7 @@
  */
 
 import { freePort } from "./ports.ts";
+import { waitUntil } from "./wait.ts";
 
 export interface DovecotOptions {
   tls: { certFile: string; keyFile: string };
@@ -424,19 +425,20 @@ async function waitForPorts(
 ): Promise<void> {
   const deadline = Date.now() + START_DEADLINE_MS;
   for (const port of ports) {
-    while (true) {
+    await waitUntil(async () => {
       if (exited()) throw new Error(`Dovecot exited during start-up. Log:\n${await log()}`);
       try {
         const conn = await Deno.connect({ hostname: "127.0.0.1", port });
         conn.close();
-        break;
+        return true;
       } catch {
-        if (Date.now() > deadline) {
-          throw new Error(`Dovecot did not open port ${port} in time. Log:\n${await log()}`);
-        }
-        await new Promise((resolve) => setTimeout(resolve, 25));
+        return false;
       }
-    }
+    }, {
+      timeoutMs: Math.max(1, deadline - Date.now()),
+      intervalMs: 25,
+      what: async () => `Dovecot to open port ${port}. Log:\n${await log()}`,
+    });
   }
 }
 

@@ -14,6 +14,7 @@ import {
   ServerError,
 } from "@azure/msal-node";
 import { assertNoNull, paths, rejection, testNetwork } from "./msal_helpers.ts";
+import { waitUntil } from "./wait.ts";
 import {
   type EntraApp,
   type EntraUser,
@@ -117,15 +118,6 @@ async function withEnv(
     http.close();
     net.close();
     await entra.close();
-  }
-}
-
-/** Resolves once `check()` is true; polls every 20 ms, fails after `ms`. */
-async function waitFor(check: () => boolean, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) assert.fail("condition not met in time");
-    await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
 
@@ -246,7 +238,10 @@ Deno.test("fake Entra device code flow answers msal-node like Entra", async (t) 
           scopes: [IMAP],
           deviceCodeCallback: (response) => device = response,
         });
-        await waitFor(() => (entra.deviceCodes[0]?.polls ?? 0) >= 2);
+        await waitUntil(() => (entra.deviceCodes[0]?.polls ?? 0) >= 2, {
+          intervalMs: 20,
+          what: "two polls of the device code",
+        });
         assert.ok(device);
         entra.approveDeviceCode(device.userCode, UPN);
         const token = await result;
@@ -345,7 +340,10 @@ Deno.test("fake Entra device code flow answers msal-node like Entra", async (t) 
             scopes: [IMAP],
             deviceCodeCallback: () => {},
           });
-          await waitFor(() => (entra.deviceCodes[0]?.polls ?? 0) >= 1);
+          await waitUntil(() => (entra.deviceCodes[0]?.polls ?? 0) >= 1, {
+            intervalMs: 20,
+            what: "a poll of the device code",
+          });
           entra.declineDeviceCode(entra.deviceCodes[0].userCode);
           const e = await rejection(result);
           // msal keeps only the OAuth error name of a failed poll, as the message.
@@ -367,7 +365,10 @@ Deno.test("fake Entra device code flow answers msal-node like Entra", async (t) 
           scopes: [IMAP],
           deviceCodeCallback: () => {},
         });
-        await waitFor(() => (entra.deviceCodes[0]?.polls ?? 0) >= 1);
+        await waitUntil(() => (entra.deviceCodes[0]?.polls ?? 0) >= 1, {
+          intervalMs: 20,
+          what: "a poll of the device code",
+        });
         advanceClock(901);
         const e = await rejection(result);
         assert.equal(e.errorCode, "post_request_failed");
@@ -471,7 +472,10 @@ Deno.test("fake Entra device code flow answers msal-node like Entra", async (t) 
           scopes: [POP],
           deviceCodeCallback: () => {},
         });
-        await waitFor(() => entra.deviceCodes.length === 1);
+        await waitUntil(() => entra.deviceCodes.length === 1, {
+          intervalMs: 20,
+          what: "the device code",
+        });
         const pageUrl = `${entra.url}/devicelogin`;
         const page = await fetch(pageUrl, { client: http }).then((r) => r.text());
         assert.match(page, /<input id="otc" name="otc"/);

@@ -3,6 +3,7 @@
  * for clients that need a terminal, Maildir reading, and an unprivileged user for clients that
  * refuse to run as root.
  */
+import { waitUntil } from "../bed/wait.ts";
 
 export interface RunResult {
   code: number;
@@ -175,15 +176,12 @@ export class Tmux {
   }
 
   /** Polls the screen until it matches; throws with the last screen after `ms`. */
-  async waitForScreen(session: string, pattern: RegExp, ms = 20_000): Promise<string> {
-    const deadline = Date.now() + ms;
+  waitForScreen(session: string, pattern: RegExp, ms = 20_000): Promise<string> {
     let last = "";
-    while (Date.now() < deadline) {
+    return waitUntil(async () => {
       last = await this.screen(session);
-      if (pattern.test(last)) return last;
-      await sleep(100);
-    }
-    throw new Error(`the screen did not show ${pattern} within ${ms} ms. Last screen:\n${last}`);
+      return pattern.test(last) && last;
+    }, { timeoutMs: ms, intervalMs: 100, what: () => `the screen to show ${pattern}:\n${last}` });
   }
 
   async sendKeys(session: string, ...keys: string[]): Promise<void> {
@@ -203,21 +201,13 @@ export class Tmux {
   }
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Resolves once `path` exists (a client's exit-code file); throws after `ms`. */
-export async function waitForFile(path: string, ms = 15_000): Promise<string> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    try {
-      return await Deno.readTextFile(path);
-    } catch {
-      await sleep(100);
-    }
-  }
-  throw new Error(`${path} did not appear within ${ms} ms`);
+/** The text of `path` once it exists (a client's exit-code file); throws after `ms`. */
+export function waitForFile(path: string, ms = 15_000): Promise<string> {
+  return waitUntil(() => Deno.readTextFile(path).catch(() => undefined), {
+    timeoutMs: ms,
+    intervalMs: 100,
+    what: `${path} to appear`,
+  });
 }
 
 /** Deno and the tool's entry point as a client's user can run them. */

@@ -3,7 +3,7 @@
  * counts, what the JSON says, the file's permissions, and concurrent runs.
  */
 import assert from "node:assert/strict";
-import { runCli } from "./cli.ts";
+import { runCli, secretArgs } from "./cli.ts";
 import { APP, MAILBOX, SECRET, startTestBed, TENANT } from "../bed/testbed.ts";
 import { startFakeEntra } from "../bed/entra.ts";
 
@@ -14,28 +14,20 @@ function tokenPosts(requests: { method: string; path: string }[]): number {
 Deno.test("token cache: reuse, renewal, isolation, permissions, concurrency, corruption", async (t) => {
   const bed = await startTestBed();
   const cacheDir = `${bed.dir}/cache`;
-  const secretArgs = [
-    ...bed.common(),
-    "-clientId",
-    APP,
-    "-clientsecret",
-    SECRET,
-    "-targetMailbox",
-    MAILBOX,
-  ];
+  const withSecret = [...bed.common(), ...secretArgs()];
   const posts = () => tokenPosts(bed.entra.requests);
   try {
     await t.step("a second run within the token's lifetime makes zero token requests", async () => {
-      const first = await runCli([...secretArgs, "-OutputFormat", "Json", "-NoConnect"]);
+      const first = await runCli([...withSecret, "-OutputFormat", "Json", "-NoConnect"]);
       assert.equal(first.code, 0, first.stderr);
       assert.equal(JSON.parse(first.stdout).token.fromCache, false);
       assert.equal(JSON.parse(first.stdout).signIn, "clientCredentials");
       const before = posts();
-      const token = await runCli([...secretArgs, "-OutputFormat", "Token"]);
+      const token = await runCli([...withSecret, "-OutputFormat", "Token"]);
       assert.equal(token.code, 0, token.stderr);
       assert.equal(token.stdout.trim(), bed.entra.issuedTokens.at(-1));
       const json = await runCli([
-        ...secretArgs,
+        ...withSecret,
         "-OutputFormat",
         "Json",
         "-Port",
@@ -80,7 +72,7 @@ Deno.test("token cache: reuse, renewal, isolation, permissions, concurrency, cor
       // ... nor by another secret of the same app.
       const other = await runCli(
         [
-          ...secretArgs.map((a) => (a === SECRET ? "another-secret-value" : a)),
+          ...withSecret.map((a) => (a === SECRET ? "another-secret-value" : a)),
           "-OutputFormat",
           "Token",
         ],
@@ -90,7 +82,7 @@ Deno.test("token cache: reuse, renewal, isolation, permissions, concurrency, cor
 
     await t.step("20 concurrent runs all succeed and leave a valid cache", async () => {
       const dir = `${bed.dir}/cache-concurrent`;
-      const args = secretArgs.map((a) => (a === cacheDir ? dir : a));
+      const args = withSecret.map((a) => (a === cacheDir ? dir : a));
       const runs = await Promise.all(
         Array.from({ length: 20 }, () => runCli([...args, "-OutputFormat", "Token"])),
       );
@@ -104,7 +96,7 @@ Deno.test("token cache: reuse, renewal, isolation, permissions, concurrency, cor
 
     await t.step("a corrupt cache file gives a warning and the run still succeeds", async () => {
       const dir = `${bed.dir}/cache-corrupt`;
-      const args = secretArgs.map((a) => (a === cacheDir ? dir : a));
+      const args = withSecret.map((a) => (a === cacheDir ? dir : a));
       assert.equal((await runCli([...args, "-OutputFormat", "Token"])).code, 0);
       const [file] = [...Deno.readDirSync(dir)];
       await Deno.writeTextFile(`${dir}/${file.name}`, "{ this is not json");
@@ -118,7 +110,7 @@ Deno.test("token cache: reuse, renewal, isolation, permissions, concurrency, cor
     await t.step("-NoTokenCache neither reads nor writes the cache", async () => {
       const before = posts();
       const r = await runCli([
-        ...secretArgs,
+        ...withSecret,
         "-NoTokenCache",
         "-OutputFormat",
         "Json",
@@ -135,7 +127,7 @@ Deno.test("token cache: reuse, renewal, isolation, permissions, concurrency, cor
         tokenLifetimeSeconds: 240,
       });
       try {
-        const args = secretArgs.map((a) => (a === bed.entra.url ? shortLived.url : a))
+        const args = withSecret.map((a) => (a === bed.entra.url ? shortLived.url : a))
           .map((a) => (a === cacheDir ? `${bed.dir}/cache-short` : a));
         for (let i = 0; i < 2; i++) {
           const r = await runCli([...args, "-OutputFormat", "Json", "-NoConnect"]);

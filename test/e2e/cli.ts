@@ -1,4 +1,5 @@
 /** Runs the real CLI as a child process, the way scripts and mail fetchers do. */
+import { APP, MAILBOX, SECRET } from "../bed/testbed.ts";
 
 const MAIN = new URL("../../src/main.ts", import.meta.url).pathname;
 
@@ -12,6 +13,27 @@ export interface CliResult {
 export interface CliOptions {
   stdin?: string;
   env?: Record<string, string>;
+}
+
+export interface SecretArgsOptions {
+  /** Default APP. */
+  clientId?: string;
+  /** Default SECRET; "-" reads it from standard input. */
+  secret?: string;
+  /** Default MAILBOX; null leaves -targetMailbox out (-MailboxFile, or given later). */
+  mailbox?: string | null;
+}
+
+/**
+ * The app-secret sign-in of the test bed's apps: `-clientId APP -clientsecret SECRET
+ * -targetMailbox MAILBOX`, each value replaceable. Callers put the tenant and the test bed's
+ * endpoints (`bed.common()`) before it.
+ */
+export function secretArgs(
+  { clientId = APP, secret = SECRET, mailbox = MAILBOX }: SecretArgsOptions = {},
+): string[] {
+  const target = mailbox === null ? [] : ["-targetMailbox", mailbox];
+  return ["-clientId", clientId, "-clientsecret", secret, ...target];
 }
 
 export async function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {

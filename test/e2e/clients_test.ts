@@ -21,6 +21,7 @@ import {
   USER,
 } from "../bed/testbed.ts";
 import { denyLogins, type Dovecot, startDovecot } from "../bed/dovecot.ts";
+import { waitUntil } from "../bed/wait.ts";
 import { checkDocs, renderTemplate, shellQuote, type TemplateName } from "../clients/render.ts";
 import {
   maildirMessages,
@@ -421,11 +422,11 @@ Deno.test("real mail clients fetch with the token command; a revoked app is repo
           `:push "<tag-pattern>~A<enter><tag-prefix><copy-message>${out}<enter>"`,
         );
         await tmux.sendKeys(session, "Enter");
-        const deadline = Date.now() + 15_000;
-        while ((copied = await maildirMessages(out)).length < KNOWN.length) {
-          if (Date.now() > deadline) throw new Error(`neomutt copied ${copied.length} messages`);
-          await new Promise((r) => setTimeout(r, 100));
-        }
+        await waitUntil(async () => (copied = await maildirMessages(out)).length >= KNOWN.length, {
+          timeoutMs: 15_000,
+          intervalMs: 100,
+          what: () => `neomutt to copy ${KNOWN.length} messages (it copied ${copied.length})`,
+        });
         await tmux.sendKeys(session, "q");
       });
       assert.equal(exitCode, "0");

@@ -6,7 +6,7 @@
  * at the right check.
  */
 import assert from "node:assert/strict";
-import { json, runCli } from "./cli.ts";
+import { json, runCli, secretArgs } from "./cli.ts";
 import {
   APP,
   APP_NO_ACCESS,
@@ -37,16 +37,7 @@ const UNKNOWN_APP = "00000000-1111-2222-3333-444444444444";
 const UNKNOWN_TENANT = "0badbad0-0000-4000-8000-000000000000";
 
 function base(bed: TestBed, clientId = APP, secret = SECRET, mailbox = MAILBOX) {
-  return [
-    ...bed.common(),
-    "-NoTokenCache",
-    "-clientId",
-    clientId,
-    "-clientsecret",
-    secret,
-    "-targetMailbox",
-    mailbox,
-  ];
+  return [...bed.common(), "-NoTokenCache", ...secretArgs({ clientId, secret, mailbox })];
 }
 
 const CASES: Case[] = [

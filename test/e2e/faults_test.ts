@@ -10,8 +10,8 @@
  * scenario must have its row.
  */
 import assert from "node:assert/strict";
-import { type CliResult, runCli } from "./cli.ts";
-import { APP, MAILBOX, SECRET, startTestBed, TENANT, type TestBed } from "../bed/testbed.ts";
+import { type CliResult, runCli, secretArgs } from "./cli.ts";
+import { SECRET, startTestBed, TENANT, type TestBed } from "../bed/testbed.ts";
 import {
   type FaultCertificates,
   faultCertificates,
@@ -23,7 +23,6 @@ import {
   type TokenFault,
 } from "../bed/faults.ts";
 import { closedPort } from "../mail/tls_server.ts";
-import { isTransient, retryAfterMs, retryDelayMs, scrubEchoes } from "../../src/auth/network.ts";
 
 /** -TimeoutSeconds of every scenario: small, so that timeouts are tested in seconds. */
 const TIMEOUT_SECONDS = 2;
@@ -118,12 +117,7 @@ function scenarios(bed: TestBed, certs: FaultCertificates): Scenario[] {
   ) => [
     "-tenantID",
     TENANT,
-    "-clientId",
-    APP,
-    "-clientsecret",
-    SECRET,
-    "-targetMailbox",
-    MAILBOX,
+    ...secretArgs(),
     "-AuthorityHost",
     authorityHost,
     "-CaFile",
@@ -449,44 +443,4 @@ Deno.test("every fault ends with the exit code, code and message of the failure 
   } finally {
     await bed.close();
   }
-});
-
-Deno.test("retry helpers: transient statuses and Retry-After in both forms", () => {
-  for (const status of [429, 500, 502, 503, 504]) assert.equal(isTransient(status), true);
-  for (const status of [200, 302, 400, 401, 404, 501, 505]) {
-    assert.equal(isTransient(status), false);
-  }
-  const now = Date.parse("2026-01-01T00:00:00Z");
-  assert.equal(retryAfterMs("3", now), 3000);
-  assert.equal(retryAfterMs(" 0 ", now), 0);
-  assert.equal(retryAfterMs("Thu, 01 Jan 2026 00:00:05 GMT", now), 5000);
-  assert.equal(retryAfterMs("Wed, 31 Dec 2025 23:59:00 GMT", now), 0, "a date in the past");
-  assert.equal(retryAfterMs("soon", now), undefined);
-  assert.equal(retryAfterMs("-1", now), undefined);
-  assert.equal(retryAfterMs(null, now), undefined);
-  assert.deepEqual([1, 2, 3].map((n) => retryDelayMs(null, n, now)), [300, 600, 1200]);
-  assert.equal(retryDelayMs("2", 3, now), 2000, "Retry-After wins over the backoff");
-});
-
-Deno.test("scrubEchoes() removes every spelling of the request's credentials", () => {
-  const secret = 'S p "q" ~ü€ +/=&';
-  const body = new URLSearchParams({
-    client_id: "app",
-    client_secret: secret,
-    client_assertion: "eyJhbGciOiJQUzI1NiJ9.payload-part.signature-part",
-    scope: "https://outlook.office365.com/.default",
-  }).toString();
-  const echoed = [
-    body,
-    secret,
-    encodeURIComponent(secret),
-    JSON.stringify({ said: secret }),
-    "eyJhbGciOiJQUzI1NiJ9.payload-part.signature-part",
-  ].join(" | ");
-  const clean = scrubEchoes(echoed, body);
-  for (const spelling of [secret, encodeURIComponent(secret), "signature-part"]) {
-    assert.ok(!clean.includes(spelling), `${spelling} in ${clean}`);
-  }
-  assert.ok(clean.includes("client_id=app"), "what is not a credential stays");
-  assert.equal(scrubEchoes("nothing sent", undefined), "nothing sent");
 });

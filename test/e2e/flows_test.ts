@@ -4,7 +4,7 @@
  * JSON, and what reached the servers; and that no secret leaks.
  */
 import assert from "node:assert/strict";
-import { type CliResult, json, runCli } from "./cli.ts";
+import { type CliResult, json, runCli, secretArgs } from "./cli.ts";
 import {
   APP,
   APP_NO_ACCESS,
@@ -31,16 +31,8 @@ async function cli(args: string[], options: { stdin?: string; env?: Record<strin
   return r;
 }
 
-function secretArgs(bed: TestBed, clientId = APP, mailbox = MAILBOX): string[] {
-  return [
-    ...bed.common(),
-    "-clientId",
-    clientId,
-    "-clientsecret",
-    SECRET,
-    "-targetMailbox",
-    mailbox,
-  ];
+function secretSet(bed: TestBed, clientId = APP, mailbox = MAILBOX): string[] {
+  return [...bed.common(), ...secretArgs({ clientId, mailbox })];
 }
 
 function certArgs(bed: TestBed, cert: string, ...extra: string[]): string[] {
@@ -77,7 +69,7 @@ Deno.test("CLI against the Exchange-like server and Dovecot", async (t) => {
     await t.step(
       "IMAP with a secret on the Exchange-like server lists folders (exit 0)",
       async () => {
-        const r = await cli([...secretArgs(bed), ...imap(ex.imapPort), "-OutputFormat", "Json"]);
+        const r = await cli([...secretSet(bed), ...imap(ex.imapPort), "-OutputFormat", "Json"]);
         assert.equal(r.code, 0, r.stdout + r.stderr);
         const j = json(r);
         assert.equal(j.ok, true);
@@ -115,7 +107,7 @@ Deno.test("CLI against the Exchange-like server and Dovecot", async (t) => {
     );
 
     await t.step("Text output: progress on stderr, server lines on stdout", async () => {
-      const r = await cli([...secretArgs(bed), ...imap(ex.imapPort)]);
+      const r = await cli([...secretSet(bed), ...imap(ex.imapPort)]);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /^\* OK The Microsoft Exchange IMAP4 service is ready/m);
       assert.match(r.stdout, /OK AUTHENTICATE completed\./);
@@ -127,7 +119,7 @@ Deno.test("CLI against the Exchange-like server and Dovecot", async (t) => {
     await t.step(
       "POP3 with a secret on the Exchange-like server reports STAT (exit 0)",
       async () => {
-        const r = await cli([...secretArgs(bed), ...pop3(ex.pop3Port), "-OutputFormat", "Json"]);
+        const r = await cli([...secretSet(bed), ...pop3(ex.pop3Port), "-OutputFormat", "Json"]);
         assert.equal(r.code, 0, r.stdout + r.stderr);
         const j = json(r);
         assert.deepEqual(j.messages, { count: 3, octets: 14523 });
@@ -140,15 +132,7 @@ Deno.test("CLI against the Exchange-like server and Dovecot", async (t) => {
     );
 
     await t.step("-clientsecret - reads the secret from standard input", async () => {
-      const args = [
-        ...bed.common(),
-        "-clientId",
-        APP,
-        "-clientsecret",
-        "-",
-        "-targetMailbox",
-        MAILBOX,
-      ];
+      const args = [...bed.common(), ...secretArgs({ secret: "-" })];
       const r = await cli([...args, ...pop3(ex.pop3Port)], { stdin: `${SECRET}\n` });
       assert.equal(r.code, 0, r.stderr);
     });
@@ -216,7 +200,7 @@ Deno.test("CLI against the Exchange-like server and Dovecot", async (t) => {
 
     await t.step("IMAP and POP3 with a secret on Dovecot (exit 0)", async () => {
       const i = await cli([
-        ...secretArgs(bed),
+        ...secretSet(bed),
         ...imap(dovecot.imapsPort),
         "-OutputFormat",
         "Json",
@@ -224,7 +208,7 @@ Deno.test("CLI against the Exchange-like server and Dovecot", async (t) => {
       assert.equal(i.code, 0, i.stdout + i.stderr + (await dovecot.log()));
       assert.ok(json(i).folders.includes("INBOX"));
       const p = await cli([
-        ...secretArgs(bed),
+        ...secretSet(bed),
         ...pop3(dovecot.pop3sPort),
         "-OutputFormat",
         "Json",
@@ -238,7 +222,7 @@ Deno.test("CLI against the Exchange-like server and Dovecot", async (t) => {
       async () => {
         for (const port of [imap(dovecot.imapsPort), pop3(dovecot.pop3sPort)]) {
           const r = await cli([
-            ...secretArgs(bed, APP, OTHER_MAILBOX),
+            ...secretSet(bed, APP, OTHER_MAILBOX),
             ...port,
             "-OutputFormat",
             "Json",
@@ -250,15 +234,7 @@ Deno.test("CLI against the Exchange-like server and Dovecot", async (t) => {
     );
 
     await t.step("wrong secret: exit 3 with AADSTS7000215", async () => {
-      const args = [
-        ...bed.common(),
-        "-clientId",
-        APP,
-        "-clientsecret",
-        "wrong-secret-value",
-        "-targetMailbox",
-        MAILBOX,
-      ];
+      const args = [...bed.common(), ...secretArgs({ secret: "wrong-secret-value" })];
       const r = await cli([...args, ...imap(ex.imapPort), "-OutputFormat", "Json"]);
       assert.equal(r.code, 3, r.stderr);
       const j = json(r);
@@ -273,7 +249,7 @@ Deno.test("CLI against the Exchange-like server and Dovecot", async (t) => {
 
     await t.step("unknown app: exit 3 with AADSTS700016", async () => {
       const r = await cli([
-        ...secretArgs(bed, "00000000-1111-2222-3333-444444444444"),
+        ...secretSet(bed, "00000000-1111-2222-3333-444444444444"),
         "-OutputFormat",
         "Json",
       ]);
@@ -282,7 +258,7 @@ Deno.test("CLI against the Exchange-like server and Dovecot", async (t) => {
     });
 
     await t.step("unknown tenant: exit 3 with AADSTS90002", async () => {
-      const args = secretArgs(bed).map((
+      const args = secretSet(bed).map((
         a,
       ) => (a === TENANT ? "0badbad0-0000-4000-8000-000000000000" : a));
       const r = await cli([...args, "-OutputFormat", "Json"]);
@@ -315,7 +291,7 @@ Deno.test("CLI against the Exchange-like server and Dovecot", async (t) => {
       "token without roles is rejected by the Exchange-like server: exit 5",
       async () => {
         for (const port of [imap(ex.imapPort), pop3(ex.pop3Port)]) {
-          const r = await cli([...secretArgs(bed, APP_NO_ROLES), ...port, "-OutputFormat", "Json"]);
+          const r = await cli([...secretSet(bed, APP_NO_ROLES), ...port, "-OutputFormat", "Json"]);
           assert.equal(r.code, 5, r.stdout + r.stderr);
           assert.equal(json(r).error.kind, "auth");
         }
@@ -326,7 +302,7 @@ Deno.test("CLI against the Exchange-like server and Dovecot", async (t) => {
       "mailbox without permission: exit 6 with a hint naming the mailbox permission",
       async () => {
         const r = await cli([
-          ...secretArgs(bed, APP_NO_ACCESS),
+          ...secretSet(bed, APP_NO_ACCESS),
           ...imap(ex.imapPort),
           "-OutputFormat",
           "Json",
@@ -336,7 +312,7 @@ Deno.test("CLI against the Exchange-like server and Dovecot", async (t) => {
         assert.equal(j.error.kind, "mailbox");
         assert.match(j.error.message, /User is authenticated but not connected/);
         assert.match(j.error.hint, /Add-MailboxPermission -Identity box@contoso\.com .*FullAccess/);
-        const text = await cli([...secretArgs(bed, APP_NO_ACCESS), ...imap(ex.imapPort)]);
+        const text = await cli([...secretSet(bed, APP_NO_ACCESS), ...imap(ex.imapPort)]);
         assert.equal(text.code, 6);
         assert.match(text.stderr, /^HINT \(step 3 .*\): /m);
         assert.match(text.stderr, /^FIX: Add-MailboxPermission -Identity box@contoso\.com /m);
@@ -358,7 +334,7 @@ Deno.test("CLI against the Exchange-like server and Dovecot", async (t) => {
       })().catch(() => {});
       try {
         const port = (listener.addr as Deno.NetAddr).port;
-        const r = await cli([...secretArgs(bed), ...imap(port), "-OutputFormat", "Json"]);
+        const r = await cli([...secretSet(bed), ...imap(port), "-OutputFormat", "Json"]);
         assert.equal(r.code, 4, r.stdout + r.stderr);
         assert.equal(json(r).error.code, "TLS_UNTRUSTED");
       } finally {
@@ -381,7 +357,7 @@ Deno.test("CLI against the Exchange-like server and Dovecot", async (t) => {
         })().catch(() => {});
         try {
           const port = (listener.addr as Deno.NetAddr).port;
-          const args = secretArgs(bed).map((a) => (a === "5" ? "1" : a)); // -TimeoutSeconds 1
+          const args = secretSet(bed).map((a) => (a === "5" ? "1" : a)); // -TimeoutSeconds 1
           for (const protocol of [imap(port), pop3(port)]) {
             const r = await cli([...args, ...protocol]);
             const ended = performance.now();
@@ -405,11 +381,11 @@ Deno.test("CLI against the Exchange-like server and Dovecot", async (t) => {
       "-OutputFormat Token and Sasl print exactly one line and connect nowhere",
       async () => {
         const before = ex.connections;
-        const tok = await cli([...secretArgs(bed), ...imap(ex.imapPort), "-OutputFormat", "Token"]);
+        const tok = await cli([...secretSet(bed), ...imap(ex.imapPort), "-OutputFormat", "Token"]);
         assert.equal(tok.code, 0, tok.stderr);
         assert.match(tok.stdout, /^[\w-]+\.[\w-]+\.[\w-]+\n$/);
         assert.equal(tok.stdout.trim(), bed.entra.issuedTokens.at(-1));
-        const sasl = await cli([...secretArgs(bed), ...pop3(ex.pop3Port), "-OutputFormat", "Sasl"]);
+        const sasl = await cli([...secretSet(bed), ...pop3(ex.pop3Port), "-OutputFormat", "Sasl"]);
         assert.equal(sasl.code, 0, sasl.stderr);
         assert.match(sasl.stdout, /^[A-Za-z0-9+/]+=*\n$/);
         const decoded = atob(sasl.stdout.trim());
@@ -424,7 +400,7 @@ Deno.test("CLI against the Exchange-like server and Dovecot", async (t) => {
     await t.step("-NoConnect gets the token only", async () => {
       const before = ex.connections;
       const r = await cli([
-        ...secretArgs(bed),
+        ...secretSet(bed),
         ...imap(ex.imapPort),
         "-NoConnect",
         "-OutputFormat",
@@ -438,7 +414,7 @@ Deno.test("CLI against the Exchange-like server and Dovecot", async (t) => {
     await t.step(
       "-Verbose shows the access token and the SASL string (as the original)",
       async () => {
-        const r = await cli([...secretArgs(bed), ...imap(ex.imapPort), "-Verbose"]);
+        const r = await cli([...secretSet(bed), ...imap(ex.imapPort), "-Verbose"]);
         assert.equal(r.code, 0, r.stderr);
         const token = bed.entra.issuedTokens.at(-1)!;
         assert.ok(r.stderr.includes(`VERBOSE: Access Token -- ${token}`));

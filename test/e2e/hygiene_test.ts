@@ -17,7 +17,7 @@
  * one it issues; XOAUTH2 strings are rebuilt from them.
  */
 import assert from "node:assert/strict";
-import { type CliResult, runCli, spawnCli } from "./cli.ts";
+import { type CliResult, runCli, secretArgs, spawnCli } from "./cli.ts";
 import {
   APP,
   APP_NO_ACCESS,
@@ -201,10 +201,7 @@ Deno.test("secret hygiene: no secret, key, token or SASL string where it must no
       bed.common().map((a) => a === `${bed.dir}/cache` ? `${root}/${cache}/cache` : a);
     const secretSet = (cache: string, clientId = APP, secret = SECRET) => [
       ...base(cache),
-      "-clientId",
-      clientId,
-      "-clientsecret",
-      secret,
+      ...secretArgs({ clientId, secret, mailbox: null }),
     ];
     const certSet = (cache: string, ...cert: string[]) => [
       ...base(cache),

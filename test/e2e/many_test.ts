@@ -4,7 +4,7 @@
  * results, the worst exit code; -MailboxFile; duplicates checked once.
  */
 import assert from "node:assert/strict";
-import { json, runCli } from "./cli.ts";
+import { json, runCli, secretArgs } from "./cli.ts";
 import { APP, SECRET, startTestBed } from "../bed/testbed.ts";
 import { startExchange } from "../bed/exchange.ts";
 
@@ -22,10 +22,7 @@ Deno.test("200 mailboxes: one token, throttled sessions, per-mailbox results, wo
   const common = [
     ...bed.common(),
     "-NoTokenCache",
-    "-clientId",
-    APP,
-    "-clientsecret",
-    SECRET,
+    ...secretArgs({ mailbox: null }),
     "-Port",
     String(exchange.imapPort),
   ];

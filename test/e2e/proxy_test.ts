@@ -5,8 +5,8 @@
  * proxy password never appears in any output.
  */
 import assert from "node:assert/strict";
-import { json, runCli } from "./cli.ts";
-import { APP, MAILBOX, SECRET, startTestBed } from "../bed/testbed.ts";
+import { json, runCli, secretArgs } from "./cli.ts";
+import { startTestBed } from "../bed/testbed.ts";
 import { startProxy } from "../bed/proxy.ts";
 
 const PROXY_PASSWORD = "pr0xy-S3cret!";
@@ -15,16 +15,7 @@ Deno.test("proxies: token request and mail connection through CONNECT", async (t
   const bed = await startTestBed();
   const proxy = startProxy({ credentials: `fetcher:${PROXY_PASSWORD}` });
   const withAuth = `http://fetcher:${encodeURIComponent(PROXY_PASSWORD)}@127.0.0.1:${proxy.port}`;
-  const args = [
-    ...bed.common(),
-    "-NoTokenCache",
-    "-clientId",
-    APP,
-    "-clientsecret",
-    SECRET,
-    "-targetMailbox",
-    MAILBOX,
-  ];
+  const args = [...bed.common(), "-NoTokenCache", ...secretArgs()];
   try {
     for (
       const [protocol, port] of [["IMAP", bed.exchange.imapPort], [

@@ -23,6 +23,7 @@ import {
   TENANT,
 } from "../bed/testbed.ts";
 import { PARAMETER_SETS, PARAMETERS } from "../../src/cli/parameters.ts";
+import { secretArgs } from "./cli.ts";
 
 const ROOT = join(import.meta.dirname!, "..", "..");
 const SCRIPTS = join(ROOT, "scripts");
@@ -598,12 +599,7 @@ Invoke-Case 'CLI as a native command, odd secret' {
           "-File",
           SHIM,
           ...bed.common(),
-          "-clientId",
-          APP_NO_ACCESS,
-          "-clientsecret",
-          "-",
-          "-targetMailbox",
-          MAILBOX,
+          ...secretArgs({ clientId: APP_NO_ACCESS, secret: "-" }),
           "-Port",
           String(imap),
         ], { stdin: `${SECRET}\n` });

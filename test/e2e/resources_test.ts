@@ -11,7 +11,7 @@
  * Linux only (/proc).
  */
 import assert from "node:assert/strict";
-import { APP, MAILBOX, SECRET, startTestBed, TENANT, type TestBed } from "../bed/testbed.ts";
+import { startTestBed, TENANT, type TestBed } from "../bed/testbed.ts";
 import {
   type FaultCertificates,
   faultCertificates,
@@ -21,6 +21,7 @@ import {
   type TokenFault,
 } from "../bed/faults.ts";
 import { closedPort } from "../mail/tls_server.ts";
+import { secretArgs } from "./cli.ts";
 import { parseCommandLine } from "../../src/cli/parse.ts";
 import { run } from "../../src/app/run.ts";
 import { Reporter } from "../../src/output/console.ts";
@@ -29,6 +30,8 @@ const MAIN = new URL("../../src/main.ts", import.meta.url).pathname;
 /** The ceiling the issue sets for a run against a hostile server. */
 const PEAK_RSS_CEILING_MB = 150;
 const linux = Deno.build.os === "linux";
+/** Appended to a test's name when it is ignored: a skip says why. */
+const notLinux = linux ? "" : " (skipped: not Linux, needs /proc)";
 
 async function gnuTime(): Promise<boolean> {
   try {
@@ -85,12 +88,7 @@ function cliArgs(bed: TestBed, port: number, timeout: number): string[] {
   return [
     "-tenantID",
     TENANT,
-    "-clientId",
-    APP,
-    "-clientsecret",
-    SECRET,
-    "-targetMailbox",
-    MAILBOX,
+    ...secretArgs(),
     "-AuthorityHost",
     bed.entra.url,
     "-CaFile",
@@ -109,7 +107,7 @@ function cliArgs(bed: TestBed, port: number, timeout: number): string[] {
 }
 
 Deno.test({
-  name: "peak RSS stays under the ceiling against hostile mail servers (exit 4)",
+  name: "peak RSS stays under the ceiling against hostile mail servers (exit 4)" + notLinux,
   ignore: !linux,
   async fn(t) {
     const bed = await startTestBed();
@@ -193,7 +191,7 @@ const probing = Deno.env.get(FD_PROBE) !== undefined;
 
 if (!probing) {
   Deno.test({
-    name: "no file descriptor stays open after a failed run (counted in /proc/self/fd)",
+    name: "no file descriptor stays open after a failed run (counted in /proc/self/fd)" + notLinux,
     ignore: !linux,
     async fn() {
       const out = await new Deno.Command(Deno.execPath(), {
@@ -220,12 +218,7 @@ if (probing) {
       const base = (authorityHost: string, timeout = 2) => [
         "-tenantID",
         TENANT,
-        "-clientId",
-        APP,
-        "-clientsecret",
-        SECRET,
-        "-targetMailbox",
-        MAILBOX,
+        ...secretArgs(),
         "-AuthorityHost",
         authorityHost,
         "-CaFile",

@@ -4,8 +4,8 @@
  * a sink. The token must never travel before TLS.
  */
 import assert from "node:assert/strict";
-import { json, runCli } from "./cli.ts";
-import { APP, APP_NO_ROLES, MAILBOX, OTHER_MAILBOX, SECRET, startTestBed } from "../bed/testbed.ts";
+import { json, runCli, secretArgs } from "./cli.ts";
+import { APP, APP_NO_ROLES, MAILBOX, OTHER_MAILBOX, startTestBed } from "../bed/testbed.ts";
 import { startExchange } from "../bed/exchange.ts";
 
 Deno.test("SMTP submission against the Exchange-like server and Dovecot", async (t) => {
@@ -16,12 +16,7 @@ Deno.test("SMTP submission against the Exchange-like server and Dovecot", async 
   const args = (clientId = APP, mailbox = MAILBOX) => [
     ...bed.common(),
     "-NoTokenCache",
-    "-clientId",
-    clientId,
-    "-clientsecret",
-    SECRET,
-    "-targetMailbox",
-    mailbox,
+    ...secretArgs({ clientId, mailbox }),
     "-Protocol",
     "SMTP",
   ];

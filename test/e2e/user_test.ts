@@ -16,16 +16,9 @@ import {
   USER,
   USER_PASSWORD,
 } from "../bed/testbed.ts";
+import { waitUntil } from "../bed/wait.ts";
 
 const BROWSER_SCRIPT = new URL("../bed/browser.ts", import.meta.url).pathname;
-
-async function until(check: () => boolean, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** Plays the user's part of a device-code sign-in once the CLI shows the code. */
 async function deviceCodeRun(
@@ -36,7 +29,10 @@ async function deviceCodeRun(
   const cli = spawnCli(args);
   const [, userCode] = await cli.waitForStderr(/enter the code (\S+) to authenticate/);
   // Let the CLI poll while the user is still busy, as in real life.
-  await until(() => (bed.entra.deviceCodes.find((d) => d.userCode === userCode)?.polls ?? 0) >= 2);
+  await waitUntil(
+    () => (bed.entra.deviceCodes.find((d) => d.userCode === userCode)?.polls ?? 0) >= 2,
+    { timeoutMs: 15_000, what: `two polls of device code ${userCode}` },
+  );
   answer(userCode);
   return await cli.done;
 }

@@ -23,6 +23,7 @@ import {
   TARGETS,
 } from "../../scripts/compile.ts";
 import { APP, APP_NO_ACCESS, MAILBOX, SECRET, startTestBed, type TestBed } from "../bed/testbed.ts";
+import { secretArgs } from "../e2e/cli.ts";
 
 const ROOT = join(import.meta.dirname!, "..", "..");
 const COMPILE = join(ROOT, "scripts", "compile.ts");
@@ -333,15 +334,7 @@ async function run(
 
 /** The core success and failure cases, for any way of running the tool. */
 async function coreCases(t: Deno.TestContext, bed: TestBed, command: string[]): Promise<void> {
-  const secret = (clientId = APP) => [
-    ...bed.common(),
-    "-clientId",
-    clientId,
-    "-clientsecret",
-    SECRET,
-    "-targetMailbox",
-    MAILBOX,
-  ];
+  const secret = (clientId = APP) => [...bed.common(), ...secretArgs({ clientId })];
   const json = (r: Run) => {
     try {
       return JSON.parse(r.stdout);
@@ -463,25 +456,23 @@ Deno.test({
       console.log(`binary size: ${((await Deno.stat(binary)).size / 1024 / 1024).toFixed(1)} MB`);
       await coreCases(t, bed, [binary]);
       const pwsh = findPwsh();
-      if (pwsh) {
-        await t.step("the shim in dist/ finds and runs the binary beside it", async () => {
-          const r = await run([pwsh, "-NoLogo", "-NoProfile", "-NonInteractive"], [
+      await t.step({
+        name: "the shim in dist/ finds and runs the binary beside it" +
+          (pwsh ? "" : " (skipped: pwsh not found)"),
+        ignore: !pwsh,
+        async fn() {
+          const r = await run([pwsh!, "-NoLogo", "-NoProfile", "-NonInteractive"], [
             "-File",
             join(out, "Get-IMAPAccessToken.ps1"),
             ...bed.common(),
-            "-clientId",
-            APP,
-            "-clientsecret",
-            SECRET,
-            "-targetMailbox",
-            MAILBOX,
+            ...secretArgs(),
             "-Port",
             String(bed.exchange.imapPort),
           ], { POWERSHELL_UPDATECHECK: "Off", POWERSHELL_TELEMETRY_OPTOUT: "1" });
           assert.equal(r.code, 0, r.stderr);
           assert.match(r.stdout, /OK AUTHENTICATE completed/);
-        });
-      }
+        },
+      });
     } finally {
       await bed.close();
       await Deno.remove(dir, { recursive: true });
