@@ -12,6 +12,7 @@ import {
 } from "../errors.ts";
 import type { ICachePlugin } from "@azure/msal-node";
 import { FetchNetworkClient, type TransportFailure } from "./network.ts";
+import { classifyNetworkError } from "../net/classify.ts";
 
 export interface MsalTarget {
   authorityHost: string;
@@ -76,37 +77,36 @@ export function describeTransport(
   const innerMessage = cause instanceof Error && cause.cause instanceof Error
     ? cause.cause.message
     : "";
-  // A proxy that refuses is a connection problem (exit 4), like it is for the mail connection.
-  if (/proxy authentication required/i.test(`${detail} ${innerMessage}`)) {
-    return new ConnectionError(
-      `the proxy refused the credentials (HTTP 407) for the request to ${host}`,
-      { code: "PROXY_AUTH_FAILED", cause },
-    );
-  }
-  if (/\bproxy\b/i.test(`${detail} ${innerMessage}`)) {
-    return new ConnectionError(
-      `the proxy failed for the request to ${host}: ${innerMessage || detail}`,
-      {
-        code: "PROXY_REFUSED",
-        cause,
-      },
-    );
-  }
   const all = `${detail} ${innerMessage}`;
-  if (/UnknownIssuer|invalid peer certificate|certificate/i.test(all)) {
-    const hostname = /NotValidForName|not valid for name/i.test(all);
-    return new TokenError(
-      hostname
-        ? `the TLS certificate of ${host} is not valid for that name`
-        : `the TLS certificate of ${host} is not trusted (${detail})`,
-      { code: hostname ? "TLS_HOSTNAME" : "TLS_UNTRUSTED", cause },
-    );
-  }
-  if (/refused/i.test(all)) {
-    return new TokenError(`connection to ${host} refused`, { code: "CONNECTION_REFUSED", cause });
-  }
-  if (/dns|lookup|resolve|name or service/i.test(all)) {
-    return new TokenError(`cannot resolve ${host}`, { code: "DNS_FAILED", cause });
+  // Any other certificate complaint (expired, revoked) means the same here: not trusted.
+  const kind = classifyNetworkError(all) ??
+    (/certificate/i.test(all) ? "TLS_UNTRUSTED" : undefined);
+  switch (kind) {
+    // A proxy that refuses is a connection problem (exit 4), like it is for the mail connection.
+    case "PROXY_AUTH_FAILED":
+      return new ConnectionError(
+        `the proxy refused the credentials (HTTP 407) for the request to ${host}`,
+        { code: kind, cause },
+      );
+    case "PROXY_REFUSED":
+      return new ConnectionError(
+        `the proxy failed for the request to ${host}: ${innerMessage || detail}`,
+        { code: kind, cause },
+      );
+    case "TLS_HOSTNAME":
+      return new TokenError(`the TLS certificate of ${host} is not valid for that name`, {
+        code: kind,
+        cause,
+      });
+    case "TLS_UNTRUSTED":
+      return new TokenError(`the TLS certificate of ${host} is not trusted (${detail})`, {
+        code: kind,
+        cause,
+      });
+    case "CONNECTION_REFUSED":
+      return new TokenError(`connection to ${host} refused`, { code: kind, cause });
+    case "DNS_FAILED":
+      return new TokenError(`cannot resolve ${host}`, { code: kind, cause });
   }
   return new TokenError(`request to ${host} failed: ${detail}`, { code: "NETWORK_ERROR", cause });
 }

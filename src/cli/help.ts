@@ -24,7 +24,7 @@ function usageToken(p: ParameterSpec, set: ParameterSetName): string {
 export function helpText(): string {
   const lines: string[] = [
     `${TOOL_NAME} ${VERSION} - get an OAuth2 token from Entra ID and prove an XOAUTH2 login`,
-    `to Exchange Online (IMAP or POP3). Drop-in replacement for Get-IMAPAccessToken.ps1.`,
+    `to Exchange Online (IMAP, POP3 or SMTP). Drop-in replacement for Get-IMAPAccessToken.ps1.`,
     "",
     "SYNTAX",
   ];

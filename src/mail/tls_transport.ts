@@ -12,6 +12,7 @@
 import { ConnectionError, InternalError, ToolError } from "../errors.ts";
 import { LineBuffer, LineTooLongError } from "./lines.ts";
 import { Redactor } from "../redact.ts";
+import { classifyNetworkError } from "../net/classify.ts";
 import type { LineTransport } from "./transport.ts";
 
 export interface TlsOptions {
@@ -467,10 +468,8 @@ function timeoutError(step: string, target: string, timeoutMs: number, cause: un
 }
 
 /**
- * Maps what Deno 2.9 throws while connecting. Deno has no error class for TLS
- * certificate problems: rustls' reason is only in the message of an
- * `InvalidData` error ("invalid peer certificate: UnknownIssuer", "...:
- * certificate not valid for name ...", "...: Other(OtherError(CaUsedAsEndEntity))").
+ * Maps what Deno 2.9 throws while connecting (net/classify.ts reads the causes
+ * Deno only states in messages); TLS failures it cannot name are TLS_FAILED.
  */
 export function connectError(
   error: unknown,
@@ -479,32 +478,30 @@ export function connectError(
   target: string,
 ): ConnectionError {
   const message = messageOf(error);
-  if (error instanceof Deno.errors.ConnectionRefused) {
-    return new ConnectionError(`connection to ${target} refused: nothing listens there`, {
-      code: "CONNECTION_REFUSED",
-      cause: error,
-    });
-  }
-  if (
-    /lookup address information|name or service not known|name resolution|nodename nor servname|no such host/i
-      .test(message)
-  ) {
-    return new ConnectionError(`cannot resolve host name ${host}: ${message}`, {
-      code: "DNS_FAILED",
-      cause: error,
-    });
-  }
-  if (/NotValidForName|not valid for name/i.test(message)) {
-    return new ConnectionError(
-      `TLS certificate of ${target} is not valid for the name ${host}: ${message}`,
-      { code: "TLS_HOSTNAME", cause: error },
-    );
-  }
-  if (/UnknownIssuer|CaUsedAsEndEntity|self[- ]signed/i.test(message)) {
-    return new ConnectionError(`TLS certificate of ${target} is not trusted: ${message}`, {
-      code: "TLS_UNTRUSTED",
-      cause: error,
-    });
+  const kind = error instanceof Deno.errors.ConnectionRefused
+    ? "CONNECTION_REFUSED"
+    : classifyNetworkError(message);
+  switch (kind) {
+    case "CONNECTION_REFUSED":
+      return new ConnectionError(`connection to ${target} refused: nothing listens there`, {
+        code: kind,
+        cause: error,
+      });
+    case "DNS_FAILED":
+      return new ConnectionError(`cannot resolve host name ${host}: ${message}`, {
+        code: kind,
+        cause: error,
+      });
+    case "TLS_HOSTNAME":
+      return new ConnectionError(
+        `TLS certificate of ${target} is not valid for the name ${host}: ${message}`,
+        { code: kind, cause: error },
+      );
+    case "TLS_UNTRUSTED":
+      return new ConnectionError(`TLS certificate of ${target} is not trusted: ${message}`, {
+        code: kind,
+        cause: error,
+      });
   }
   if (step === "TLS handshake") {
     return new ConnectionError(`TLS handshake with ${target} failed: ${message}`, {
