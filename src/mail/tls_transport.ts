@@ -98,13 +98,7 @@ const READ_CHUNK = 16 * 1024;
 
 /** Connects and completes the TLS handshake, so certificate problems surface here. */
 export async function connectTls(options: TlsOptions): Promise<StartTlsTransport> {
-  if (!(options.timeoutMs > 0) || !Number.isInteger(options.port)) {
-    throw new InternalError(
-      `invalid TLS options: port ${options.port}, timeout ${options.timeoutMs}`,
-      { code: "INVALID_OPTIONS" },
-    );
-  }
-  const target = formatTarget(options.host, options.port);
+  const target = checkedTarget(options, "TLS");
   // Deno.connect (not connectTls) because only it takes a signal: the TCP
   // connect and the name lookup can then really be abandoned on timeout.
   const abort = new AbortController();
@@ -150,13 +144,7 @@ export async function connectTls(options: TlsOptions): Promise<StartTlsTransport
  * secret may be sent before `startTls()` has resolved.
  */
 export async function connectPlain(options: PlainOptions): Promise<StartTlsTransport> {
-  if (!(options.timeoutMs > 0) || !Number.isInteger(options.port)) {
-    throw new InternalError(
-      `invalid connection options: port ${options.port}, timeout ${options.timeoutMs}`,
-      { code: "INVALID_OPTIONS" },
-    );
-  }
-  const target = formatTarget(options.host, options.port);
+  const target = checkedTarget(options, "connection");
   const abort = new AbortController();
   let timedOut = false;
   const timer = setTimeout(() => {
@@ -519,6 +507,17 @@ export function connectError(
     code: "CONNECTION_FAILED",
     cause: error,
   });
+}
+
+/** `host:port` for messages, after refusing options no connection could honour (a caller's bug). */
+function checkedTarget(options: PlainOptions, what: string): string {
+  if (!(options.timeoutMs > 0) || !Number.isInteger(options.port)) {
+    throw new InternalError(
+      `invalid ${what} options: port ${options.port}, timeout ${options.timeoutMs}`,
+      { code: "INVALID_OPTIONS" },
+    );
+  }
+  return formatTarget(options.host, options.port);
 }
 
 function formatTarget(host: string, port: number): string {
