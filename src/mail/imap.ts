@@ -2,7 +2,8 @@
  * IMAP client session: greeting, CAPABILITY, AUTHENTICATE XOAUTH2, LIST, LOGOUT.
  * A small state machine over a `LineTransport`; it knows nothing about sockets,
  * tokens or output. Success of AUTHENTICATE alone proves little on Exchange
- * (see exchange-wire.md), which is why LIST must succeed too.
+ * (it accepts AUTHENTICATE for a principal that may not open the mailbox and only
+ * refuses the next command), which is why LIST must succeed too.
  */
 
 import { AuthError, ConnectionError, InternalError, MailboxError } from "../errors.ts";

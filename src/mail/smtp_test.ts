@@ -752,7 +752,7 @@ Deno.test({
       issuers: [issuer],
       signingKey: { kid, publicKeyPem: await exportSpkiPem(signer.publicKey) },
     });
-    // Dovecot needs typ JWT, kid, sub, exp, iss and the email claim (test-bed.md).
+    // Dovecot needs typ JWT, kid, sub, exp, iss and the email claim (its oauth2 settings in test/bed/dovecot.ts).
     const token = (key: CryptoKey) => {
       const now = Math.floor(Date.now() / 1000);
       return signJwt({ alg: "RS256", typ: "JWT", kid }, {
