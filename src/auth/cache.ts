@@ -4,8 +4,9 @@
  * list of access tokens that can be read without importing msal-node.
  *
  * Scripts call the tool over and over, so a cached token must come back in
- * milliseconds: this module imports nothing but Deno's built-ins (importing
- * msal costs ~100 ms), and the msal plugin is plain structural typing.
+ * milliseconds: this module and its lock file protocol (lock.ts) import
+ * nothing but Deno's built-ins (importing msal costs ~100 ms), and the msal
+ * plugin is plain structural typing.
  *
  * The cache is a convenience, never a reason to fail: every problem (corrupt
  * file, busy lock, full disk) becomes a warning and the run goes on without it.
