@@ -4,14 +4,17 @@
  * list of access tokens that can be read without importing msal-node.
  *
  * Scripts call the tool over and over, so a cached token must come back in
- * milliseconds: this module imports nothing but Deno's built-ins (importing
- * msal costs ~100 ms), and the msal plugin is plain structural typing.
+ * milliseconds: this module and its lock file protocol (lock.ts) import
+ * nothing but Deno's built-ins (importing msal costs ~100 ms), and the msal
+ * plugin is plain structural typing.
  *
  * The cache is a convenience, never a reason to fail: every problem (corrupt
  * file, busy lock, full disk) becomes a warning and the run goes on without it.
  * The file holds access and refresh tokens in plain text, so the folder is kept
  * at 0700 and the file at 0600, and credential material never enters it.
  */
+
+import { acquireLock, DEFAULT_LOCK_TIMEOUT_MS, randomHex } from "./lock.ts";
 
 /** How the app proves its identity; each kind gets its own cache file. */
 export type CredentialKind = "secret" | "certificate-file" | "thumbprint" | "user";
@@ -34,7 +37,6 @@ export interface FastEntry {
   expiresOn: number;
   scopes: string[];
   username?: string;
-  homeAccountId?: string;
   kind: "app" | "user";
 }
 
@@ -67,9 +69,6 @@ export interface MsalCachePlugin {
 
 /** Fast entries kept per file; the ones expiring first are dropped beyond it. */
 export const MAX_FAST_ENTRIES = 20;
-/** A lock file older than this was left by a process that died holding it. */
-export const STALE_LOCK_MS = 10_000;
-const DEFAULT_LOCK_TIMEOUT_MS = 3_000;
 const FILE_VERSION = 1;
 
 /** The identity as written in the file: enough to recognise it, no credential. */
@@ -91,13 +90,6 @@ async function sha256Hex(data: string | Uint8Array): Promise<string> {
   const bytes = typeof data === "string" ? new TextEncoder().encode(data) : new Uint8Array(data);
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
   return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-function randomHex(bytes: number): string {
-  return Array.from(
-    crypto.getRandomValues(new Uint8Array(bytes)),
-    (b) => b.toString(16).padStart(2, "0"),
-  ).join("");
 }
 
 /**
@@ -160,19 +152,17 @@ function asRecord(value: unknown): Record<string, unknown> | null {
 function cleanEntry(value: unknown): FastEntry | null {
   const v = asRecord(value);
   if (!v) return null;
-  const { accessToken, expiresOn, scopes, username, homeAccountId, kind } = v;
+  const { accessToken, expiresOn, scopes, username, kind } = v;
   if (typeof accessToken !== "string" || accessToken === "") return null;
   if (typeof expiresOn !== "number" || !Number.isFinite(expiresOn)) return null;
   if (!Array.isArray(scopes) || !scopes.every((s) => typeof s === "string")) return null;
   if (kind !== "app" && kind !== "user") return null;
   if (username !== undefined && typeof username !== "string") return null;
-  if (homeAccountId !== undefined && typeof homeAccountId !== "string") return null;
   return {
     accessToken,
     expiresOn,
     scopes: [...scopes],
     ...(username !== undefined ? { username } : {}),
-    ...(homeAccountId !== undefined ? { homeAccountId } : {}),
     kind,
   };
 }
@@ -229,10 +219,6 @@ function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 /**
  * Writes `text` to a fresh `path.<random>.tmp` (0600 from the moment it
  * exists), flushes it to disk and renames it over `path`, so readers without
@@ -255,17 +241,6 @@ async function writeAtomically(path: string, text: string): Promise<void> {
     await Deno.remove(tmp).catch(() => {});
     throw error;
   }
-}
-
-function isStale(info: Deno.FileInfo): boolean {
-  return info.mtime !== null && Date.now() - info.mtime.getTime() > STALE_LOCK_MS;
-}
-
-/** Errors that mean "someone else holds the lock" when creating the lock file. */
-function lockIsBusy(error: unknown): boolean {
-  // Windows refuses to create a file whose previous copy is still being deleted.
-  return error instanceof Deno.errors.AlreadyExists ||
-    (Deno.build.os === "windows" && error instanceof Deno.errors.PermissionDenied);
 }
 
 export class TokenCache {
@@ -344,11 +319,6 @@ export class TokenCache {
       ...file,
       fast: [...file.fast.filter((e) => entryKey(e) !== key), clean],
     }));
-  }
-
-  /** Deletes this identity's file, e.g. after Entra rejected its refresh token. */
-  async clear(): Promise<void> {
-    await this.#update(() => null);
   }
 
   /**
@@ -457,14 +427,17 @@ export class TokenCache {
 
   /**
    * Read-merge-write under the lock: `change` gets the current file (empty if
-   * missing or corrupt) and returns the new content, or null to delete it.
+   * missing or corrupt) and returns the new content.
    * Never throws; returns whether the change was saved.
    */
-  async #update(change: (file: CacheFile) => CacheFile | null): Promise<boolean> {
+  async #update(change: (file: CacheFile) => CacheFile): Promise<boolean> {
     try {
       if (!(await this.#prepareDir())) return false;
-      const lock = await this.#lock();
-      if (lock === null) {
+      const release = await acquireLock(this.#lockPath, {
+        timeoutMs: this.#lockTimeoutMs,
+        onWarn: (message) => this.#warnOnce(`token cache: ${message}`),
+      });
+      if (release === null) {
         this.#warnOnce(
           `token cache: ${this.#lockPath} stayed locked by another process for ` +
             `${this.#lockTimeoutMs} ms; the token is not saved this time`,
@@ -473,17 +446,11 @@ export class TokenCache {
       }
       try {
         const next = change((await this.#load()) ?? this.#empty());
-        if (next === null) {
-          await Deno.remove(this.path).catch((error) => {
-            if (!(error instanceof Deno.errors.NotFound)) throw error;
-          });
-        } else {
-          next.fast = pruneEntries(next.fast, Date.now() / 1000);
-          await writeAtomically(this.path, JSON.stringify(next));
-        }
+        next.fast = pruneEntries(next.fast, Date.now() / 1000);
+        await writeAtomically(this.path, JSON.stringify(next));
         return true;
       } finally {
-        await this.#unlock(lock);
+        await release();
       }
     } catch (error) {
       this.#warnOnce(`token cache: cannot write ${this.path} (${errorText(error)})`);
@@ -520,70 +487,6 @@ export class TokenCache {
       }
     }
     this.#dirReady = true;
-    return true;
-  }
-
-  /** Takes the lock file (O_EXCL); its random content is our claim. Null on timeout. */
-  async #lock(): Promise<string | null> {
-    const claim = `${Deno.pid} ${Date.now()} ${randomHex(8)}`;
-    const deadline = Date.now() + this.#lockTimeoutMs;
-    for (;;) {
-      try {
-        await Deno.writeTextFile(this.#lockPath, claim, { createNew: true, mode: 0o600 });
-        return claim;
-      } catch (error) {
-        if (!lockIsBusy(error)) throw error;
-      }
-      const left = deadline - Date.now();
-      if (left <= 0) return null;
-      if (await this.#breakStaleLock()) continue;
-      // Jitter keeps a crowd of waiting processes from retrying in lockstep.
-      await sleep(Math.min(left, 2 + Math.random() * 18));
-    }
-  }
-
-  /** Releases the lock only if it is still ours (a stale-lock breaker may have taken it). */
-  async #unlock(claim: string): Promise<void> {
-    try {
-      if ((await Deno.readTextFile(this.#lockPath)) === claim) await Deno.remove(this.#lockPath);
-    } catch {
-      // Already gone: nothing to release.
-    }
-  }
-
-  /**
-   * Removes a lock left by a crashed process; true when the caller should
-   * retry at once. The lock is first renamed aside, so that of two processes
-   * seeing the same stale lock only one removes it; if what was moved turns
-   * out to be fresh (taken in between by a third), it is put back.
-   */
-  async #breakStaleLock(): Promise<boolean> {
-    let info: Deno.FileInfo;
-    try {
-      info = await Deno.stat(this.#lockPath);
-    } catch (error) {
-      return error instanceof Deno.errors.NotFound;
-    }
-    if (!isStale(info)) return false;
-    const aside = `${this.#lockPath}.${randomHex(8)}.stale`;
-    try {
-      await Deno.rename(this.#lockPath, aside);
-    } catch (error) {
-      return error instanceof Deno.errors.NotFound;
-    }
-    try {
-      if (isStale(await Deno.stat(aside))) {
-        this.#warnOnce(
-          `token cache: removed a stale lock ${this.#lockPath} (older than ` +
-            `${STALE_LOCK_MS / 1000} s; its process probably died)`,
-        );
-      } else {
-        // link() fails if the path exists again, so a newer lock is never overwritten.
-        await Deno.link(aside, this.#lockPath).catch(() => {});
-      }
-    } finally {
-      await Deno.remove(aside).catch(() => {});
-    }
     return true;
   }
 }

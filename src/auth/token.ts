@@ -6,10 +6,6 @@
 import type { LoadedCertificate } from "./certificate.ts";
 import { msalSetup, type MsalTarget, tokenResultOf, toTokenError } from "./msal_common.ts";
 
-export { entraDescription } from "./msal_common.ts";
-
-export const EXCHANGE_SCOPE = "https://outlook.office365.com/.default";
-
 export type AppCredential =
   | { kind: "secret"; secret: string }
   | { kind: "certificate"; certificate: LoadedCertificate };

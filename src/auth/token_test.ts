@@ -1,10 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  acquireAppToken,
-  type AppTokenRequest,
-  entraDescription,
-  EXCHANGE_SCOPE,
-} from "./token.ts";
+import { acquireAppToken, type AppTokenRequest } from "./token.ts";
+import { entraDescription } from "./msal_common.ts";
 import { TokenError } from "../errors.ts";
 import { makeServerPki } from "../../test/bed/pki.ts";
 import { startFakeEntra } from "../../test/bed/entra.ts";
@@ -13,6 +9,7 @@ import { makeCertForName } from "../../test/mail/tls_server.ts";
 const TENANT = "11111111-2222-4333-8444-555555555555";
 const CLIENT = "66666666-7777-4888-8999-000000000000";
 const SECRET = "a-long-enough-client-secret";
+const EXCHANGE_SCOPE = "https://outlook.office365.com/.default";
 
 Deno.test("entraDescription() keeps Entra's sentence and drops msal's wrapping and IDs", () => {
   const wrapped =
