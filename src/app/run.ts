@@ -71,10 +71,7 @@ export async function run(
     reporter.verboseLine(`Access Token -- ${token}`);
     report.signIn = acquired.signIn;
     report.user = acquired.username ?? null;
-    if (acquired.deviceCode) {
-      const { verificationUri, userCode, message } = acquired.deviceCode;
-      report.deviceCode = { verificationUri, userCode, message };
-    }
+    if (acquired.deviceCode) report.deviceCode = acquired.deviceCode;
     const claims = decodeClaims(token);
     report.token = {
       expiresOn: acquired.expiresOn?.toISOString() ?? null,

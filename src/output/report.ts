@@ -45,7 +45,12 @@ export interface Report {
   /** The signed-in user (user sign-in), or null. */
   user: string | null;
   /** Device-code instructions, when that sign-in was used. */
-  deviceCode?: { verificationUri: string; userCode: string; message: string };
+  deviceCode?: {
+    verificationUri: string;
+    userCode: string;
+    message: string;
+    expiresInSeconds: number;
+  };
   protocol: string | null;
   server: string | null;
   mailbox: string | null;
