@@ -224,21 +224,10 @@ Deno.test("parseCommandLine() accepts a tenant domain and IPv6/IPv4 servers", ()
   ]);
   assert.equal(o.tenantId, "contoso.onmicrosoft.com");
   assert.equal(o.mail.server, "127.0.0.1");
-  assert.equal(
-    options(["-tenantID", T, "-clientId", C, "-clientsecret", "-", "-targetMailbox", "a@b.c"])
-          .parameterSet === "clientcredentialsSecret" &&
-      (options([
-          "-tenantID",
-          T,
-          "-clientId",
-          C,
-          "-clientsecret",
-          "-",
-          "-targetMailbox",
-          "a@b.c",
-        ]) as SecretOptions).secret.from === "stdin",
-    true,
-  );
+  const stdin = ["-tenantID", T, "-clientId", C, "-clientsecret", "-", "-targetMailbox", "a@b.c"];
+  const fromStdin = options(stdin) as SecretOptions;
+  assert.equal(fromStdin.parameterSet, "clientcredentialsSecret");
+  assert.deepEqual(fromStdin.secret, { from: "stdin" });
 });
 
 Deno.test("parseCommandLine() -Cloud sets login host, mail hosts and scope; explicit values win", () => {
