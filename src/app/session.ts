@@ -5,7 +5,7 @@
  * the token was obtained.
  */
 import type { MailTarget } from "../cli/options.ts";
-import type { Checks } from "../diagnose/checklist.ts";
+import type { CheckId, Checks } from "../diagnose/checklist.ts";
 import { connectPlain, connectTls } from "../mail/tls_transport.ts";
 import { runSmtp } from "../mail/smtp.ts";
 import { dialThroughProxy } from "../mail/proxy.ts";
@@ -70,7 +70,9 @@ export async function mailSession(
         dial,
         secrets,
       });
-  const transport = checks ? await checks.run("server", connect) : await connect();
+  // The single run charges each phase to its -Diagnose check; a many-mailbox run has none.
+  const phase = <T>(id: CheckId, fn: () => Promise<T>) => checks ? checks.run(id, fn) : fn();
+  const transport = await phase("server", connect);
   try {
     const callbacks = {
       sasl: login.sasl,
@@ -100,7 +102,7 @@ export async function mailSession(
         }
       }
     };
-    const outcome = checks ? await checks.run("login", dialogue) : await dialogue();
+    const outcome = await phase("login", dialogue);
     await serverClose(transport);
     return outcome;
   } catch (error) {

@@ -12,7 +12,7 @@ import {
   scopesFor,
   type SecretOptions,
 } from "../cli/options.ts";
-import { UsageError } from "../errors.ts";
+import { InternalError, UsageError } from "../errors.ts";
 import { acquireAppToken, type AppCredential } from "../auth/token.ts";
 import { acquireUserToken, type DeviceCodeInfo, type UserSignIn } from "../auth/user.ts";
 import { credentialId, TokenCache } from "../auth/cache.ts";
@@ -56,11 +56,13 @@ async function readSecret(options: SecretOptions, env: RunEnvironment): Promise<
   return secret;
 }
 
-/** The cache key's credential part: a one-way hash, so the cache never holds the secret. */
+/**
+ * The cache key's credential part: a one-way hash, so the cache never holds the secret.
+ * `secret` is the client secret as read (secret set only).
+ */
 async function cacheCredential(options: Options, secret: string | undefined): Promise<string> {
+  if (secret !== undefined) return await credentialId("secret", secret);
   switch (options.parameterSet) {
-    case "clientcredentialsSecret":
-      return await credentialId("secret", secret ?? "");
     case "clientcredentialsCertificate": {
       const { value, keyFile } = options.certificate;
       try {
@@ -83,10 +85,11 @@ async function appCredential(
   secret: string | undefined,
   reporter: Reporter,
 ): Promise<AppCredential> {
-  if (options.parameterSet === "clientcredentialsSecret") {
-    return { kind: "secret", secret: secret ?? "" };
+  if (options.parameterSet === "clientcredentialsCertificate") {
+    return { kind: "certificate", certificate: await loadCertificateFor(options, reporter) };
   }
-  return { kind: "certificate", certificate: await loadCertificateFor(options, reporter) };
+  if (secret === undefined) throw new InternalError("the client secret was not read");
+  return { kind: "secret", secret };
 }
 
 async function loadCertificateFor(options: CertificateOptions, reporter: Reporter) {

@@ -464,8 +464,8 @@ export function buildOptions(
         mailbox,
         parameterSet: set,
         redirectUri: checkRedirectUri(required(values, "redirectUri")),
-        // Mandatory in this set (parameter_set.ts checked it).
-        loginHint: user.loginHint ?? checkMailbox("LoginHint", required(values, "LoginHint")),
+        // Mandatory in this set: parameter_set.ts made sure it was given.
+        loginHint: checkMailbox("LoginHint", required(values, "LoginHint")),
       };
     }
   }
