@@ -3,6 +3,7 @@
  * run (after the first failure). Titles are translated; details (server
  * lines, codes) are not.
  */
+import { toToolError } from "../errors.ts";
 import { type Lang, MESSAGES, type Values } from "./messages.ts";
 
 export const CHECKS = [
@@ -42,8 +43,8 @@ export class Checks {
       this.record(this.#current, true);
       return result;
     } catch (error) {
-      const code = (error as { code?: string })?.code;
-      this.record(this.#current, false, code ?? (error instanceof Error ? error.message : null));
+      const failure = toToolError(error);
+      this.record(this.#current, false, failure.code ?? failure.message);
       throw error;
     }
   }

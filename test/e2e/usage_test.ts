@@ -252,6 +252,7 @@ Deno.test("bad invocations exit 2 with a one-line error and no network traffic",
         const lines = r.stderr.trimEnd().split("\n");
         assert.equal(lines.length, 1, `one line expected, got:\n${r.stderr}`);
         assert.ok(lines[0].includes(mentions), `'${lines[0]}' should name ${mentions}`);
+        assert.match(lines[0], /^ERROR: .* \[[A-Z][A-Z0-9_]*\]$/, "ERROR: message [CODE]");
         assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
         assert.ok(!r.stderr.includes("s3cret-value"), "secret must not be printed");
       });
@@ -300,4 +301,7 @@ Deno.test("a usage error with -OutputFormat Json also prints a JSON error object
   assert.equal(json.ok, false);
   assert.equal(json.exitCode, 2);
   assert.equal(json.error.kind, "usage");
+  assert.equal(json.error.code, "PARAMETER_SET_UNRESOLVED");
+  assert.equal(json.parameterSet, null, "no set was resolved");
+  assert.equal(r.stderr, "", "JSON carries the error, like any failure in Json output");
 });
