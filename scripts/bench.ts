@@ -6,17 +6,30 @@
  */
 import { APP, MAILBOX, SECRET, startTestBed } from "../test/bed/testbed.ts";
 import { startExchange } from "../test/bed/exchange.ts";
+import { findPwsh, importIntoStore } from "../test/bed/dotnet_store.ts";
+import type { TestBed } from "../test/bed/testbed.ts";
 
 const main = new URL("../src/main.ts", import.meta.url).pathname;
 const RUNS = Number(Deno.env.get("BENCH_RUNS") ?? 9);
 
-async function timeOnce(args: string[]): Promise<number> {
+async function timeOnce(
+  args: string[],
+  env?: Record<string, string>,
+  command = Deno.execPath(),
+): Promise<number> {
   const started = performance.now();
-  const out = await new Deno.Command(Deno.execPath(), { args, stdout: "null", stderr: "null" })
+  const out = await new Deno.Command(command, { args, env, stdout: "null", stderr: "null" })
     .output();
   const ms = performance.now() - started;
-  if (out.code > 2) throw new Error(`bench run failed: exit ${out.code}: ${args.join(" ")}`);
+  if (out.code > 2 || (out.code === 2 && !expectUsageError(args))) {
+    throw new Error(`bench run failed: exit ${out.code}: ${args.join(" ")}`);
+  }
   return ms;
+}
+
+/** Only the usage-error case may end with exit 2; anything else measured a failure. */
+function expectUsageError(args: string[]): boolean {
+  return args.at(-2) === "-tenantID" && args.at(-1) === "x";
 }
 
 async function median(args: string[]): Promise<number> {
@@ -72,6 +85,8 @@ try {
   const ratio = results.get("a")! / results.get("b")!;
   console.log(`(a)/(b) = ${ratio.toFixed(2)} (target <= 2.0)`);
 
+  await storeVersusPem(bed, run);
+
   // Many mailboxes: one call with a list versus one call per mailbox (cached token).
   const count = Number(Deno.env.get("BENCH_MAILBOXES") ?? 200);
   const mailboxes = Array.from({ length: count }, (_, i) => `user${i}@contoso.com`);
@@ -109,4 +124,64 @@ try {
 } finally {
   await bed.close();
   await Deno.remove(empty);
+}
+
+/**
+ * A fresh certificate token (no cache, no mail login) with the key in a PEM file versus the
+ * thumbprint in .NET's store, signed by the PowerShell signer: interleaved, so that both see
+ * the same machine load. A bare `pwsh` start is the floor of the store's extra cost.
+ */
+async function storeVersusPem(bed: TestBed, run: (...args: string[]) => string[]) {
+  const pwsh = findPwsh();
+  if (!pwsh) {
+    console.log("certificate store: skipped (pwsh not found)");
+    return;
+  }
+  const home = await Deno.makeTempDir({ prefix: "gia-bench-home-" });
+  try {
+    const [thumbprint] = await importIntoStore(pwsh, home, [
+      { path: bed.cert.pfxFile, password: bed.cert.password },
+    ]);
+    const common = bed.common();
+    common.splice(common.indexOf("-TimeoutSeconds"), 2, "-TimeoutSeconds", "30");
+    const token = (certificate: string) =>
+      run(
+        ...common,
+        "-clientId",
+        APP,
+        "-clientcertificate",
+        certificate,
+        "-targetMailbox",
+        MAILBOX,
+        "-OutputFormat",
+        "Token",
+        "-NoTokenCache",
+      );
+    const env = {
+      HOME: home,
+      GET_IMAPACCESSTOKEN_CERT_DIR: home,
+      GET_IMAPACCESSTOKEN_POWERSHELL: pwsh,
+    };
+    const times = { pem: [] as number[], store: [] as number[], pwsh: [] as number[] };
+    for (let i = 0; i < RUNS; i++) {
+      times.pem.push(await timeOnce(token(bed.cert.combinedFile)));
+      times.store.push(await timeOnce(token(thumbprint), env));
+      times.pwsh.push(
+        await timeOnce(["-NoLogo", "-NoProfile", "-NonInteractive", "-Command", "exit"], env, pwsh),
+      );
+    }
+    const mid = (list: number[]) => list.sort((a, b) => a - b)[Math.floor(list.length / 2)];
+    const [pem, store, bare] = [mid(times.pem), mid(times.store), mid(times.pwsh)];
+    console.log(`fresh certificate token, PEM file              ${pem.toFixed(0).padStart(5)} ms`);
+    console.log(
+      `fresh certificate token, store (pwsh signer)   ${store.toFixed(0).padStart(5)} ms`,
+    );
+    console.log(`bare pwsh -NoProfile -Command exit             ${bare.toFixed(0).padStart(5)} ms`);
+    console.log(
+      `store / PEM = ${(store / pem).toFixed(2)}; store - PEM = ${(store - pem).toFixed(0)} ms ` +
+        `(a pwsh start is ${bare.toFixed(0)} ms)`,
+    );
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
 }

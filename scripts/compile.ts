@@ -41,6 +41,8 @@ export const PERMISSIONS = [
 ] as const;
 
 export const PROGRAM = "Get-IMAPAccessToken";
+/** Data files the program reads from its own source tree (embedded with --include). */
+export const SIGNER_SCRIPT = new URL("../src/auth/store_signer.ps1", import.meta.url).pathname;
 export const SHIM = "Get-IMAPAccessToken.ps1";
 export const SUMS = "SHA256SUMS";
 export const RELEASE_HOST = "https://dl.deno.land";
@@ -105,6 +107,9 @@ export function compileArgs(target: Target, output: string, entry: string): stri
     "--exclude-unused-npm",
     ...PERMISSIONS,
     "--no-prompt",
+    // The certificate store's signer script, read at run time beside its module.
+    "--include",
+    SIGNER_SCRIPT,
     "--target",
     target,
     "--output",

@@ -47,6 +47,13 @@ export const TOOL_CODES = [
   "CERT_NOT_RSA",
   "CERT_PASSWORD_NEEDED",
   "CERT_PASSWORD_WRONG",
+  "CERT_NOT_FOUND",
+  "CERT_KEY_ACCESS",
+  "CERT_SIGN_FAILED",
+  "CERT_SIGN_CANCELLED",
+  "POWERSHELL_NOT_FOUND",
+  "POWERSHELL_CONSTRAINED",
+  "SIGNER_TIMEOUT",
   // Token (exit 3); Entra's own codes are `AADSTS<n>` and `HTTP_<status>`, see ErrorCode
   "NO_TOKEN",
   "BAD_TOKEN",

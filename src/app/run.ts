@@ -64,7 +64,13 @@ export async function run(
           proxy: options.proxy,
         }));
     }
-    const acquired = await checks.run("token", () => acquireToken(options, reporter, env));
+    const acquired = await checks.run(
+      "token",
+      () =>
+        acquireToken(options, reporter, env, (certificate) => {
+          context.certificate = certificate;
+        }),
+    );
     place = undefined;
     token = acquired.accessToken;
     reporter.credentials.add(token, "<access token>");
@@ -81,7 +87,7 @@ export async function run(
     // The XOAUTH2 user: target or shared mailbox, else the signed-in user (as the original).
     const mailbox = options.mailbox ?? (acquired.username || undefined);
     report.mailbox = mailbox ?? null;
-    context = adviceContext(options, mailbox);
+    context = { ...adviceContext(options, mailbox), certificate: context.certificate };
 
     const claimsCheck = checkClaims(claims, {
       protocol: mail.protocol,

@@ -17,6 +17,7 @@ import { acquireAppToken, type AppCredential } from "../auth/token.ts";
 import { acquireUserToken, type DeviceCodeInfo, type UserSignIn } from "../auth/user.ts";
 import { credentialId, TokenCache } from "../auth/cache.ts";
 import { defaultCacheDir } from "../auth/cache_location.ts";
+import { base64url } from "../auth/assertion.ts";
 import type { Reporter } from "../output/console.ts";
 
 export type SignIn = "clientCredentials" | UserSignIn | "cache";
@@ -86,28 +87,60 @@ async function appCredential(
   reporter: Reporter,
 ): Promise<AppCredential> {
   if (options.parameterSet === "clientcredentialsCertificate") {
-    return { kind: "certificate", certificate: await loadCertificateFor(options, reporter) };
+    const certificate = await loadCertificateFor(options, reporter);
+    return certificate.source === "store"
+      ? { kind: "store", certificate }
+      : { kind: "certificate", certificate };
   }
   if (secret === undefined) throw new InternalError("the client secret was not read");
   return { kind: "secret", secret };
 }
 
+/** What advice about a refused certificate shows: its thumbprints as Windows and Entra show them. */
+export interface CertificateFacts {
+  /** Upper-case hex. */
+  sha1: string;
+  /** base64url, as Entra's AADSTS700027 message and the portal show it. */
+  sha256: string;
+}
+
 async function loadCertificateFor(options: CertificateOptions, reporter: Reporter) {
   // Loaded only for this set: it pulls in node:crypto (~40 ms of start-up).
   const { loadCertificate } = await import("../auth/certificate.ts");
-  const certificate = await loadCertificate(options.certificate);
-  reporter.always.add(certificate.privateKeyPem, "<private key>");
+  const certificate = await loadCertificate({
+    ...options.certificate,
+    timeoutMs: options.timeoutSeconds * 1000,
+  });
+  if (certificate.source !== "store") {
+    reporter.always.add(certificate.privateKeyPem, "<private key>");
+  }
   for (const w of certificate.warnings) reporter.warning(w);
+  const where = certificate.source === "store"
+    ? `the certificate store ${certificate.store} (through ${certificate.powershell})`
+    : certificate.path;
   reporter.verboseLine(
-    `Certificate ${certificate.subject} from ${certificate.path}, SHA-1 ${certificate.thumbprintSha1}`,
+    `Certificate ${certificate.subject} from ${where}, SHA-1 ${certificate.thumbprintSha1}, ` +
+      `SHA-256 ${facts(certificate).sha256}`,
   );
   return certificate;
 }
 
+function facts(
+  certificate: { thumbprintSha1: string; thumbprintSha256: string },
+): CertificateFacts {
+  const bytes = certificate.thumbprintSha256.match(/../g)?.map((h) => parseInt(h, 16)) ?? [];
+  return { sha1: certificate.thumbprintSha1, sha256: base64url(new Uint8Array(bytes)) };
+}
+
+/**
+ * Gets the run's token. `onCertificate` learns the certificate's thumbprints as soon as it is
+ * loaded, so that advice about a refusal can name them.
+ */
 export async function acquireToken(
   options: Options,
   reporter: Reporter,
   env: RunEnvironment,
+  onCertificate?: (facts: CertificateFacts) => void,
 ): Promise<Acquired> {
   if (options.parameterSet === "clientcredentialsCertificate") {
     reporter.always.add(options.certificate.password, "<certificate password>");
@@ -194,17 +227,23 @@ export async function acquireToken(
     acquired = result;
   } else {
     const credential = await appCredential(options, secret, reporter);
+    if (credential.kind !== "secret") onCertificate?.(facts(credential.certificate));
     reporter.progress(
       `Get access token from ${options.authorityHost}/${options.tenantId} ` +
-        `(client credentials, ${credential.kind}).`,
+        `(client credentials, ${credential.kind === "secret" ? "secret" : "certificate"}).`,
     );
-    const result = await acquireAppToken({
-      ...target,
-      cachePlugin: cache?.msalPlugin(),
-      credential,
-      scopes,
-    });
-    acquired = { ...result, signIn: result.fromCache ? "cache" : "clientCredentials" };
+    try {
+      const result = await acquireAppToken({
+        ...target,
+        cachePlugin: cache?.msalPlugin(),
+        credential,
+        scopes,
+      });
+      acquired = { ...result, signIn: result.fromCache ? "cache" : "clientCredentials" };
+    } finally {
+      // The store's PowerShell signer lives exactly as long as the token request.
+      if (credential.kind === "store") await credential.certificate.signer.close();
+    }
   }
   if (cache && acquired.expiresOn) {
     await cache.writeFast({

@@ -1,9 +1,10 @@
 /**
  * Loads the certificate credential for `-clientcertificate`: a PEM file (certificate and key,
  * the key possibly encrypted or in `-CertificateKeyFile`), a PFX/P12 file, or — as in the
- * PowerShell original — a SHA-1 thumbprint looked up in the certificate folder
- * (`cert_store.ts`). The result is what msal-node's `clientCertificate` needs: an unencrypted
- * PKCS#8 key, the SHA-256 thumbprint and the chain.
+ * PowerShell original — a SHA-1 thumbprint, looked up in the certificate store
+ * (`store_certificate.ts`, the key stays there) and the certificate folder (`cert_folder.ts`).
+ * A file's result is what msal-node's `clientCertificate` needs: an unencrypted PKCS#8 key,
+ * the SHA-256 thumbprint and the chain; a store's result signs through PowerShell.
  *
  * node:crypto does the PEM keys and X.509 parsing (it is native and fast). node-forge reads
  * PKCS#12 (`pkcs12.ts`), which node:crypto cannot, and is the second opinion on encrypted keys
@@ -21,7 +22,13 @@ import {
   X509Certificate,
 } from "node:crypto";
 import { UsageError } from "../errors.ts";
-import { defaultCertDir, findByThumbprint, normalizeThumbprint } from "./cert_store.ts";
+import {
+  CERT_DIR_ENV,
+  defaultCertDir,
+  findByThumbprint,
+  normalizeThumbprint,
+} from "./cert_folder.ts";
+import { openFromStore, type StoreCertificate } from "./store_certificate.ts";
 import { CERT, type Contents, KEY_FILE, messageOf, PASSWORD } from "./certificate_types.ts";
 import { derBytes, loadForge, looksLikePfx, openPfx } from "./pkcs12.ts";
 
@@ -38,7 +45,18 @@ export interface CertificateInput {
   env?: (name: string) => string | undefined;
   /** The time validity is checked against; default now. */
   now?: Date;
+  /** The system whose lookup order applies; default this one. */
+  os?: typeof Deno.build.os;
+  /** `false` searches the folder only (tests of the folder); default: the store too. */
+  store?: false;
+  /** Deadline for each answer of the store's signer; default 30 s. */
+  timeoutMs?: number;
 }
+
+export type { StoreCertificate };
+
+/** A certificate from a file or folder (the key is here), or from the store (the key is not). */
+export type CertificateCredential = LoadedCertificate | StoreCertificate;
 
 export interface LoadedCertificate {
   source: "pem" | "pfx" | "thumbprint";
@@ -66,7 +84,11 @@ export interface LoadedCertificate {
 const MAX_FILE_BYTES = 1024 * 1024;
 
 /** Loads the certificate credential described by `input`; see the module comment. */
-export async function loadCertificate(input: CertificateInput): Promise<LoadedCertificate> {
+export function loadCertificate(
+  input: CertificateInput & { store: false },
+): Promise<LoadedCertificate>;
+export function loadCertificate(input: CertificateInput): Promise<CertificateCredential>;
+export async function loadCertificate(input: CertificateInput): Promise<CertificateCredential> {
   const value = input.value.trim();
   if (value === "") {
     throw new UsageError(`${CERT}: empty value; give a certificate file or a thumbprint`, {
@@ -499,7 +521,12 @@ function pemCertificate(base64: string): string {
   return `-----BEGIN CERTIFICATE-----\n${lines.join("\n")}\n-----END CERTIFICATE-----\n`;
 }
 
-function validityWarnings(subject: string, notBefore: Date, notAfter: Date, now: Date): string[] {
+export function validityWarnings(
+  subject: string,
+  notBefore: Date,
+  notAfter: Date,
+  now: Date,
+): string[] {
   const day = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, "Z");
   if (now.getTime() > notAfter.getTime()) {
     return [
@@ -519,15 +546,57 @@ function validityWarnings(subject: string, notBefore: Date, notAfter: Date, now:
 // ---------------------------------------------------------------------------------------------
 // Thumbprints
 
+/**
+ * Finds a thumbprint where the system keeps certificates. Windows: the certificate store first
+ * (CurrentUser\My, the original's place, then LocalMachine\My), then the folder. Elsewhere the
+ * folder first (no PowerShell needed, and fast), then .NET's store through pwsh if installed.
+ */
 async function loadByThumbprint(
   thumbprint: string,
   input: CertificateInput,
-): Promise<LoadedCertificate> {
+): Promise<CertificateCredential> {
   const env = input.env ?? ((name: string) => Deno.env.get(name));
+  const os = input.os ?? Deno.build.os;
+  const folder = () => loadFromFolder(thumbprint, input, env);
+  const store = () =>
+    openFromStore(thumbprint, {
+      os,
+      env,
+      timeoutMs: input.timeoutMs ?? 30_000,
+      now: input.now ?? new Date(),
+      validityWarnings,
+    });
+  const lookups = input.store === false ? [folder] : os === "windows" ? [store, folder] : [
+    folder,
+    store,
+  ];
+  const missing: string[] = [];
+  for (const lookup of lookups) {
+    const result = await lookup();
+    if (!("missing" in result)) return result;
+    missing.push(result.missing);
+  }
+  const fix = input.store === false
+    ? `put the certificate file into the folder or set ${CERT_DIR_ENV} to another folder`
+    : "import the certificate with its private key into CurrentUser\\My, or put the certificate " +
+      `file into the folder (${CERT_DIR_ENV} sets another folder)`;
+  throw new UsageError(
+    `${CERT}: no certificate with thumbprint ${thumbprint} in ${
+      missing.join(", nor in ")
+    } (${fix})`,
+    { code: "CERT_NOT_FOUND" },
+  );
+}
+
+async function loadFromFolder(
+  thumbprint: string,
+  input: CertificateInput,
+  env: (name: string) => string | undefined,
+): Promise<LoadedCertificate | { missing: string }> {
   const dir = input.certDir ?? defaultCertDir(Deno.build.os, env);
   const opened = new Map<string, Contents>();
 
-  const matches = await findByThumbprint(dir, thumbprint, async (path) => {
+  const found = await findByThumbprint(dir, thumbprint, async (path) => {
     try {
       const container = parseContainer(await readBytes(path, CERT), path, CERT);
       if (container.format !== "pfx") return container.certs.map((der) => sha1Hex(der));
@@ -538,11 +607,12 @@ async function loadByThumbprint(
       throw new Error(skipReason(error), { cause: error });
     }
   });
+  if ("missing" in found) return found;
 
   // Several files may hold the same certificate (say a .crt without key and the .pfx):
   // the first that loads wins, otherwise the first file's error is the most useful one.
   let firstError: unknown;
-  for (const match of matches) {
+  for (const match of found.matches) {
     try {
       return await loadFile(match.path, input, { thumbprint, siblingKey: true, opened });
     } catch (error) {

@@ -81,6 +81,7 @@ for (const [name, file, source, encrypted] of formats) {
   Deno.test(`loadCertificate() loads a ${name}`, async () => {
     const { a } = await pki();
     const loaded = await loadCertificate({
+      store: false,
       value: file(a),
       password: encrypted ? a.password : undefined,
     });
@@ -95,7 +96,7 @@ for (const [name, file, source, encrypted] of formats) {
     const { a } = await pki();
     const secret = "Wr0ng-hunter2";
     const error = await expectUsage(
-      loadCertificate({ value: file(a), password: secret }),
+      loadCertificate({ store: false, value: file(a), password: secret }),
       "CERT_PASSWORD_WRONG",
       /^-CertificatePassword: wrong password for /,
     );
@@ -106,7 +107,7 @@ for (const [name, file, source, encrypted] of formats) {
   Deno.test(`loadCertificate() asks for the password of a ${name}`, async () => {
     const { a } = await pki();
     await expectUsage(
-      loadCertificate({ value: file(a) }),
+      loadCertificate({ store: false, value: file(a) }),
       "CERT_PASSWORD_NEEDED",
       /^-CertificatePassword: .* is encrypted; give its password with -CertificatePassword$/,
     );
@@ -127,9 +128,12 @@ Deno.test("loadCertificate() reads older key encryptions node:crypto rejects", a
   for (const [name, args] of variants) {
     await openssl([...args, "-in", a.keyFile, "-passout", "pass:pw", "-out", `${name}.key`], dir);
     const keyFile = `${dir}/${name}.key`;
-    assertLoaded(await loadCertificate({ value: a.certFile, keyFile, password: "pw" }), a);
+    assertLoaded(
+      await loadCertificate({ store: false, value: a.certFile, keyFile, password: "pw" }),
+      a,
+    );
     await expectUsage(
-      loadCertificate({ value: a.certFile, keyFile, password: "nope" }),
+      loadCertificate({ store: false, value: a.certFile, keyFile, password: "nope" }),
       "CERT_PASSWORD_WRONG",
       new RegExp(`^-CertificatePassword: wrong password for .*${name}\\.key$`),
     );
@@ -151,7 +155,7 @@ Deno.test("loadCertificate() calls a wrong password wrong even when it decrypts 
   }
   assert.ok(unlucky, "no password decrypted to garbage");
   await expectUsage(
-    loadCertificate({ value: a.encryptedPkcs8File, password: unlucky }),
+    loadCertificate({ store: false, value: a.encryptedPkcs8File, password: unlucky }),
     "CERT_PASSWORD_WRONG",
     /^-CertificatePassword: wrong password for /,
   );
@@ -159,13 +163,14 @@ Deno.test("loadCertificate() calls a wrong password wrong even when it decrypts 
 
 Deno.test("loadCertificate() takes the key from -CertificateKeyFile", async () => {
   const { a } = await pki();
-  const loaded = await loadCertificate({ value: a.certFile, keyFile: a.keyFile });
+  const loaded = await loadCertificate({ store: false, value: a.certFile, keyFile: a.keyFile });
   assert.equal(loaded.source, "pem");
   assert.equal(loaded.path, a.certFile);
   assertLoaded(loaded, a);
 
   // An encrypted key file uses -CertificatePassword.
   const encrypted = await loadCertificate({
+    store: false,
     value: a.certFile,
     keyFile: a.encryptedPkcs1File,
     password: a.password,
@@ -176,7 +181,7 @@ Deno.test("loadCertificate() takes the key from -CertificateKeyFile", async () =
 Deno.test("loadCertificate() without a key asks for -CertificateKeyFile", async () => {
   const { a } = await pki();
   await expectUsage(
-    loadCertificate({ value: a.certFile }),
+    loadCertificate({ store: false, value: a.certFile }),
     "CERT_NO_KEY",
     /^-clientcertificate: .*a\.crt contains no private key; give it with -CertificateKeyFile$/,
   );
@@ -185,14 +190,14 @@ Deno.test("loadCertificate() without a key asks for -CertificateKeyFile", async 
 Deno.test("loadCertificate() reports a key that does not match the certificate", async () => {
   const { dir, a, b } = await pki();
   await expectUsage(
-    loadCertificate({ value: a.certFile, keyFile: b.keyFile }),
+    loadCertificate({ store: false, value: a.certFile, keyFile: b.keyFile }),
     "CERT_KEY_MISMATCH",
     /^-clientcertificate: the private key does not match the certificate \(.*a\.crt, key .*b\.key\)$/,
   );
   const mixed = `${dir}/mixed.pem`;
   await Deno.writeTextFile(mixed, a.certPem + (await Deno.readTextFile(b.keyFile)));
   await expectUsage(
-    loadCertificate({ value: mixed }),
+    loadCertificate({ store: false, value: mixed }),
     "CERT_KEY_MISMATCH",
     /^-clientcertificate: the private key does not match the certificate \(.*mixed\.pem\)$/,
   );
@@ -204,7 +209,7 @@ Deno.test("loadCertificate() puts the certificate of the key first in the chain"
     // CA first, then the leaf: the leaf is the one the key belongs to, not the first one.
     const pem = `${server.dir}/chain.pem`;
     await Deno.writeTextFile(pem, server.caPem + server.certPem + server.keyPem);
-    const fromPem = await loadCertificate({ value: pem });
+    const fromPem = await loadCertificate({ store: false, value: pem });
     assert.equal(fromPem.subject, "CN=localhost");
     assert.equal(fromPem.x5c.length, 2);
     assert.equal((fromPem.chainPem.match(/BEGIN CERTIFICATE/g) ?? []).length, 2);
@@ -223,7 +228,11 @@ Deno.test("loadCertificate() puts the certificate of the key first in the chain"
       "-out",
       "chain.pfx",
     ], server.dir);
-    const fromPfx = await loadCertificate({ value: `${server.dir}/chain.pfx`, password: "pw" });
+    const fromPfx = await loadCertificate({
+      store: false,
+      value: `${server.dir}/chain.pfx`,
+      password: "pw",
+    });
     assert.deepEqual(fromPfx.x5c, fromPem.x5c);
     assert.equal(fromPfx.thumbprintSha1, fromPem.thumbprintSha1);
   } finally {
@@ -241,11 +250,11 @@ Deno.test("loadCertificate() opens PFX files without a password", async () => {
     dir,
   );
   for (const file of ["empty.pfx", "empty-legacy.p12", "none.pfx"]) {
-    assertLoaded(await loadCertificate({ value: `${dir}/${file}` }), a);
-    assertLoaded(await loadCertificate({ value: `${dir}/${file}`, password: "" }), a);
+    assertLoaded(await loadCertificate({ store: false, value: `${dir}/${file}` }), a);
+    assertLoaded(await loadCertificate({ store: false, value: `${dir}/${file}`, password: "" }), a);
   }
   await expectUsage(
-    loadCertificate({ value: `${dir}/empty.pfx`, password: "password" }),
+    loadCertificate({ store: false, value: `${dir}/empty.pfx`, password: "password" }),
     "CERT_PASSWORD_WRONG",
     /^-CertificatePassword: wrong password for .*empty\.pfx$/,
   );
@@ -254,13 +263,16 @@ Deno.test("loadCertificate() opens PFX files without a password", async () => {
 Deno.test("loadCertificate() reads a DER certificate and a UTF-16 PEM file", async () => {
   const { dir, a } = await pki();
   await openssl(["x509", "-in", a.certFile, "-outform", "DER", "-out", "a.cer"], dir);
-  assertLoaded(await loadCertificate({ value: `${dir}/a.cer`, keyFile: a.keyFile }), a);
+  assertLoaded(
+    await loadCertificate({ store: false, value: `${dir}/a.cer`, keyFile: a.keyFile }),
+    a,
+  );
 
   // What Windows PowerShell 5.1's `Out-File` writes: UTF-16LE with a byte order mark.
   const text = await Deno.readTextFile(a.combinedFile);
   const utf16 = new Uint8Array([0xff, 0xfe, ...new Uint8Array(Buffer.from(text, "utf16le"))]);
   await Deno.writeFile(`${dir}/utf16.pem`, utf16);
-  assertLoaded(await loadCertificate({ value: `${dir}/utf16.pem` }), a);
+  assertLoaded(await loadCertificate({ store: false, value: `${dir}/utf16.pem` }), a);
 });
 
 Deno.test("loadCertificate() refuses a certificate whose subject cannot be read (fuzz finding)", async () => {
@@ -279,7 +291,7 @@ Deno.test("loadCertificate() refuses a certificate whose subject cannot be read 
   der[at] = 0x82;
   await Deno.writeFile(`${dir}/damaged.cer`, der);
   await expectUsage(
-    loadCertificate({ value: `${dir}/damaged.cer`, keyFile: a.keyFile }),
+    loadCertificate({ store: false, value: `${dir}/damaged.cer`, keyFile: a.keyFile }),
     "CERT_UNREADABLE",
     /has a certificate that cannot be read/,
   );
@@ -296,7 +308,7 @@ Deno.test("loadCertificate() refuses a certificate whose public key cannot be re
   der[at + 2] = 0x02;
   await Deno.writeFile(`${dir}/badkey.cer`, der);
   await expectUsage(
-    loadCertificate({ value: `${dir}/badkey.cer`, keyFile: a.keyFile }),
+    loadCertificate({ store: false, value: `${dir}/badkey.cer`, keyFile: a.keyFile }),
     "CERT_UNREADABLE",
     /has a certificate whose public key cannot be read$/,
   );
@@ -322,13 +334,13 @@ Deno.test("loadCertificate() rejects a non-RSA key", async () => {
     "/CN=ec",
   ], dir);
   await expectUsage(
-    loadCertificate({ value: `${dir}/ec.crt`, keyFile: `${dir}/ec.key` }),
+    loadCertificate({ store: false, value: `${dir}/ec.crt`, keyFile: `${dir}/ec.key` }),
     "CERT_NOT_RSA",
     /^-clientcertificate: the private key in .*ec\.key is not an RSA key \(EC\); .* need RSA$/,
   );
   await openssl(["ec", "-in", "ec.key", "-out", "ec.sec1.key"], dir);
   await expectUsage(
-    loadCertificate({ value: `${dir}/ec.crt`, keyFile: `${dir}/ec.sec1.key` }),
+    loadCertificate({ store: false, value: `${dir}/ec.crt`, keyFile: `${dir}/ec.sec1.key` }),
     "CERT_NOT_RSA",
     /not an RSA key \(EC\)/,
   );
@@ -345,7 +357,7 @@ Deno.test("loadCertificate() rejects a non-RSA key", async () => {
     "ec.pfx",
   ], dir);
   await expectUsage(
-    loadCertificate({ value: `${dir}/ec.pfx`, password: "pw" }),
+    loadCertificate({ store: false, value: `${dir}/ec.pfx`, password: "pw" }),
     "CERT_NOT_RSA",
     /not an RSA key \(EC\)/,
   );
@@ -354,37 +366,37 @@ Deno.test("loadCertificate() rejects a non-RSA key", async () => {
 Deno.test("loadCertificate() rejects missing files, garbage and bad values", async () => {
   const { dir, a } = await pki();
   await expectUsage(
-    loadCertificate({ value: "./nope/app.pem" }),
+    loadCertificate({ store: false, value: "./nope/app.pem" }),
     "CERT_FILE_NOT_FOUND",
     /^-clientcertificate: file not found: \.\/nope\/app\.pem$/,
   );
   await expectUsage(
-    loadCertificate({ value: "app.pfx" }),
+    loadCertificate({ store: false, value: "app.pfx" }),
     "CERT_FILE_NOT_FOUND",
     /^-clientcertificate: file not found: app\.pfx$/,
   );
   await expectUsage(
-    loadCertificate({ value: "hello" }),
+    loadCertificate({ store: false, value: "hello" }),
     "CERT_BAD_VALUE",
     /^-clientcertificate: hello is neither an existing file nor a 40-hex-digit SHA-1 thumbprint$/,
   );
   await expectUsage(
-    loadCertificate({ value: "  " }),
+    loadCertificate({ store: false, value: "  " }),
     "CERT_BAD_VALUE",
     /^-clientcertificate: empty value/,
   );
   await expectUsage(
-    loadCertificate({ value: dir }),
+    loadCertificate({ store: false, value: dir }),
     "CERT_BAD_VALUE",
     /is a folder, not a certificate file$/,
   );
   await expectUsage(
-    loadCertificate({ value: a.certFile, keyFile: `${dir}/missing.key` }),
+    loadCertificate({ store: false, value: a.certFile, keyFile: `${dir}/missing.key` }),
     "CERT_FILE_NOT_FOUND",
     /^-CertificateKeyFile: file not found: .*missing\.key$/,
   );
   await expectUsage(
-    loadCertificate({ value: a.combinedFile, keyFile: a.certFile }),
+    loadCertificate({ store: false, value: a.combinedFile, keyFile: a.certFile }),
     "CERT_NO_KEY",
     /^-CertificateKeyFile: .*a\.crt contains no private key$/,
   );
@@ -392,40 +404,40 @@ Deno.test("loadCertificate() rejects missing files, garbage and bad values", asy
   const garbage = `${dir}/garbage.pfx`;
   await Deno.writeFile(garbage, crypto.getRandomValues(new Uint8Array(2000)));
   await expectUsage(
-    loadCertificate({ value: garbage, password: "x" }),
+    loadCertificate({ store: false, value: garbage, password: "x" }),
     "CERT_UNREADABLE",
     /^-clientcertificate: .*garbage\.pfx is not a certificate file \(expected PEM, PFX\/P12 or DER\)$/,
   );
   // DER-looking garbage (a SEQUENCE that is neither PKCS#12 nor a certificate).
   await Deno.writeFile(`${dir}/seq.p12`, new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x05]));
   await expectUsage(
-    loadCertificate({ value: `${dir}/seq.p12` }),
+    loadCertificate({ store: false, value: `${dir}/seq.p12` }),
     "CERT_UNREADABLE",
     /is not a certificate file/,
   );
   const pfx = await Deno.readFile(a.pfxFile);
   await Deno.writeFile(`${dir}/truncated.pfx`, pfx.subarray(0, pfx.length >> 1));
   await expectUsage(
-    loadCertificate({ value: `${dir}/truncated.pfx`, password: a.password }),
+    loadCertificate({ store: false, value: `${dir}/truncated.pfx`, password: a.password }),
     "CERT_UNREADABLE",
     /^-clientcertificate: .*truncated\.pfx is a damaged PFX\/P12 file$/,
   );
   await Deno.writeTextFile(`${dir}/empty.pem`, "");
   await expectUsage(
-    loadCertificate({ value: `${dir}/empty.pem` }),
+    loadCertificate({ store: false, value: `${dir}/empty.pem` }),
     "CERT_UNREADABLE",
     /is not a certificate file/,
   );
   await Deno.writeTextFile(`${dir}/keyonly.pem`, await Deno.readTextFile(a.keyFile));
   await expectUsage(
-    loadCertificate({ value: `${dir}/keyonly.pem` }),
+    loadCertificate({ store: false, value: `${dir}/keyonly.pem` }),
     "CERT_NO_CERTIFICATE",
     /^-clientcertificate: .*keyonly\.pem contains no certificate$/,
   );
   const damaged = a.certPem.replace(/\n[A-Za-z0-9+/]{64}\n/, "\n!!!!\n");
   await Deno.writeTextFile(`${dir}/damaged.pem`, damaged);
   await expectUsage(
-    loadCertificate({ value: `${dir}/damaged.pem`, keyFile: a.keyFile }),
+    loadCertificate({ store: false, value: `${dir}/damaged.pem`, keyFile: a.keyFile }),
     "CERT_UNREADABLE",
     /damaged\.pem has a damaged certificate block$/,
   );
@@ -437,7 +449,11 @@ Deno.test("loadCertificate() warns about an expired or not yet valid certificate
     notBefore: "20200101000000Z",
     notAfter: "20210101000000Z",
   });
-  const loaded = await loadCertificate({ value: old.pfxFile, password: old.password });
+  const loaded = await loadCertificate({
+    store: false,
+    value: old.pfxFile,
+    password: old.password,
+  });
   assert.equal(loaded.notAfter.toISOString(), "2021-01-01T00:00:00.000Z");
   assert.equal(loaded.notBefore.toISOString(), "2020-01-01T00:00:00.000Z");
   assert.deepEqual(loaded.warnings, [
@@ -445,7 +461,11 @@ Deno.test("loadCertificate() warns about an expired or not yet valid certificate
     "Entra ID will reject it",
   ]);
 
-  const early = await loadCertificate({ value: a.combinedFile, now: new Date("2000-01-01") });
+  const early = await loadCertificate({
+    store: false,
+    value: a.combinedFile,
+    now: new Date("2000-01-01"),
+  });
   assert.equal(early.warnings.length, 1);
   assert.match(
     early.warnings[0],
@@ -455,7 +475,7 @@ Deno.test("loadCertificate() warns about an expired or not yet valid certificate
 
 Deno.test("loadCertificate() thumbprints equal openssl's", async () => {
   const { a } = await pki();
-  const loaded = await loadCertificate({ value: a.pfxFile, password: a.password });
+  const loaded = await loadCertificate({ store: false, value: a.pfxFile, password: a.password });
   const out = await new Deno.Command("openssl", {
     args: ["x509", "-in", a.certFile, "-noout", "-fingerprint", "-sha256"],
     stdout: "piped",

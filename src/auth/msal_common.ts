@@ -9,6 +9,7 @@ import {
   type ErrorCode,
   receivedCode,
   TokenError,
+  ToolError,
 } from "../errors.ts";
 import type { ICachePlugin } from "@azure/msal-node";
 import { FetchNetworkClient, type TransportFailure } from "./network.ts";
@@ -138,8 +139,9 @@ export function toTokenError(
   error: unknown,
   network: FetchNetworkClient,
   timeoutMs: number,
-): TokenError | ConnectionError {
-  if (error instanceof TokenError) return error;
+): ToolError {
+  // Our own errors pass through: the store's signer fails inside msal's assertion callback.
+  if (error instanceof ToolError) return error;
   if (network.lastFailure) return describeTransport(network.lastFailure, timeoutMs);
   const e = (error ?? {}) as Record<string, unknown>;
   let code: ErrorCode | undefined = aadstsCode(e);

@@ -35,7 +35,9 @@ export function looksLikePfx(der: Uint8Array): boolean {
 
 /**
  * Opens a PFX. Without a password both empty-password encodings are tried: OpenSSL writes
- * "" as a BMPString terminator while some tools use no password bytes at all.
+ * "" as a BMPString terminator, while .NET (its certificate store on Linux keeps every
+ * certificate as `~/.dotnet/corefx/cryptography/x509stores/my/<THUMBPRINT>.pfx`) and Windows
+ * use no password bytes at all for the MAC.
  */
 export async function openPfx(
   der: Uint8Array,
@@ -57,12 +59,18 @@ export async function openPfx(
       cause: error,
     });
   }
-  const attempts = password === undefined || password === "" ? ["", undefined] : [password];
+  const noPassword = password === undefined || password === "";
+  const attempts = noPassword ? [{ password: "" }, { password: "", absentMac: true }] : [{
+    password,
+  }];
   let firstError: unknown;
   for (const attempt of attempts) {
     try {
       // Re-parse for every attempt: forge rewrites parts of the ASN.1 tree while decoding.
-      const pfx = forge.pkcs12.pkcs12FromAsn1(forge.asn1.fromDer(binary, true), false, attempt);
+      const asn1 = forge.asn1.fromDer(binary, true);
+      const pfx = attempt.absentMac
+        ? withAbsentMacPassword(forge, () => forge.pkcs12.pkcs12FromAsn1(asn1, false, ""))
+        : forge.pkcs12.pkcs12FromAsn1(asn1, false, attempt.password);
       return pfxContents(forge, pfx, path);
     } catch (error) {
       if (error instanceof UsageError) throw error;
@@ -91,6 +99,26 @@ export async function openPfx(
     code: "CERT_PASSWORD_WRONG",
     cause: firstError,
   });
+}
+
+/**
+ * Runs `open` with forge deriving the PFX's MAC key from an absent password (no bytes) instead
+ * of "" (a BMPString terminator). forge has no option for it, but it derives the MAC key
+ * through `pkcs12.generateKey`, and only there (decryption calls the PBE functions directly,
+ * where "" and an absent password are the same bytes), so swapping that one function for a
+ * synchronous call is enough; the MAC is still verified.
+ */
+function withAbsentMacPassword<T>(forge: Forge, open: () => T): T {
+  const pkcs12 = forge.pkcs12 as unknown as {
+    generateKey: (password: string | null, ...rest: unknown[]) => unknown;
+  };
+  const original = pkcs12.generateKey;
+  pkcs12.generateKey = (pw, ...rest) => original(pw === "" ? null : pw, ...rest);
+  try {
+    return open();
+  } finally {
+    pkcs12.generateKey = original;
+  }
 }
 
 function pfxContents(forge: Forge, pfx: forgeTypes.pkcs12.Pkcs12Pfx, path: string): Contents {

@@ -21,6 +21,8 @@ export interface Values {
   detail?: string;
   protocolFlag?: string;
   role?: string;
+  /** The certificate the run signed with: SHA-1 hex and base64url SHA-256 thumbprints. */
+  certificate?: { sha1: string; sha256: string };
 }
 
 export type Text = (v: Values) => string;

@@ -49,7 +49,12 @@ export const de: Record<MessageKey, Text> = {
   "AADSTS700027.fix": (v) =>
     `Entra Admin Center > App-Registrierungen > ${v.clientId} > Zertifikate & Geheimnisse > ` +
     "Zertifikate: den öffentlichen Teil des Zertifikats (.cer/.pem) hochladen; die Systemzeit " +
-    "prüfen.",
+    "prüfen." +
+    (v.certificate
+      ? ` Das verwendete Zertifikat hat den Fingerabdruck ${v.certificate.sha1} (SHA-1, wie ` +
+        `das Portal ihn anzeigt) und ${v.certificate.sha256} (SHA-256 base64url, wie in der ` +
+        "Meldung von Entra)."
+      : ""),
   "AADSTS7000218.cause": () =>
     "Die App verlangt Anmeldeinformationen (oder öffentliche Clientflows sind für die " +
     "Benutzeranmeldung ausgeschaltet).",

@@ -46,7 +46,11 @@ export const en = {
     "belong to it, or this computer's clock is wrong.",
   "AADSTS700027.fix": (v) =>
     `Entra admin center > App registrations > ${v.clientId} > Certificates & secrets > ` +
-    "Certificates: upload the certificate's public part (.cer/.pem); check the system clock.",
+    "Certificates: upload the certificate's public part (.cer/.pem); check the system clock." +
+    (v.certificate
+      ? ` The certificate used has the thumbprint ${v.certificate.sha1} (SHA-1, as the portal ` +
+        `lists it) and ${v.certificate.sha256} (SHA-256 base64url, as Entra's message shows it).`
+      : ""),
   "AADSTS7000218.cause": () =>
     "The app needs a credential (or public client flows are off for user sign-in).",
   "AADSTS7000218.fix": (v) =>

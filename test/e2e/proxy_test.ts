@@ -55,7 +55,13 @@ Deno.test("proxies: token request and mail connection through CONNECT", async (t
       const before = proxy.requests.length;
       const r = await runCli([...args, "-NoConnect"], { env: { HTTPS_PROXY: withAuth } });
       assert.equal(r.code, 0, r.stderr);
-      assert.equal(proxy.requests.slice(before).length, 1);
+      // Every request went through the proxy to the authority (a retry on a busy machine may
+      // make it two).
+      const targets = proxy.requests.slice(before).map((x) => `${x.method} ${x.target}`);
+      assert.ok(targets.length >= 1);
+      for (const target of targets) {
+        assert.equal(target, `CONNECT ${new URL(bed.entra.url).host}`);
+      }
     });
 
     await t.step(

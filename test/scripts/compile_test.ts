@@ -19,11 +19,13 @@ import {
   type RuntimeProbe,
   runtimeZipPath,
   sha256sumsText,
+  SIGNER_SCRIPT,
   type Target,
   TARGETS,
 } from "../../scripts/compile.ts";
 import { APP, APP_NO_ACCESS, MAILBOX, SECRET, startTestBed, type TestBed } from "../bed/testbed.ts";
 import { secretArgs } from "../e2e/cli.ts";
+import { findPwsh, importIntoStore } from "../bed/dotnet_store.ts";
 
 const ROOT = join(import.meta.dirname!, "..", "..");
 const COMPILE = join(ROOT, "scripts", "compile.ts");
@@ -45,7 +47,7 @@ Deno.test("compile: the five release targets, .exe only on Windows", () => {
   );
 });
 
-Deno.test("compile: permissions are baked in, named one by one, never -A", () => {
+Deno.test("compile: permissions are baked in, named one by one, never -A", async () => {
   assert.deepEqual(
     [...PERMISSIONS],
     ["--allow-net", "--allow-read", "--allow-write", "--allow-env", "--allow-run"],
@@ -57,6 +59,10 @@ Deno.test("compile: permissions are baked in, named one by one, never -A", () =>
   // Only what main.ts reaches is embedded, and the lockfile is not rewritten by a release build.
   assert.ok(args.includes("--exclude-unused-npm"));
   assert.ok(args.includes("--frozen"));
+  // The store's signer script travels inside the binary.
+  assert.equal(args[args.indexOf("--include") + 1], SIGNER_SCRIPT);
+  assert.ok(SIGNER_SCRIPT.endsWith("/src/auth/store_signer.ps1"));
+  await Deno.stat(SIGNER_SCRIPT);
   for (const wide of ["-A", "--allow-all", "--allow-sys", "--allow-ffi", "--allow-import"]) {
     assert.ok(!args.some((a) => a === wide || a.startsWith(`${wide}=`)), wide);
   }
@@ -364,6 +370,46 @@ async function coreCases(t: Deno.TestContext, bed: TestBed, command: string[]): 
     assert.match(r.stdout, /^\+OK 3 14523/m);
   });
 
+  // --allow-run starts the store's signer (pwsh), --allow-read reads its script, which a
+  // compiled binary carries inside (compileArgs' --include).
+  const pwsh = findPwsh();
+  await t.step({
+    name: "certificate by thumbprint from the store, signed by pwsh: exit 0" +
+      (pwsh ? "" : " (skipped: pwsh not found)"),
+    ignore: !pwsh && Deno.env.get("CI") !== "true",
+    async fn() {
+      assert.ok(pwsh, "pwsh not found (scripts/test.sh installs it)");
+      const home = await Deno.makeTempDir({ prefix: "gia-compile-home-" });
+      try {
+        const [thumbprint] = await importIntoStore(pwsh, home, [
+          { path: bed.cert.pfxFile, password: bed.cert.password },
+        ]);
+        const r = await run(command, [
+          ...bed.common().filter((a, i, all) =>
+            a !== "-TimeoutSeconds" && all[i - 1] !== "-TimeoutSeconds"
+          ),
+          "-TimeoutSeconds",
+          "30",
+          "-clientId",
+          APP,
+          "-clientcertificate",
+          thumbprint,
+          "-targetMailbox",
+          MAILBOX,
+          ...imap,
+          "-NoTokenCache",
+        ], {
+          HOME: home,
+          GET_IMAPACCESSTOKEN_CERT_DIR: home,
+          GET_IMAPACCESSTOKEN_POWERSHELL: pwsh,
+        });
+        assert.equal(r.code, 0, r.stderr);
+      } finally {
+        await Deno.remove(home, { recursive: true });
+      }
+    },
+  });
+
   await t.step("certificate (PEM file): exit 0", async () => {
     const r = await run(command, [
       ...bed.common(),
@@ -413,20 +459,6 @@ Deno.test("compile: the baked-in permissions suffice for the core flows (run fro
     await bed.close();
   }
 });
-
-function findPwsh(): string | undefined {
-  const dirs = (Deno.env.get("PATH") ?? "").split(":");
-  const home = Deno.env.get("HOME");
-  if (home) dirs.push(join(home, ".dotnet", "tools"));
-  for (const dir of dirs) {
-    try {
-      if (dir && Deno.statSync(join(dir, "pwsh")).isFile) return join(dir, "pwsh");
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
 
 const DENORT_BIN = Deno.env.get("DENORT_BIN");
 const LINUX_X64 = Deno.build.target === "x86_64-unknown-linux-gnu";

@@ -117,6 +117,7 @@ export const certificateTarget = defineTarget<CertificateInput, CertificateConte
     }
     return outcomeOf(async () => {
       const loaded = await loadCertificate({
+        store: false,
         value: path,
         password: input.password,
         keyFile,

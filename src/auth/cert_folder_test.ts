@@ -6,7 +6,7 @@ import {
   defaultCertDir,
   findByThumbprint,
   normalizeThumbprint,
-} from "./cert_store.ts";
+} from "./cert_folder.ts";
 import { loadCertificate } from "./certificate.ts";
 
 function envOf(vars: Record<string, string>): (name: string) => string | undefined {
@@ -98,29 +98,29 @@ Deno.test("findByThumbprint() picks matching files in name order and skips other
     }
     await Deno.mkdir(`${dir}/sub.pem`);
     const seen: string[] = [];
-    const matches = await findByThumbprint(dir, "T", (path) => {
+    const found = await findByThumbprint(dir, "T", (path) => {
       seen.push(path.slice(dir.length + 1));
       if (path.endsWith("c.p12")) return Promise.reject(new Error("broken"));
       return Promise.resolve(path.endsWith("b.pfx") || path.endsWith("d.crt") ? ["X", "T"] : []);
     });
     assert.deepEqual(seen, ["a.PEM", "b.pfx", "c.p12", "d.crt", "e.cer"]);
-    assert.deepEqual(matches.map((m) => m.path), [`${dir}/b.pfx`, `${dir}/d.crt`]);
+    assert.ok("matches" in found);
+    assert.deepEqual(found.matches.map((m) => m.path), [`${dir}/b.pfx`, `${dir}/d.crt`]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });
 
-Deno.test("findByThumbprint() explains why nothing was found", async () => {
+Deno.test("findByThumbprint() says where it looked and why nothing was found", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    await expectUsage(
-      findByThumbprint(dir, "T", () => Promise.resolve([])),
-      /^-clientcertificate: no certificate with thumbprint T in .*; the folder has no \.pem, .*GET_IMAPACCESSTOKEN_CERT_DIR/,
-    );
+    assert.deepEqual(await findByThumbprint(dir, "T", () => Promise.resolve([])), {
+      missing: `the folder ${dir} (it has no .pem, .crt, .cer, .pfx or .p12 file)`,
+    });
     await Deno.writeTextFile(`${dir}/a.pfx`, "");
     await Deno.writeTextFile(`${dir}/b.pem`, "");
-    const error = await expectUsage(
-      findByThumbprint(
+    assert.deepEqual(
+      await findByThumbprint(
         dir,
         "T",
         (path) =>
@@ -128,17 +128,17 @@ Deno.test("findByThumbprint() explains why nothing was found", async () => {
             ? Promise.reject(new Error("encrypted, needs -CertificatePassword"))
             : Promise.resolve(["U"]),
       ),
-      /no certificate with thumbprint T in .*; 1 file\(s\) could not be read: a\.pfx \(encrypted, needs -CertificatePassword\)/,
+      {
+        missing: `the folder ${dir} (1 file(s) could not be read: a.pfx (encrypted, needs ` +
+          "-CertificatePassword))",
+      },
     );
-    assert.equal(error.exitCode, 2);
-    await expectUsage(
-      findByThumbprint(`${dir}/missing`, "T", () => Promise.resolve([])),
-      /certificate folder .*missing does not exist/,
-    );
-    await expectUsage(
-      findByThumbprint(`${dir}/a.pfx`, "T", () => Promise.resolve([])),
-      /certificate folder .*a\.pfx is not a folder/,
-    );
+    assert.deepEqual(await findByThumbprint(`${dir}/missing`, "T", () => Promise.resolve([])), {
+      missing: `the folder ${dir}/missing (does not exist)`,
+    });
+    assert.deepEqual(await findByThumbprint(`${dir}/a.pfx`, "T", () => Promise.resolve([])), {
+      missing: `the folder ${dir}/a.pfx (is not a folder)`,
+    });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -180,13 +180,18 @@ Deno.test("loadCertificate() finds a thumbprint in the folder from the environme
     `\u200e${a.sha1Thumbprint.replace(/(..)(?!$)/g, "$1 ").toLowerCase()}`,
   ];
   for (const value of pasted) {
-    const loaded = await loadCertificate({ value, env, password: b.password });
+    const loaded = await loadCertificate({ store: false, value, env, password: b.password });
     assert.equal(loaded.source, "thumbprint");
     assert.equal(loaded.path, `${folder}/a.pem`);
     assert.equal(loaded.thumbprintSha1, a.sha1Thumbprint);
     assert.match(loaded.privateKeyPem, /BEGIN PRIVATE KEY/);
   }
-  const fromPfx = await loadCertificate({ value: b.sha1Thumbprint, env, password: b.password });
+  const fromPfx = await loadCertificate({
+    store: false,
+    value: b.sha1Thumbprint,
+    env,
+    password: b.password,
+  });
   assert.equal(fromPfx.path, `${folder}/b.pfx`);
   assert.equal(fromPfx.thumbprintSha1, b.sha1Thumbprint);
   assert.deepEqual(fromPfx.x5c, [b.certDerBase64]);
@@ -199,16 +204,17 @@ Deno.test("loadCertificate() by thumbprint handles keys beside .crt files and en
     "a.key": a.keyFile,
     "b.pem": b.encryptedPkcs8File,
   });
-  const loaded = await loadCertificate({ value: a.sha1Thumbprint, certDir: folder });
+  const loaded = await loadCertificate({ store: false, value: a.sha1Thumbprint, certDir: folder });
   assert.equal(loaded.path, `${folder}/a.crt`);
   assert.equal(loaded.thumbprintSha1, a.sha1Thumbprint);
 
   // The certificate of an encrypted PEM is found without the password; the key then needs it.
   await expectUsage(
-    loadCertificate({ value: b.sha1Thumbprint, certDir: folder }),
+    loadCertificate({ store: false, value: b.sha1Thumbprint, certDir: folder }),
     /^-CertificatePassword: .*b\.pem is encrypted; give its password with -CertificatePassword$/,
   );
   const withPassword = await loadCertificate({
+    store: false,
     value: b.sha1Thumbprint,
     certDir: folder,
     password: b.password,
@@ -221,6 +227,7 @@ Deno.test("loadCertificate() by thumbprint prefers a file that loads", async () 
   // "1.crt" comes first but has no key; the PFX with the same certificate has one.
   const folder = await folderWith({ "1.crt": a.certFile, "2.pfx": a.pfxFile });
   const loaded = await loadCertificate({
+    store: false,
     value: a.sha1Thumbprint,
     certDir: folder,
     password: a.password,
@@ -229,7 +236,7 @@ Deno.test("loadCertificate() by thumbprint prefers a file that loads", async () 
 
   const crtOnly = await folderWith({ "1.crt": a.certFile });
   await expectUsage(
-    loadCertificate({ value: a.sha1Thumbprint, certDir: crtOnly }),
+    loadCertificate({ store: false, value: a.sha1Thumbprint, certDir: crtOnly }),
     /1\.crt contains no private key; give it with -CertificateKeyFile$/,
   );
 });
@@ -240,16 +247,16 @@ Deno.test("loadCertificate() by thumbprint says which files it could not read", 
   await Deno.writeTextFile(`${folder}/junk.pem`, "not a certificate");
   const missing = "00".repeat(20);
   await expectUsage(
-    loadCertificate({ value: missing, certDir: folder, password: a.password }),
-    /^-clientcertificate: no certificate with thumbprint 0{40} in .*; 1 file\(s\) could not be read: junk\.pem \(not a readable certificate file\)/,
+    loadCertificate({ store: false, value: missing, certDir: folder, password: a.password }),
+    /^-clientcertificate: no certificate with thumbprint 0{40} in the folder .* \(1 file\(s\) could not be read: junk\.pem \(not a readable certificate file\)\) \(put the certificate file into the folder or set GET_IMAPACCESSTOKEN_CERT_DIR to another folder\)$/,
   );
   // Without the password the PFX cannot be read, so its certificate cannot be found.
   await expectUsage(
-    loadCertificate({ value: a.sha1Thumbprint, certDir: folder }),
+    loadCertificate({ store: false, value: a.sha1Thumbprint, certDir: folder }),
     /could not be read: a\.pfx \(encrypted, needs -CertificatePassword\), junk\.pem/,
   );
   await expectUsage(
-    loadCertificate({ value: a.sha1Thumbprint, certDir: folder, password: "wrong" }),
+    loadCertificate({ store: false, value: a.sha1Thumbprint, certDir: folder, password: "wrong" }),
     /could not be read: a\.pfx \(wrong -CertificatePassword\)/,
   );
 });

@@ -1,7 +1,9 @@
 /**
- * The certificate folder: where `-clientcertificate <thumbprint>` looks for certificate files.
- * The PowerShell original looked thumbprints up in the Windows certificate store; on every
- * platform we use a plain folder instead, so that the same command line works everywhere.
+ * The certificate folder: where `-clientcertificate <thumbprint>` looks for certificate files,
+ * besides the certificate store (`store_signer.ts`; the order per system is in
+ * `certificate.ts`). A folder works on every platform without PowerShell, and it reads what
+ * .NET itself keeps on Linux (`~/.dotnet/corefx/cryptography/x509stores/my`, PFX files
+ * without a password).
  *
  * This module knows where the folder is, which files in it count, and how to pick the one
  * whose certificate has a given thumbprint. Reading a file is injected (`CandidateReader`),
@@ -82,16 +84,20 @@ export interface StoreMatch {
 }
 
 /**
- * Finds the files in `dir` holding a certificate with `thumbprint` (upper-case hex), in name
- * order. Throws a `UsageError` when there is none; the message lists skipped files, because a
- * PFX that needs a password is the likely reason its certificate was not found.
+ * The files in `dir` holding a certificate with `thumbprint` (upper-case hex), in name order;
+ * or, when there is none, where was looked and why nothing was found, as a phrase for the
+ * caller's "no certificate with thumbprint ... in <places>" message (which may name the
+ * certificate store too). Skipped files are listed, because a PFX that needs a password is
+ * the likely reason its certificate was not found.
  */
 export async function findByThumbprint(
   dir: string,
   thumbprint: string,
   read: CandidateReader,
-): Promise<StoreMatch[]> {
-  const names = await listCandidates(dir, thumbprint);
+): Promise<{ matches: StoreMatch[] } | { missing: string }> {
+  const listed = await listCandidates(dir);
+  if ("missing" in listed) return listed;
+  const names = listed.names;
   const matches: StoreMatch[] = [];
   const skipped: string[] = [];
   for (const name of names) {
@@ -102,19 +108,16 @@ export async function findByThumbprint(
       skipped.push(`${name} (${reasonOf(error)})`);
     }
   }
-  if (matches.length > 0) return matches;
-  const skippedNote = skipped.length > 0
-    ? `; ${skipped.length} file(s) could not be read: ${skipped.join(", ")}`
+  if (matches.length > 0) return { matches };
+  const why = skipped.length > 0
+    ? ` (${skipped.length} file(s) could not be read: ${skipped.join(", ")})`
     : names.length === 0
-    ? "; the folder has no .pem, .crt, .cer, .pfx or .p12 file"
+    ? " (it has no .pem, .crt, .cer, .pfx or .p12 file)"
     : "";
-  throw new UsageError(
-    `-clientcertificate: no certificate with thumbprint ${thumbprint} in ${dir}${skippedNote}` +
-      ` (put the certificate file there or set ${CERT_DIR_ENV} to another folder)`,
-  );
+  return { missing: `the folder ${dir}${why}` };
 }
 
-async function listCandidates(dir: string, thumbprint: string): Promise<string[]> {
+async function listCandidates(dir: string): Promise<{ names: string[] } | { missing: string }> {
   const names: string[] = [];
   try {
     for await (const entry of Deno.readDir(dir)) {
@@ -126,15 +129,11 @@ async function listCandidates(dir: string, thumbprint: string): Promise<string[]
       ? "does not exist"
       : error instanceof Deno.errors.NotADirectory
       ? "is not a folder"
-      : `cannot be read (${reasonOf(error)})`;
-    throw new UsageError(
-      `-clientcertificate: looking for thumbprint ${thumbprint}, but the certificate folder ${dir} ` +
-        `${why} (create it and put the certificate file there, or set ${CERT_DIR_ENV})`,
-      { cause: error },
-    );
+      : `cannot be read: ${reasonOf(error)}`;
+    return { missing: `the folder ${dir} (${why})` };
   }
   // Name order makes the choice between duplicates predictable.
-  return names.sort();
+  return { names: names.sort() };
 }
 
 /** Joins with the separator the folder path already uses, so Windows paths stay Windows paths. */
