@@ -104,10 +104,17 @@ async function loadCertificateFor(options: CertificateOptions, reporter: Reporte
   return certificate;
 }
 
+/** Looks at the run's inputs on the way (diagnostics); never changes them. */
+export interface TokenHooks {
+  /** The client secret as read, just before it is sent to Entra ID (not on a cache hit). */
+  beforeSecretSent?(secret: string): void;
+}
+
 export async function acquireToken(
   options: Options,
   reporter: Reporter,
   env: RunEnvironment,
+  hooks: TokenHooks = {},
 ): Promise<Acquired> {
   if (options.parameterSet === "clientcredentialsCertificate") {
     reporter.always.add(options.certificate.password, "<certificate password>");
@@ -194,6 +201,7 @@ export async function acquireToken(
     acquired = result;
   } else {
     const credential = await appCredential(options, secret, reporter);
+    if (secret !== undefined) hooks.beforeSecretSent?.(secret);
     reporter.progress(
       `Get access token from ${options.authorityHost}/${options.tenantId} ` +
         `(client credentials, ${credential.kind}).`,

@@ -21,6 +21,11 @@ export interface Values {
   detail?: string;
   protocolFlag?: string;
   role?: string;
+  /**
+   * Object ID of the app's service principal (Enterprise application): the `oid` of an app
+   * token. What New-ServicePrincipal -ObjectId and the mailbox permissions need.
+   */
+  servicePrincipalId?: string;
 }
 
 export type Text = (v: Values) => string;
