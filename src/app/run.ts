@@ -15,7 +15,7 @@ import { ExitCode, TokenError, toToolError, UsageError } from "../errors.ts";
 import { acquireToken, type RunEnvironment } from "./token_flow.ts";
 import { probeAuthority } from "../auth/probe.ts";
 import { decodeClaims, servicePrincipalId, summarizeClaims } from "../diagnose/claims.ts";
-import { checkClaims } from "../diagnose/claims_check.ts";
+import { APP_ROLE, checkClaims } from "../diagnose/claims_check.ts";
 import { advise } from "../diagnose/advice.ts";
 import { type CheckId, Checks } from "../diagnose/checklist.ts";
 import { type Lang, MESSAGES } from "../diagnose/messages.ts";
@@ -128,10 +128,13 @@ export async function run(
       report.server = connecting ? `${mail.server}:${mail.port}` : null;
     }
     const spId = kind === "app" ? servicePrincipalId(claims) : undefined;
+    // IMAP by default because the app may do neither: POP3 software needs the other role.
+    const neither = kind === "app" && choice.source === "default" && choice.allowed.length === 0;
     context = {
       ...context,
       ...adviceContext({ ...options, mail }, mailbox),
       servicePrincipalId: spId,
+      otherRole: neither ? APP_ROLE.POP3 : undefined,
     };
     if (choice.source === "token") {
       const line = MESSAGES[lang]["protocol.fromToken"]({

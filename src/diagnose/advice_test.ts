@@ -116,3 +116,16 @@ Deno.test("advise() gives the 2026 SMTP refusals their exact commands, in Englis
     assert.match(sendAs.cause, /SendAsDenied/);
   }
 });
+
+Deno.test("advise() names POP.AccessAsApp too when IMAP was tested only by default", () => {
+  const ctx = { ...CTX, protocol: "IMAP", permissionOk: false, otherRole: "POP.AccessAsApp" };
+  for (const lang of LANGS) {
+    for (const code of ["ROLE_MISSING", "IMAP_AUTH_FAILED"] as const) {
+      const a = advise(code, ctx, lang)!;
+      assert.equal(a.step, 2);
+      assert.match(a.fix, /IMAP\.AccessAsApp \((or|oder) POP\.AccessAsApp/);
+    }
+  }
+  const { otherRole: _, ...explicit } = ctx;
+  assert.doesNotMatch(advise("ROLE_MISSING", explicit, "en")!.fix, /POP\.AccessAsApp/);
+});

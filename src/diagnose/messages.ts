@@ -26,6 +26,11 @@ export interface Values {
    * token. What New-ServicePrincipal -ObjectId and the mailbox permissions need.
    */
   servicePrincipalId?: string;
+  /**
+   * The other protocol's role, when -Protocol was not given and the token allows neither
+   * IMAP nor POP3: IMAP is tested, but the mail software may need this one instead.
+   */
+  otherRole?: string;
 }
 
 export type Text = (v: Values) => string;

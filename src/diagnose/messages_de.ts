@@ -6,6 +6,12 @@ const sp = (v: Values) => v.servicePrincipalId ?? "<Dienstprinzipal>";
 /** Der Wert für New-ServicePrincipal -ObjectId: die oid des Tokens, wenn bekannt. */
 const spObjectId = (v: Values) =>
   v.servicePrincipalId ?? "<Objekt-ID aus Unternehmensanwendungen (nicht App-Registrierungen)>";
+/** Die Rolle des anderen Protokolls, wenn das Token keines erlaubt und -Protocol fehlt. */
+const orOther = (v: Values) =>
+  v.otherRole
+    ? ` (oder ${v.otherRole}, wenn die Mailsoftware POP3 verwendet: dann wird ohne -Protocol ` +
+      "POP3 geprüft)"
+    : "";
 /** Woher die Objekt-ID stammt, wenn das Token sie nennt. */
 const fromOid = (v: Values) =>
   v.servicePrincipalId
@@ -159,7 +165,8 @@ export const de: Record<MessageKey, Text> = {
   "ROLE_MISSING.fix": (v) =>
     `App-Registrierungen > ${v.clientId} > API-Berechtigungen > Berechtigung hinzufügen > Von ` +
     "meiner Organisation verwendete APIs > Office 365 Exchange Online > " +
-    `Anwendungsberechtigungen > ${v.role}, dann 'Administratoreinwilligung erteilen'.`,
+    `Anwendungsberechtigungen > ${v.role}${orOther(v)}, dann 'Administratoreinwilligung ` +
+    "erteilen'.",
   "SCOPE_MISSING.cause": (v) => `Das Benutzertoken hat keine Berechtigung für ${v.protocol}.`,
   "SCOPE_MISSING.fix": (v) =>
     `App-Registrierungen > ${v.clientId} > API-Berechtigungen: die delegierte Berechtigung von ` +
@@ -197,7 +204,8 @@ export const de: Record<MessageKey, Text> = {
     `Die Anmeldung wurde abgewiesen, weil das Token keine Rolle ${v.role} hat.`,
   "AUTH_FAILED_ROLE_MISSING.fix": (v) =>
     `App-Registrierungen > ${v.clientId} > API-Berechtigungen > Office 365 Exchange Online > ` +
-    `Anwendungsberechtigungen > ${v.role}, dann 'Administratoreinwilligung erteilen'.`,
+    `Anwendungsberechtigungen > ${v.role}${orOther(v)}, dann 'Administratoreinwilligung ` +
+    "erteilen'.",
   "IMAP_NOT_CONNECTED.cause": (v) =>
     `Die App darf sich anmelden, kann ${v.mailbox} aber nicht öffnen: FullAccess fehlt oder ` +
     "IMAP ist für das Postfach aus.",

@@ -6,6 +6,11 @@ const sp = (v: Values) => v.servicePrincipalId ?? "<service principal>";
 /** The value New-ServicePrincipal -ObjectId needs: the token's oid when known. */
 const spObjectId = (v: Values) =>
   v.servicePrincipalId ?? "<Object ID from Enterprise applications (not App registrations)>";
+/** The other protocol's role, when the token allows neither and -Protocol was not given. */
+const orOther = (v: Values) =>
+  v.otherRole
+    ? ` (or ${v.otherRole} if the mail software uses POP3: it is then tested without -Protocol)`
+    : "";
 /** Where the object ID came from, when the token told it. */
 const fromOid = (v: Values) =>
   v.servicePrincipalId
@@ -148,8 +153,8 @@ export const en = {
     `The token has no ${v.role} role: the app may not use ${v.protocol} yet.`,
   "ROLE_MISSING.fix": (v) =>
     `App registrations > ${v.clientId} > API permissions > Add a permission > APIs my ` +
-    `organization uses > Office 365 Exchange Online > Application permissions > ${v.role}, ` +
-    "then 'Grant admin consent'.",
+    `organization uses > Office 365 Exchange Online > Application permissions > ${v.role}` +
+    `${orOther(v)}, then 'Grant admin consent'.`,
   "SCOPE_MISSING.cause": (v) => `The user token has no permission for ${v.protocol}.`,
   "SCOPE_MISSING.fix": (v) =>
     `App registrations > ${v.clientId} > API permissions: add the delegated Office 365 ` +
@@ -183,7 +188,7 @@ export const en = {
     `The login was refused because the token has no ${v.role} role.`,
   "AUTH_FAILED_ROLE_MISSING.fix": (v) =>
     `App registrations > ${v.clientId} > API permissions > Office 365 Exchange Online > ` +
-    `Application permissions > ${v.role}, then 'Grant admin consent'.`,
+    `Application permissions > ${v.role}${orOther(v)}, then 'Grant admin consent'.`,
   "IMAP_NOT_CONNECTED.cause": (v) =>
     `The app may log in but cannot open ${v.mailbox}: FullAccess missing or IMAP off for it.`,
   "IMAP_NOT_CONNECTED.fix": (v) =>

@@ -13,6 +13,8 @@ export interface ProtocolChoice {
   source: "parameter" | "token" | "default";
   /** Why, in English for JSON, e.g. `roles: POP.AccessAsApp`; null for `parameter`. */
   reason: string | null;
+  /** Which of IMAP and POP3 the token allows (empty for `parameter` and unreadable claims). */
+  allowed: ("IMAP" | "POP3")[];
 }
 
 function names(value: unknown): string[] {
@@ -30,9 +32,10 @@ export function chooseProtocol(
   kind: "app" | "user",
   explicit?: Protocol,
 ): ProtocolChoice {
-  if (explicit) return { protocol: explicit, source: "parameter", reason: null };
+  if (explicit) return { protocol: explicit, source: "parameter", reason: null, allowed: [] };
   if (!claims) {
-    return { protocol: "IMAP", source: "default", reason: "the token's claims cannot be read" };
+    const reason = "the token's claims cannot be read";
+    return { protocol: "IMAP", source: "default", reason, allowed: [] };
   }
   const claim = kind === "app" ? "roles" : "scp";
   const wanted = kind === "app" ? APP_ROLE : USER_SCOPE;
@@ -41,7 +44,8 @@ export function chooseProtocol(
     granted.includes(wanted[p].toLowerCase())
   );
   if (allowed.length === 1) {
-    return { protocol: allowed[0], source: "token", reason: `${claim}: ${wanted[allowed[0]]}` };
+    const reason = `${claim}: ${wanted[allowed[0]]}`;
+    return { protocol: allowed[0], source: "token", reason, allowed };
   }
   return {
     protocol: "IMAP",
@@ -49,5 +53,6 @@ export function chooseProtocol(
     reason: allowed.length === 2
       ? `${claim} allow both IMAP and POP3`
       : `${claim} allow neither IMAP nor POP3`,
+    allowed,
   };
 }

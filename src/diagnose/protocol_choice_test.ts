@@ -6,11 +6,13 @@ Deno.test("chooseProtocol() picks POP3 for an app token with POP.AccessAsApp onl
     protocol: "POP3",
     source: "token",
     reason: "roles: POP.AccessAsApp",
+    allowed: ["POP3"],
   });
   assert.deepEqual(chooseProtocol({ roles: ["IMAP.AccessAsApp", "SMTP.SendAsApp"] }, "app"), {
     protocol: "IMAP",
     source: "token",
     reason: "roles: IMAP.AccessAsApp",
+    allowed: ["IMAP"],
   });
 });
 
@@ -31,10 +33,12 @@ Deno.test("chooseProtocol() keeps IMAP when the token allows both or neither", (
     protocol: "IMAP",
     source: "default",
     reason: "roles allow both IMAP and POP3",
+    allowed: ["IMAP", "POP3"],
   });
   const neither = chooseProtocol({ roles: ["SMTP.SendAsApp"] }, "app");
   assert.equal(neither.protocol, "IMAP");
   assert.equal(neither.reason, "roles allow neither IMAP nor POP3");
+  assert.deepEqual(neither.allowed, []);
   assert.equal(chooseProtocol({}, "app").protocol, "IMAP");
   assert.equal(chooseProtocol(null, "app").source, "default");
 });
@@ -44,6 +48,7 @@ Deno.test("chooseProtocol() lets an explicit -Protocol win over the token", () =
     protocol: "IMAP",
     source: "parameter",
     reason: null,
+    allowed: [],
   });
   assert.equal(chooseProtocol({ roles: ["POP.AccessAsApp"] }, "app", "SMTP").protocol, "SMTP");
 });

@@ -12,6 +12,7 @@ import {
   APP,
   APP_NO_ACCESS,
   APP_NO_ACCESS_SP,
+  APP_NO_ROLES,
   APP_POP_ONLY,
   APP_POP_ONLY_SP,
   APP_SP,
@@ -127,6 +128,37 @@ Deno.test("the token's facts: protocol, oid, mix-ups, SMTP 2026 refusals, in Eng
         source: "default",
         reason: "roles allow both IMAP and POP3",
       });
+    });
+
+    await t.step("no role yet and no -Protocol: the advice names POP.AccessAsApp too", async () => {
+      for (const lang of LANGS) {
+        const r = await runCli([
+          ...app(bed, APP_NO_ROLES),
+          "-Port",
+          String(bed.exchange.imapPort),
+          "-OutputFormat",
+          "Json",
+          "-Language",
+          lang,
+        ]);
+        const j = json(r);
+        assert.equal(j.protocolChoice.reason, "roles allow neither IMAP nor POP3");
+        assert.equal(j.diagnostics[0].code, "ROLE_MISSING");
+        assert.match(j.diagnostics[0].fix, /IMAP\.AccessAsApp \((or|oder) POP\.AccessAsApp/);
+        assert.match(j.error.advice.fix, /POP\.AccessAsApp/);
+      }
+      const explicit = json(
+        await runCli([
+          ...app(bed, APP_NO_ROLES),
+          "-Protocol",
+          "IMAP",
+          "-Port",
+          String(bed.exchange.imapPort),
+          "-OutputFormat",
+          "Json",
+        ]),
+      );
+      assert.doesNotMatch(explicit.diagnostics[0].fix, /POP\.AccessAsApp/);
     });
 
     await t.step("the step-3 advice names the token's oid in each command", async () => {
