@@ -68,6 +68,9 @@ export const TOOL_CODES = [
   "ROLE_MISSING",
   "SCOPE_MISSING",
   "TOKEN_EXPIRED",
+  // Mix-ups seen in the parameters before sending (warnings, diagnose/mixups.ts)
+  "CLIENT_SECRET_IS_ID",
+  "CLIENT_ID_IS_TENANT",
   // Network, for the token request and the mail connection alike (exit 3 or 4)
   "DNS_FAILED",
   "CONNECTION_REFUSED",
@@ -109,6 +112,8 @@ export const TOOL_CODES = [
   "SMTP_NOT_AUTHENTICATED",
   "SMTP_SEND_FAILED",
   "SMTP_BAD_ADDRESS",
+  "SMTP_BASIC_AUTH_RETIRED",
+  "SMTP_SEND_AS_DENIED",
   // Bugs (exit 1): a caller broke a module's contract
   "NO_SASL",
   "INVALID_LINE",

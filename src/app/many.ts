@@ -9,6 +9,7 @@ import type { Lang } from "../diagnose/messages.ts";
 import { buildXoauth2 } from "../sasl/xoauth2.ts";
 import { mailSession } from "./session.ts";
 import { adviceContext, errorReport } from "./error_report.ts";
+import type { AdviceContext } from "../diagnose/advice.ts";
 import { Reporter } from "../output/console.ts";
 import type { MailboxResult, Report } from "../output/report.ts";
 
@@ -19,6 +20,7 @@ async function checkOne(
   mailbox: string,
   token: string,
   lang: Lang,
+  shared: AdviceContext,
 ): Promise<MailboxResult> {
   const started = performance.now();
   // A private, silent reporter: its transcript (SASL redacted) becomes this mailbox's.
@@ -41,7 +43,11 @@ async function checkOne(
   } catch (thrown) {
     const error = toToolError(thrown);
     result.exitCode = error.exitCode;
-    const reported = errorReport(error, adviceContext(options, mailbox), lang);
+    const context = {
+      ...adviceContext(options, mailbox),
+      servicePrincipalId: shared.servicePrincipalId,
+    };
+    const reported = errorReport(error, context, lang);
     result.error = { ...reported, message: collector.credentials.redact(reported.message) };
   }
   result.transcript = collector.recorded().transcript;
@@ -54,6 +60,8 @@ export async function checkMailboxes(
   token: string,
   reporter: Reporter,
   lang: Lang,
+  /** What the token told (the service principal's object ID) for each mailbox's advice. */
+  shared: AdviceContext = {},
 ): Promise<{ results: MailboxResult[]; summary: NonNullable<Report["summary"]> }> {
   const { mailboxes, mail, throttleLimit } = options;
   reporter.progress(
@@ -65,7 +73,7 @@ export async function checkMailboxes(
   const worker = async () => {
     while (next < mailboxes.length) {
       const index = next++;
-      results[index] = await checkOne(options, mailboxes[index], token, lang);
+      results[index] = await checkOne(options, mailboxes[index], token, lang, shared);
     }
   };
   const workers = Math.min(throttleLimit, mailboxes.length);

@@ -3,15 +3,25 @@
  * Every phase is a check of the -Diagnose checklist. Returns a Report (never
  * throws for expected failures); main.ts renders it and exits with its code.
  */
-import { connects, isUserSignIn, type Options, scopesFor } from "../cli/options.ts";
+import {
+  connects,
+  DEFAULT_PORTS,
+  isUserSignIn,
+  type MailTarget,
+  type Options,
+  scopesFor,
+} from "../cli/options.ts";
 import { ExitCode, TokenError, toToolError, UsageError } from "../errors.ts";
 import { acquireToken, type RunEnvironment } from "./token_flow.ts";
 import { probeAuthority } from "../auth/probe.ts";
-import { decodeClaims, summarizeClaims } from "../diagnose/claims.ts";
-import { checkClaims } from "../diagnose/claims_check.ts";
+import { decodeClaims, servicePrincipalId, summarizeClaims } from "../diagnose/claims.ts";
+import { APP_ROLE, checkClaims } from "../diagnose/claims_check.ts";
 import { advise } from "../diagnose/advice.ts";
-import { Checks } from "../diagnose/checklist.ts";
-import type { Lang } from "../diagnose/messages.ts";
+import { type CheckId, Checks } from "../diagnose/checklist.ts";
+import { type Lang, MESSAGES } from "../diagnose/messages.ts";
+import { clientIdIsTenant, type MixupCode, secretLooksLikeId } from "../diagnose/mixups.ts";
+import { chooseProtocol } from "../diagnose/protocol_choice.ts";
+import type { FindingCode } from "../diagnose/claims_check.ts";
 import { buildXoauth2 } from "../sasl/xoauth2.ts";
 import { mailSession } from "./session.ts";
 import { checkMailboxes } from "./many.ts";
@@ -29,7 +39,9 @@ export async function run(
   lang: Lang,
 ): Promise<{ report: Report; token?: string; sasl?: string }> {
   const connecting = connects(options);
-  const { mail } = options;
+  // Without -Protocol the token may choose IMAP or POP3 (and its default port): see below.
+  let mail: MailTarget = options.mail;
+  const protocolGiven = options.explicit?.protocol ?? true;
   const checks = new Checks();
   checks.record("parameters", true);
   const report: Report = {
@@ -40,6 +52,7 @@ export async function run(
     signIn: null,
     user: null,
     protocol: mail.protocol,
+    protocolChoice: protocolGiven ? { source: "parameter", reason: null } : null,
     server: connecting ? `${mail.server}:${mail.port}` : null,
     mailbox: options.mailbox ?? null,
     token: null,
@@ -53,7 +66,19 @@ export async function run(
   let sasl: string | undefined;
   // Until the token is there, network trouble is with the authority, not the mail server.
   let place: Place | undefined = authorityPlace(options);
+  /** A finding before or after the token: a warning with advice, listed under its check. */
+  const finding = (check: CheckId, code: MixupCode | FindingCode, detail?: string) => {
+    const advice = advise(code, { ...context, detail }, lang);
+    if (!advice) return;
+    report.diagnostics.push({ code, detail: detail ?? null, ...advice });
+    reporter.advisoryWarning(advice);
+    checks.note(check, { code, step: advice.step, text: advice.cause, warning: true });
+  };
   try {
+    if (clientIdIsTenant(options.clientId, options.tenantId)) {
+      context.clientIdIsTenant = true;
+      finding("parameters", "CLIENT_ID_IS_TENANT");
+    }
     if (options.diagnose) {
       await checks.run("authority", () =>
         probeAuthority({
@@ -64,13 +89,17 @@ export async function run(
           proxy: options.proxy,
         }));
     }
-    const acquired = await checks.run(
-      "token",
-      () =>
-        acquireToken(options, reporter, env, (certificate) => {
+    const acquired = await checks.run("token", () =>
+      acquireToken(options, reporter, env, {
+        beforeSecretSent: (secret) => {
+          if (!secretLooksLikeId(secret)) return;
+          context.secretIsId = true;
+          finding("parameters", "CLIENT_SECRET_IS_ID");
+        },
+        certificateLoaded: (certificate) => {
           context.certificate = certificate;
-        }),
-    );
+        },
+      }));
     place = undefined;
     token = acquired.accessToken;
     reporter.credentials.add(token, "<access token>");
@@ -87,21 +116,54 @@ export async function run(
     // The XOAUTH2 user: target or shared mailbox, else the signed-in user (as the original).
     const mailbox = options.mailbox ?? (acquired.username || undefined);
     report.mailbox = mailbox ?? null;
-    context = { ...adviceContext(options, mailbox), certificate: context.certificate };
+
+    const kind = isUserSignIn(options) ? "user" : "app";
+    const choice = chooseProtocol(claims, kind, protocolGiven ? mail.protocol : undefined);
+    report.protocolChoice = { source: choice.source, reason: choice.reason };
+    if (choice.protocol !== mail.protocol) {
+      const portGiven = options.explicit?.port ?? true;
+      mail = {
+        ...mail,
+        protocol: choice.protocol,
+        port: portGiven ? mail.port : DEFAULT_PORTS[choice.protocol],
+      };
+      report.protocol = mail.protocol;
+      report.server = connecting ? `${mail.server}:${mail.port}` : null;
+    }
+    const spId = kind === "app" ? servicePrincipalId(claims) : undefined;
+    // IMAP by default because the app may do neither: POP3 software needs the other role.
+    const neither = kind === "app" && choice.source === "default" && choice.allowed.length === 0;
+    context = {
+      ...context,
+      ...adviceContext({ ...options, mail }, mailbox),
+      servicePrincipalId: spId,
+      otherRole: neither ? APP_ROLE.POP3 : undefined,
+    };
+    if (choice.source === "token") {
+      const line = MESSAGES[lang]["protocol.fromToken"]({
+        ...context,
+        detail: choice.reason ?? "",
+      });
+      reporter.progress(line);
+      checks.note("claims", { code: null, step: 2, text: line, warning: false });
+    }
+    if (spId) {
+      checks.note("claims", {
+        code: null,
+        step: 3,
+        text: MESSAGES[lang]["note.servicePrincipal"](context),
+        warning: false,
+      });
+    }
 
     const claimsCheck = checkClaims(claims, {
       protocol: mail.protocol,
-      kind: isUserSignIn(options) ? "user" : "app",
+      kind,
       tenantId: options.tenantId,
       requestedDefault: scopesFor(options).some((s) => s.endsWith("/.default")),
     });
     context.permissionOk = claimsCheck.permissionOk;
-    for (const finding of claimsCheck.findings) {
-      const advice = advise(finding.code, { ...context, detail: finding.detail }, lang);
-      if (!advice) continue;
-      report.diagnostics.push({ code: finding.code, detail: finding.detail ?? null, ...advice });
-      reporter.advisoryWarning(advice);
-    }
+    for (const found of claimsCheck.findings) finding("claims", found.code, found.detail);
     const findings = claimsCheck.findings.map((f) => f.code);
     checks.record("claims", findings.length === 0, findings.join(", ") || null);
     if (findings.length > 0 && options.diagnose) {
@@ -127,7 +189,7 @@ export async function run(
     }
     reporter.verboseLine(`SASL XOAUTH2 login string ${sasl}`);
     if (connecting && !isUserSignIn(options) && options.mailboxes.length > 1) {
-      const many = await checkMailboxes(options, token, reporter, lang);
+      const many = await checkMailboxes({ ...options, mail }, token, reporter, lang, context);
       report.results = many.results;
       report.summary = many.summary;
       report.exitCode = many.summary.worstExitCode;

@@ -132,15 +132,22 @@ function facts(
   return { sha1: certificate.thumbprintSha1, sha256: base64url(new Uint8Array(bytes)) };
 }
 
-/**
- * Gets the run's token. `onCertificate` learns the certificate's thumbprints as soon as it is
- * loaded, so that advice about a refusal can name them.
- */
+/** Looks at the run's inputs on the way (diagnostics); never changes them. */
+export interface TokenHooks {
+  /** The client secret as read, just before it is sent to Entra ID (not on a cache hit). */
+  beforeSecretSent?(secret: string): void;
+  /**
+   * The certificate's thumbprints, as soon as it is loaded (before the request), so that advice
+   * about a refusal can name them.
+   */
+  certificateLoaded?(facts: CertificateFacts): void;
+}
+
 export async function acquireToken(
   options: Options,
   reporter: Reporter,
   env: RunEnvironment,
-  onCertificate?: (facts: CertificateFacts) => void,
+  hooks: TokenHooks = {},
 ): Promise<Acquired> {
   if (options.parameterSet === "clientcredentialsCertificate") {
     reporter.always.add(options.certificate.password, "<certificate password>");
@@ -227,7 +234,8 @@ export async function acquireToken(
     acquired = result;
   } else {
     const credential = await appCredential(options, secret, reporter);
-    if (credential.kind !== "secret") onCertificate?.(facts(credential.certificate));
+    if (credential.kind !== "secret") hooks.certificateLoaded?.(facts(credential.certificate));
+    if (secret !== undefined) hooks.beforeSecretSent?.(secret);
     reporter.progress(
       `Get access token from ${options.authorityHost}/${options.tenantId} ` +
         `(client credentials, ${credential.kind === "secret" ? "secret" : "certificate"}).`,

@@ -62,6 +62,11 @@ interface CommonOptions {
   timeoutSeconds: number;
   verbose: boolean;
   mail: MailTarget;
+  /**
+   * Whether -Protocol and -Port were given. Without -Protocol the token's permissions may
+   * choose IMAP or POP3 (app/run.ts); absent = both given.
+   */
+  explicit?: { protocol: boolean; port: boolean };
 }
 
 /** Client credentials: the app signs in itself and may check many mailboxes with one token. */
@@ -396,6 +401,7 @@ export function buildOptions(
     language: str(values, "Language") as "en" | "de" | undefined,
     timeoutSeconds,
     verbose: values.get("Verbose") === true,
+    explicit: { protocol: values.has("Protocol"), port: values.has("Port") },
     mail: {
       protocol,
       server: values.has("Server")

@@ -148,7 +148,7 @@ export const PARAMETERS: readonly ParameterSpec[] = [
     type: "enum",
     values: { imap: "IMAP", pop3: "POP3", pop: "POP3", smtp: "SMTP" },
     placeholder: "IMAP|POP3|SMTP",
-    help: "Service to test. Default IMAP.",
+    help: "Service to test. Default: IMAP or POP3, whichever alone the token allows; else IMAP.",
   },
   {
     name: "Cloud",

@@ -22,7 +22,15 @@ export interface Advice {
  * Advice that is not one error code's: the same code gets different advice
  * when the token's claims or the server's words tell more (see adviceKey).
  */
-export type Refinement = "AUTH_FAILED_ROLE_MISSING" | "CONNECTION_CLOSED_LF";
+export const REFINEMENTS = [
+  "AUTH_FAILED_ROLE_MISSING",
+  "CONNECTION_CLOSED_LF",
+  // AADSTS7000215 when -clientsecret was a GUID: the Secret ID was given.
+  "SECRET_ID_GIVEN",
+  // AADSTS700016 when -clientId equals -tenantID.
+  "TENANT_ID_AS_CLIENT_ID",
+] as const;
+export type Refinement = typeof REFINEMENTS[number];
 
 /** Where each advice belongs. The keys are error codes (errors.ts) and refinements. */
 export const ADVICE_STEPS = {
@@ -46,6 +54,10 @@ export const ADVICE_STEPS = {
   AADSTS50173: "client",
   AADSTS65004: "client",
   AADSTS70020: "client",
+  CLIENT_SECRET_IS_ID: 1,
+  SECRET_ID_GIVEN: 1,
+  CLIENT_ID_IS_TENANT: 1,
+  TENANT_ID_AS_CLIENT_ID: 1,
   ROLE_MISSING: 2,
   SCOPE_MISSING: 2,
   WRONG_AUDIENCE: "client",
@@ -66,6 +78,8 @@ export const ADVICE_STEPS = {
   SMTP_BASIC_AUTH_DISABLED: 3,
   SMTP_NOT_AUTHENTICATED: 3,
   SMTP_SEND_FAILED: 3,
+  SMTP_BASIC_AUTH_RETIRED: 3,
+  SMTP_SEND_AS_DENIED: 3,
   SMTP_NO_STARTTLS: "network",
   SMTP_XOAUTH2_UNSUPPORTED: "network",
   IMAP_BAD_GREETING: "network",
@@ -90,6 +104,10 @@ export type AdviceCode = keyof typeof ADVICE_STEPS;
 export interface AdviceContext extends Values {
   /** The token carries the protocol's role/scope (from the claims check); undefined = unknown. */
   permissionOk?: boolean;
+  /** -clientsecret has the form of a GUID (diagnose/mixups.ts): most likely the Secret ID. */
+  secretIsId?: boolean;
+  /** -clientId equals -tenantID (diagnose/mixups.ts). */
+  clientIdIsTenant?: boolean;
 }
 
 /** Picks the advice for an error code; the token's claims refine login failures. */
@@ -109,6 +127,8 @@ export function adviceKey(
   if (code === "IMAP_BYE" && /closed\. 13/.test(ctx.detail ?? "")) {
     return "CONNECTION_CLOSED_LF";
   }
+  if (code === "AADSTS7000215" && ctx.secretIsId) return "SECRET_ID_GIVEN";
+  if (code === "AADSTS700016" && ctx.clientIdIsTenant) return "TENANT_ID_AS_CLIENT_ID";
   return code in ADVICE_STEPS ? code as AdviceCode : undefined;
 }
 

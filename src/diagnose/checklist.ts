@@ -5,6 +5,7 @@
  */
 import { toToolError } from "../errors.ts";
 import { type Lang, MESSAGES, type Values } from "./messages.ts";
+import type { Step } from "./advice.ts";
 
 export const CHECKS = [
   "parameters",
@@ -24,6 +25,18 @@ export interface CheckResult {
   /** null = not run. */
   ok: boolean | null;
   detail: string | null;
+  /** Findings made during this check (mix-ups, missing role, the chosen protocol, ...). */
+  notes: CheckNote[];
+}
+
+/** One finding under a check: a warning with its code, or information, each with its step. */
+export interface CheckNote {
+  /** The finding's code (errors.ts); null for information. */
+  code: string | null;
+  step: Step;
+  /** The warning's cause, or the information, in the run's language. */
+  text: string;
+  warning: boolean;
 }
 
 /**
@@ -34,6 +47,7 @@ export interface CheckResult {
  */
 export class Checks {
   #results = new Map<CheckId, { ok: boolean; detail: string | null }>();
+  #notes = new Map<CheckId, CheckNote[]>();
   #current: CheckId = "parameters";
 
   async run<T>(id: CheckId, fn: () => Promise<T>): Promise<T> {
@@ -61,6 +75,11 @@ export class Checks {
     this.#results.set(id, { ok, detail });
   }
 
+  /** Lists a finding under check `id` (whether or not that check has run yet). */
+  note(id: CheckId, note: CheckNote): void {
+    this.#notes.set(id, [...this.#notes.get(id) ?? [], note]);
+  }
+
   results(lang: Lang, values: Values): CheckResult[] {
     return CHECKS.map((id) => {
       const r = this.#results.get(id);
@@ -69,6 +88,7 @@ export class Checks {
         title: MESSAGES[lang][`check.${id}`](values),
         ok: r?.ok ?? null,
         detail: r?.detail ?? null,
+        notes: [...this.#notes.get(id) ?? []],
       };
     });
   }

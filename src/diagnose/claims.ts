@@ -48,3 +48,15 @@ export function summarizeClaims(claims: Claims): Claims {
   for (const key of SHOWN) if (claims[key] !== undefined) out[key] = claims[key];
   return out;
 }
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * The object ID of the app's service principal (its Enterprise application): the `oid` of a
+ * client-credential token. It is what New-ServicePrincipal -ObjectId needs; the App
+ * registration's own object ID, which admins often paste instead, never appears in the token.
+ */
+export function servicePrincipalId(claims: Claims | null): string | undefined {
+  const oid = claims?.oid;
+  return typeof oid === "string" && GUID.test(oid) ? oid : undefined;
+}

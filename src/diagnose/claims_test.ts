@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { decodeClaims, summarizeClaims } from "./claims.ts";
+import { decodeClaims, servicePrincipalId, summarizeClaims } from "./claims.ts";
 
 function jwt(payload: unknown): string {
   const b64 = (s: string) =>
@@ -34,4 +34,12 @@ Deno.test("summarizeClaims() keeps only the claims worth showing", () => {
     roles: ["r"],
     exp: 1,
   });
+});
+
+Deno.test("servicePrincipalId() is the token's oid when it is a GUID", () => {
+  const oid = "6c0f9a4e-2b7d-4e15-9f83-d1a2b3c4e5f6";
+  assert.equal(servicePrincipalId({ oid }), oid);
+  assert.equal(servicePrincipalId({ oid: "not-a-guid" }), undefined);
+  assert.equal(servicePrincipalId({}), undefined);
+  assert.equal(servicePrincipalId(null), undefined);
 });

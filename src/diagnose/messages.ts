@@ -23,6 +23,16 @@ export interface Values {
   role?: string;
   /** The certificate the run signed with: SHA-1 hex and base64url SHA-256 thumbprints. */
   certificate?: { sha1: string; sha256: string };
+  /**
+   * Object ID of the app's service principal (Enterprise application): the `oid` of an app
+   * token. What New-ServicePrincipal -ObjectId and the mailbox permissions need.
+   */
+  servicePrincipalId?: string;
+  /**
+   * The other protocol's role, when -Protocol was not given and the token allows neither
+   * IMAP nor POP3: IMAP is tested, but the mail software may need this one instead.
+   */
+  otherRole?: string;
 }
 
 export type Text = (v: Values) => string;

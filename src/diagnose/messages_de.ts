@@ -1,7 +1,22 @@
 /** Deutsche Texte, mit denselben Schlüsseln wie messages_en.ts. */
-import type { MessageKey, Text } from "./messages.ts";
+import type { MessageKey, Text, Values } from "./messages.ts";
 
-const sp = "<Dienstprinzipal>";
+/** Der Dienstprinzipal für -User/-Trustee: die oid des Tokens, wenn bekannt. */
+const sp = (v: Values) => v.servicePrincipalId ?? "<Dienstprinzipal>";
+/** Der Wert für New-ServicePrincipal -ObjectId: die oid des Tokens, wenn bekannt. */
+const spObjectId = (v: Values) =>
+  v.servicePrincipalId ?? "<Objekt-ID aus Unternehmensanwendungen (nicht App-Registrierungen)>";
+/** Die Rolle des anderen Protokolls, wenn das Token keines erlaubt und -Protocol fehlt. */
+const orOther = (v: Values) =>
+  v.otherRole
+    ? ` (oder ${v.otherRole}, wenn die Mailsoftware POP3 verwendet: dann wird ohne -Protocol ` +
+      "POP3 geprüft)"
+    : "";
+/** Woher die Objekt-ID stammt, wenn das Token sie nennt. */
+const fromOid = (v: Values) =>
+  v.servicePrincipalId
+    ? ` Das Token nennt die Objekt-ID der Unternehmensanwendung: ${v.servicePrincipalId}.`
+    : "";
 
 export const de: Record<MessageKey, Text> = {
   "label.hint": () => "HINWEIS",
@@ -23,6 +38,12 @@ export const de: Record<MessageKey, Text> = {
   "check.login": (v) => `XOAUTH2-Anmeldung (${v.protocol})`,
   "check.mailbox": (v) => `Postfach nutzbar (${v.mailbox})`,
   "check.skipped": () => "nicht ausgeführt",
+  "protocol.fromToken": (v) =>
+    `Das Token erlaubt nur ${v.protocol} (${v.detail}): geprüft wird ${v.protocol} auf Port ` +
+    `${v.port}; -Protocol wählt ein anderes.`,
+  "note.servicePrincipal": (v) =>
+    `Die Objekt-ID der Unternehmensanwendung (oid des Tokens) ist ${v.servicePrincipalId}: ` +
+    "der Wert für New-ServicePrincipal -ObjectId und Add-MailboxPermission -User.",
 
   "AADSTS7000215.cause": () =>
     "Der geheime Clientschlüssel ist falsch: meist wurde die Geheimnis-ID statt des Werts kopiert.",
@@ -35,14 +56,16 @@ export const de: Record<MessageKey, Text> = {
     `Entra Admin Center > App-Registrierungen > ${v.clientId} > Zertifikate & Geheimnisse: ` +
     "einen neuen geheimen Clientschlüssel anlegen und seinen Wert verwenden.",
   "AADSTS700016.cause": (v) =>
-    `Im Mandanten ${v.tenantId} gibt es keine Anwendung mit der Client-ID ${v.clientId}.`,
+    `Im Mandanten ${v.tenantId} gibt es keine Anwendung mit der Client-ID ${v.clientId}. Meist ` +
+    "wurde die Objekt-ID der App-Registrierung statt ihrer Anwendungs-ID (Client) angegeben.",
   "AADSTS700016.fix": () =>
-    "Anwendungs-ID (Client) und Verzeichnis-ID (Mandant) von der Übersichtsseite der " +
-    "App-Registrierung bei -clientId und -tenantID angeben.",
+    "Anwendungs-ID (Client) (nicht Objekt-ID) und Verzeichnis-ID (Mandant) von der " +
+    "Übersichtsseite der App-Registrierung bei -clientId und -tenantID angeben.",
   "AADSTS90002.cause": (v) => `Den Mandanten '${v.tenantId}' gibt es nicht.`,
   "AADSTS90002.fix": () =>
     "Bei -tenantID die Verzeichnis-ID (Mandant) von der Übersichtsseite der App-Registrierung " +
-    "oder die Domäne des Mandanten (contoso.onmicrosoft.com) angeben.",
+    "oder die Domäne des Mandanten (contoso.onmicrosoft.com) angeben. Steht dort die " +
+    "Anwendungs-ID (Client), sind -tenantID und -clientId vertauscht.",
   "AADSTS700027.cause": () =>
     "Entra ID akzeptiert das Zertifikat nicht: es ist nicht bei der App hochgeladen, der " +
     "Schlüssel gehört nicht dazu, oder die Uhr dieses Rechners geht falsch.",
@@ -113,13 +136,42 @@ export const de: Record<MessageKey, Text> = {
     `${v.clientId} > API-Berechtigungen.`,
   "AADSTS70020.cause": () => "Der Gerätecode ist abgelaufen, bevor die Anmeldung fertig war.",
   "AADSTS70020.fix": () => "Erneut starten und den neuen Code innerhalb von 15 Minuten eingeben.",
+  "CLIENT_SECRET_IS_ID.cause": () =>
+    "-clientsecret ist eine GUID: das ist so gut wie sicher die Geheimnis-ID, nicht der Wert " +
+    "des geheimen Clientschlüssels; Entra ID wird sie ablehnen (AADSTS7000215).",
+  "CLIENT_SECRET_IS_ID.fix": (v) =>
+    `Entra Admin Center > App-Registrierungen > ${v.clientId} > Zertifikate & Geheimnisse > ` +
+    "Geheime Clientschlüssel: die Spalte Wert angeben, nicht Geheimnis-ID. Der Wert wird nur " +
+    "direkt nach dem Anlegen vollständig angezeigt; wurde er nicht notiert, einen neuen " +
+    "geheimen Clientschlüssel anlegen.",
+  "SECRET_ID_GIVEN.cause": () =>
+    "Entra ID hat den geheimen Clientschlüssel abgelehnt: bei -clientsecret stand die " +
+    "Geheimnis-ID (eine GUID), nicht der Wert.",
+  "SECRET_ID_GIVEN.fix": (v) =>
+    `Entra Admin Center > App-Registrierungen > ${v.clientId} > Zertifikate & Geheimnisse > ` +
+    "Geheime Clientschlüssel: in der Spalte Wert steht der Schlüssel (vollständig nur direkt " +
+    "nach dem Anlegen). Wurde er nicht notiert, 'Neuer geheimer Clientschlüssel' wählen und " +
+    "dessen Wert bei -clientsecret angeben.",
+  "CLIENT_ID_IS_TENANT.cause": (v) =>
+    `-clientId und -tenantID sind dieselbe GUID (${v.tenantId}): als Client-ID wurde die ` +
+    "Verzeichnis-ID (Mandant) angegeben.",
+  "CLIENT_ID_IS_TENANT.fix": () =>
+    "Die Übersichtsseite der App-Registrierung zeigt beide: Anwendungs-ID (Client) gehört zu " +
+    "-clientId, Verzeichnis-ID (Mandant) zu -tenantID.",
+  "TENANT_ID_AS_CLIENT_ID.cause": (v) =>
+    `Entra ID kennt keine App ${v.clientId}: das ist die ID des Mandanten selbst (-clientId ` +
+    "gleich -tenantID), nicht die der App.",
+  "TENANT_ID_AS_CLIENT_ID.fix": () =>
+    "Die Anwendungs-ID (Client) von der Übersichtsseite der App-Registrierung bei -clientId " +
+    "angeben; die Verzeichnis-ID (Mandant) bleibt bei -tenantID.",
 
   "ROLE_MISSING.cause": (v) =>
     `Das Token hat keine Rolle ${v.role}: die App darf ${v.protocol} noch nicht verwenden.`,
   "ROLE_MISSING.fix": (v) =>
     `App-Registrierungen > ${v.clientId} > API-Berechtigungen > Berechtigung hinzufügen > Von ` +
     "meiner Organisation verwendete APIs > Office 365 Exchange Online > " +
-    `Anwendungsberechtigungen > ${v.role}, dann 'Administratoreinwilligung erteilen'.`,
+    `Anwendungsberechtigungen > ${v.role}${orOther(v)}, dann 'Administratoreinwilligung ` +
+    "erteilen'.",
   "SCOPE_MISSING.cause": (v) => `Das Benutzertoken hat keine Berechtigung für ${v.protocol}.`,
   "SCOPE_MISSING.fix": (v) =>
     `App-Registrierungen > ${v.clientId} > API-Berechtigungen: die delegierte Berechtigung von ` +
@@ -137,29 +189,33 @@ export const de: Record<MessageKey, Text> = {
   "IMAP_AUTH_FAILED.cause": (v) =>
     `Das Token hat die richtige Berechtigung, aber Exchange lässt die App nicht in ${v.mailbox}. ` +
     "Meist wurde der Dienstprinzipal mit der Objekt-ID der App-Registrierung statt mit der " +
-    "Objekt-ID der Unternehmensanwendung angelegt.",
+    `Objekt-ID der Unternehmensanwendung angelegt.${fromOid(v)}`,
   "IMAP_AUTH_FAILED.fix": (v) =>
     `In Exchange Online PowerShell: New-ServicePrincipal -AppId ${v.clientId} -ObjectId ` +
-    "<Objekt-ID aus Unternehmensanwendungen (nicht App-Registrierungen)>; dann " +
-    `Add-MailboxPermission -Identity ${v.mailbox} -User ${sp} -AccessRights FullAccess.`,
+    `${spObjectId(v)} (einen falschen, den Get-ServicePrincipal zeigt, vorher entfernen); dann ` +
+    `Add-MailboxPermission -Identity ${v.mailbox} -User ${sp(v)} -AccessRights FullAccess; ` +
+    `Set-CASMailbox -Identity ${v.mailbox} -ImapEnabled $true.`,
   "POP3_AUTH_FAILED.cause": (v) =>
     `Das Token hat die richtige Berechtigung, aber Exchange lässt die App nicht in ${v.mailbox}: ` +
     "Dienstprinzipal fehlt oder wurde mit der Objekt-ID der App-Registrierung statt der " +
-    "Unternehmensanwendung angelegt, FullAccess fehlt, oder POP3 ist für das Postfach aus.",
+    `Unternehmensanwendung angelegt, FullAccess fehlt, oder POP3 ist für das Postfach aus.${
+      fromOid(v)
+    }`,
   "POP3_AUTH_FAILED.fix": (v) =>
-    `New-ServicePrincipal -AppId ${v.clientId} -ObjectId <Objekt-ID aus ` +
-    `Unternehmensanwendungen>; Add-MailboxPermission -Identity ${v.mailbox} -User ${sp} ` +
-    `-AccessRights FullAccess; Set-CASMailbox -Identity ${v.mailbox} -PopEnabled $true.`,
+    `New-ServicePrincipal -AppId ${v.clientId} -ObjectId ${spObjectId(v)}; ` +
+    `Add-MailboxPermission -Identity ${v.mailbox} -User ${sp(v)} -AccessRights FullAccess; ` +
+    `Set-CASMailbox -Identity ${v.mailbox} -PopEnabled $true.`,
   "AUTH_FAILED_ROLE_MISSING.cause": (v) =>
     `Die Anmeldung wurde abgewiesen, weil das Token keine Rolle ${v.role} hat.`,
   "AUTH_FAILED_ROLE_MISSING.fix": (v) =>
     `App-Registrierungen > ${v.clientId} > API-Berechtigungen > Office 365 Exchange Online > ` +
-    `Anwendungsberechtigungen > ${v.role}, dann 'Administratoreinwilligung erteilen'.`,
+    `Anwendungsberechtigungen > ${v.role}${orOther(v)}, dann 'Administratoreinwilligung ` +
+    "erteilen'.",
   "IMAP_NOT_CONNECTED.cause": (v) =>
     `Die App darf sich anmelden, kann ${v.mailbox} aber nicht öffnen: FullAccess fehlt oder ` +
     "IMAP ist für das Postfach aus.",
   "IMAP_NOT_CONNECTED.fix": (v) =>
-    `Add-MailboxPermission -Identity ${v.mailbox} -User ${sp} -AccessRights FullAccess; ` +
+    `Add-MailboxPermission -Identity ${v.mailbox} -User ${sp(v)} -AccessRights FullAccess; ` +
     `Set-CASMailbox -Identity ${v.mailbox} -ImapEnabled $true (Änderungen können 30 Minuten ` +
     "dauern).",
   "IMAP_LIST_FAILED.cause": (v) =>
@@ -206,13 +262,15 @@ export const de: Record<MessageKey, Text> = {
     "SMTP AUTH ist aus.",
   "SMTP_AUTH_FAILED.fix": (v) =>
     `Prüfen, dass das Token SMTP.SendAsApp (App) oder SMTP.Send (Benutzer) trägt; ` +
-    `New-ServicePrincipal -AppId ${v.clientId} -ObjectId <Objekt-ID aus ` +
-    `Unternehmensanwendungen>; Set-CASMailbox -Identity ${v.mailbox} ` +
-    "-SmtpClientAuthenticationDisabled $false.",
-  "SMTP_AUTH_DISABLED_TENANT.cause": () => "SMTP AUTH ist für den ganzen Mandanten ausgeschaltet.",
+    `New-ServicePrincipal -AppId ${v.clientId} -ObjectId ${spObjectId(v)}; ` +
+    `Set-CASMailbox -Identity ${v.mailbox} -SmtpClientAuthenticationDisabled $false.`,
+  "SMTP_AUTH_DISABLED_TENANT.cause": () =>
+    "SMTP AUTH ist für den ganzen Mandanten ausgeschaltet (5.7.139): das sperrt auch " +
+    "OAuth-Anmeldungen.",
   "SMTP_AUTH_DISABLED_TENANT.fix": (v) =>
-    `Set-CASMailbox -Identity ${v.mailbox} -SmtpClientAuthenticationDisabled $false (nur dieses ` +
-    "Postfach) oder Set-TransportConfig -SmtpClientAuthenticationDisabled $false (ganzer Mandant).",
+    "Set-TransportConfig -SmtpClientAuthenticationDisabled $false (ganzer Mandant) oder " +
+    `Set-CASMailbox -Identity ${v.mailbox} -SmtpClientAuthenticationDisabled $false (nur ` +
+    "dieses Postfach; hat Vorrang vor der Einstellung des Mandanten).",
   "SMTP_AUTH_DISABLED_MAILBOX.cause": (v) => `SMTP AUTH ist für ${v.mailbox} ausgeschaltet.`,
   "SMTP_AUTH_DISABLED_MAILBOX.fix": (v) =>
     `Set-CASMailbox -Identity ${v.mailbox} -SmtpClientAuthenticationDisabled $false.`,
@@ -229,7 +287,22 @@ export const de: Record<MessageKey, Text> = {
   "SMTP_SEND_FAILED.cause": (v) =>
     `Angemeldet, aber der Server hat die Nachricht von ${v.mailbox} abgelehnt.`,
   "SMTP_SEND_FAILED.fix": (v) =>
-    `Add-RecipientPermission -Identity ${v.mailbox} -Trustee <Dienstprinzipal> -AccessRights SendAs.`,
+    `Add-RecipientPermission -Identity ${v.mailbox} -Trustee ${sp(v)} -AccessRights SendAs.`,
+  "SMTP_BASIC_AUTH_RETIRED.cause": () =>
+    "Exchange hat die Anmeldung für eine Standardauthentifizierung gehalten, die die " +
+    "SMTP-Einlieferung nicht mehr annimmt (5.7.30; Standardauthentifizierung für SMTP AUTH " +
+    "endet 2026): das Token wurde nicht als OAuth erkannt.",
+  "SMTP_BASIC_AUTH_RETIRED.fix": (v) =>
+    "Geräte, die mit Kennwort senden, müssen auf OAuth umstellen (XOAUTH2, wie dieses " +
+    "Werkzeug sich anmeldet). Für diese Anmeldung: das Token braucht SMTP.SendAsApp (Schritt " +
+    `2); New-ServicePrincipal -AppId ${v.clientId} -ObjectId ${spObjectId(v)}; ` +
+    `Set-CASMailbox -Identity ${v.mailbox} -SmtpClientAuthenticationDisabled $false; ` +
+    "Set-TransportConfig -SmtpClientAuthenticationDisabled $false.",
+  "SMTP_SEND_AS_DENIED.cause": (v) =>
+    `Angemeldet, aber Exchange lässt die App nicht als ${v.mailbox} senden (SendAsDenied).`,
+  "SMTP_SEND_AS_DENIED.fix": (v) =>
+    `Add-RecipientPermission -Identity ${v.mailbox} -Trustee ${sp(v)} -AccessRights SendAs ` +
+    "(Änderungen können 30 Minuten dauern).",
   "SMTP_NO_STARTTLS.cause": (v) =>
     `${v.server} bietet kein STARTTLS an, daher wurde das Token nicht gesendet.`,
   "SMTP_NO_STARTTLS.fix": () =>

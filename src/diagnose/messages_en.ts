@@ -1,7 +1,21 @@
 /** English texts. Keys: `<code>.cause` / `<code>.fix` for advice, `check.*` and `label.*` for the checklist. */
-import type { Text } from "./messages.ts";
+import type { Text, Values } from "./messages.ts";
 
-const sp = "<service principal>";
+/** The service principal for -User/-Trustee: the token's oid when known. */
+const sp = (v: Values) => v.servicePrincipalId ?? "<service principal>";
+/** The value New-ServicePrincipal -ObjectId needs: the token's oid when known. */
+const spObjectId = (v: Values) =>
+  v.servicePrincipalId ?? "<Object ID from Enterprise applications (not App registrations)>";
+/** The other protocol's role, when the token allows neither and -Protocol was not given. */
+const orOther = (v: Values) =>
+  v.otherRole
+    ? ` (or ${v.otherRole} if the mail software uses POP3: it is then tested without -Protocol)`
+    : "";
+/** Where the object ID came from, when the token told it. */
+const fromOid = (v: Values) =>
+  v.servicePrincipalId
+    ? ` The token names the Enterprise application's object ID: ${v.servicePrincipalId}.`
+    : "";
 
 export const en = {
   "label.hint": () => "HINT",
@@ -22,6 +36,12 @@ export const en = {
   "check.login": (v) => `XOAUTH2 login (${v.protocol})`,
   "check.mailbox": (v) => `Mailbox usable (${v.mailbox})`,
   "check.skipped": () => "not run",
+  "protocol.fromToken": (v) =>
+    `The token allows only ${v.protocol} (${v.detail}): testing ${v.protocol} on port ` +
+    `${v.port}; -Protocol chooses another.`,
+  "note.servicePrincipal": (v) =>
+    `The Enterprise application's object ID (the token's oid) is ${v.servicePrincipalId}: the ` +
+    "value for New-ServicePrincipal -ObjectId and Add-MailboxPermission -User.",
 
   "AADSTS7000215.cause": () =>
     "The client secret is wrong: usually its Secret ID was copied instead of its value.",
@@ -33,14 +53,16 @@ export const en = {
     `Entra admin center > App registrations > ${v.clientId} > Certificates & secrets: create a ` +
     "new client secret and use its Value.",
   "AADSTS700016.cause": (v) =>
-    `There is no application with client ID ${v.clientId} in tenant ${v.tenantId}.`,
+    `There is no application with client ID ${v.clientId} in tenant ${v.tenantId}. Most often ` +
+    "the app registration's Object ID was given instead of its Application (client) ID.",
   "AADSTS700016.fix": () =>
-    "Copy Application (client) ID and Directory (tenant) ID from the app registration's " +
-    "Overview page into -clientId and -tenantID.",
+    "Copy Application (client) ID (not Object ID) and Directory (tenant) ID from the app " +
+    "registration's Overview page into -clientId and -tenantID.",
   "AADSTS90002.cause": (v) => `The tenant '${v.tenantId}' does not exist.`,
   "AADSTS90002.fix": () =>
     "Use the Directory (tenant) ID from the app registration's Overview page, or the " +
-    "tenant's domain (contoso.onmicrosoft.com), for -tenantID.",
+    "tenant's domain (contoso.onmicrosoft.com), for -tenantID. If it holds the Application " +
+    "(client) ID, -tenantID and -clientId are swapped.",
   "AADSTS700027.cause": () =>
     "Entra ID does not accept the certificate: it is not uploaded to the app, the key does not " +
     "belong to it, or this computer's clock is wrong.",
@@ -103,13 +125,40 @@ export const en = {
     `${v.clientId} > API permissions.`,
   "AADSTS70020.cause": () => "The device code expired before the sign-in was completed.",
   "AADSTS70020.fix": () => "Run again and enter the new code within 15 minutes.",
+  "CLIENT_SECRET_IS_ID.cause": () =>
+    "-clientsecret is a GUID: that is almost surely the secret's Secret ID, not its Value; " +
+    "Entra ID will refuse it (AADSTS7000215).",
+  "CLIENT_SECRET_IS_ID.fix": (v) =>
+    `Entra admin center > App registrations > ${v.clientId} > Certificates & secrets > Client ` +
+    "secrets: give the Value column, not Secret ID. The Value is shown in full only right " +
+    "after the secret is created; if it was not noted, create a new client secret.",
+  "SECRET_ID_GIVEN.cause": () =>
+    "Entra ID refused the client secret: -clientsecret was the secret's Secret ID (a GUID), " +
+    "not its Value.",
+  "SECRET_ID_GIVEN.fix": (v) =>
+    `Entra admin center > App registrations > ${v.clientId} > Certificates & secrets > Client ` +
+    "secrets: the Value column holds the secret (shown in full only right after it was " +
+    "created). If it was not noted, choose 'New client secret' and copy its Value into " +
+    "-clientsecret.",
+  "CLIENT_ID_IS_TENANT.cause": (v) =>
+    `-clientId and -tenantID are the same GUID (${v.tenantId}): the Directory (tenant) ID was ` +
+    "given as the client ID.",
+  "CLIENT_ID_IS_TENANT.fix": () =>
+    "The app registration's Overview page shows both: Application (client) ID goes into " +
+    "-clientId, Directory (tenant) ID into -tenantID.",
+  "TENANT_ID_AS_CLIENT_ID.cause": (v) =>
+    `Entra ID knows no app ${v.clientId}: that is the tenant's own ID (-clientId equals ` +
+    "-tenantID), not the app's.",
+  "TENANT_ID_AS_CLIENT_ID.fix": () =>
+    "Copy Application (client) ID from the app registration's Overview page into -clientId; " +
+    "Directory (tenant) ID stays in -tenantID.",
 
   "ROLE_MISSING.cause": (v) =>
     `The token has no ${v.role} role: the app may not use ${v.protocol} yet.`,
   "ROLE_MISSING.fix": (v) =>
     `App registrations > ${v.clientId} > API permissions > Add a permission > APIs my ` +
-    `organization uses > Office 365 Exchange Online > Application permissions > ${v.role}, ` +
-    "then 'Grant admin consent'.",
+    `organization uses > Office 365 Exchange Online > Application permissions > ${v.role}` +
+    `${orOther(v)}, then 'Grant admin consent'.`,
   "SCOPE_MISSING.cause": (v) => `The user token has no permission for ${v.protocol}.`,
   "SCOPE_MISSING.fix": (v) =>
     `App registrations > ${v.clientId} > API permissions: add the delegated Office 365 ` +
@@ -125,28 +174,29 @@ export const en = {
   "IMAP_AUTH_FAILED.cause": (v) =>
     `The token has the right permission, but Exchange does not let the app into ${v.mailbox}. ` +
     "Most often the service principal was registered with the object ID of the App " +
-    "registration instead of the Enterprise application's object ID.",
+    `registration instead of the Enterprise application's object ID.${fromOid(v)}`,
   "IMAP_AUTH_FAILED.fix": (v) =>
     `In Exchange Online PowerShell: New-ServicePrincipal -AppId ${v.clientId} -ObjectId ` +
-    "<Object ID from Enterprise applications (not App registrations)>; then " +
-    `Add-MailboxPermission -Identity ${v.mailbox} -User ${sp} -AccessRights FullAccess.`,
+    `${spObjectId(v)} (remove a wrong one found by Get-ServicePrincipal first); then ` +
+    `Add-MailboxPermission -Identity ${v.mailbox} -User ${sp(v)} -AccessRights FullAccess; ` +
+    `Set-CASMailbox -Identity ${v.mailbox} -ImapEnabled $true.`,
   "POP3_AUTH_FAILED.cause": (v) =>
     `The token has the right permission, but Exchange does not let the app into ${v.mailbox}: ` +
     "service principal missing or registered with the App registration's object ID instead of " +
-    "the Enterprise application's, FullAccess missing, or POP3 off for the mailbox.",
+    `the Enterprise application's, FullAccess missing, or POP3 off for the mailbox.${fromOid(v)}`,
   "POP3_AUTH_FAILED.fix": (v) =>
-    `New-ServicePrincipal -AppId ${v.clientId} -ObjectId <Object ID from Enterprise ` +
-    `applications>; Add-MailboxPermission -Identity ${v.mailbox} -User ${sp} -AccessRights ` +
-    `FullAccess; Set-CASMailbox -Identity ${v.mailbox} -PopEnabled $true.`,
+    `New-ServicePrincipal -AppId ${v.clientId} -ObjectId ${spObjectId(v)}; ` +
+    `Add-MailboxPermission -Identity ${v.mailbox} -User ${sp(v)} -AccessRights FullAccess; ` +
+    `Set-CASMailbox -Identity ${v.mailbox} -PopEnabled $true.`,
   "AUTH_FAILED_ROLE_MISSING.cause": (v) =>
     `The login was refused because the token has no ${v.role} role.`,
   "AUTH_FAILED_ROLE_MISSING.fix": (v) =>
     `App registrations > ${v.clientId} > API permissions > Office 365 Exchange Online > ` +
-    `Application permissions > ${v.role}, then 'Grant admin consent'.`,
+    `Application permissions > ${v.role}${orOther(v)}, then 'Grant admin consent'.`,
   "IMAP_NOT_CONNECTED.cause": (v) =>
     `The app may log in but cannot open ${v.mailbox}: FullAccess missing or IMAP off for it.`,
   "IMAP_NOT_CONNECTED.fix": (v) =>
-    `Add-MailboxPermission -Identity ${v.mailbox} -User ${sp} -AccessRights FullAccess; ` +
+    `Add-MailboxPermission -Identity ${v.mailbox} -User ${sp(v)} -AccessRights FullAccess; ` +
     `Set-CASMailbox -Identity ${v.mailbox} -ImapEnabled $true (changes can take 30 minutes).`,
   "IMAP_LIST_FAILED.cause": (v) => `Logged in, but listing the folders of ${v.mailbox} failed.`,
   "IMAP_LIST_FAILED.fix": (v) =>
@@ -188,12 +238,14 @@ export const en = {
     "principal missing or registered with the App registration's object ID, or SMTP AUTH off.",
   "SMTP_AUTH_FAILED.fix": (v) =>
     `Check that the token carries SMTP.SendAsApp (app) or SMTP.Send (user); ` +
-    `New-ServicePrincipal -AppId ${v.clientId} -ObjectId <Object ID from Enterprise ` +
-    `applications>; Set-CASMailbox -Identity ${v.mailbox} -SmtpClientAuthenticationDisabled $false.`,
-  "SMTP_AUTH_DISABLED_TENANT.cause": () => "SMTP AUTH is turned off for the whole tenant.",
+    `New-ServicePrincipal -AppId ${v.clientId} -ObjectId ${spObjectId(v)}; ` +
+    `Set-CASMailbox -Identity ${v.mailbox} -SmtpClientAuthenticationDisabled $false.`,
+  "SMTP_AUTH_DISABLED_TENANT.cause": () =>
+    "SMTP AUTH is turned off for the whole tenant (5.7.139): it blocks OAuth logins too.",
   "SMTP_AUTH_DISABLED_TENANT.fix": (v) =>
-    `Set-CASMailbox -Identity ${v.mailbox} -SmtpClientAuthenticationDisabled $false (this mailbox ` +
-    "only), or Set-TransportConfig -SmtpClientAuthenticationDisabled $false (tenant-wide).",
+    "Set-TransportConfig -SmtpClientAuthenticationDisabled $false (tenant-wide), or " +
+    `Set-CASMailbox -Identity ${v.mailbox} -SmtpClientAuthenticationDisabled $false (this ` +
+    "mailbox only; it overrides the tenant's setting).",
   "SMTP_AUTH_DISABLED_MAILBOX.cause": (v) => `SMTP AUTH is turned off for ${v.mailbox}.`,
   "SMTP_AUTH_DISABLED_MAILBOX.fix": (v) =>
     `Set-CASMailbox -Identity ${v.mailbox} -SmtpClientAuthenticationDisabled $false.`,
@@ -209,7 +261,21 @@ export const en = {
   "SMTP_SEND_FAILED.cause": (v) =>
     `Logged in, but the server refused the message from ${v.mailbox}.`,
   "SMTP_SEND_FAILED.fix": (v) =>
-    `Add-RecipientPermission -Identity ${v.mailbox} -Trustee <service principal> -AccessRights SendAs.`,
+    `Add-RecipientPermission -Identity ${v.mailbox} -Trustee ${sp(v)} -AccessRights SendAs.`,
+  "SMTP_BASIC_AUTH_RETIRED.cause": () =>
+    "Exchange took the login for Basic authentication, which SMTP client submission no longer " +
+    "accepts (5.7.30; Basic auth for SMTP AUTH ends in 2026): the token was not accepted as OAuth.",
+  "SMTP_BASIC_AUTH_RETIRED.fix": (v) =>
+    "Devices that send with a password must move to OAuth (XOAUTH2, as this tool logs in). For " +
+    `this login: the token needs SMTP.SendAsApp (step 2); New-ServicePrincipal -AppId ${v.clientId} ` +
+    `-ObjectId ${spObjectId(v)}; Set-CASMailbox -Identity ${v.mailbox} ` +
+    "-SmtpClientAuthenticationDisabled $false; Set-TransportConfig " +
+    "-SmtpClientAuthenticationDisabled $false.",
+  "SMTP_SEND_AS_DENIED.cause": (v) =>
+    `Logged in, but Exchange does not let the app send as ${v.mailbox} (SendAsDenied).`,
+  "SMTP_SEND_AS_DENIED.fix": (v) =>
+    `Add-RecipientPermission -Identity ${v.mailbox} -Trustee ${sp(v)} -AccessRights SendAs ` +
+    "(changes can take 30 minutes).",
   "SMTP_NO_STARTTLS.cause": (v) =>
     `${v.server} does not offer STARTTLS, so the token was not sent.`,
   "SMTP_NO_STARTTLS.fix": () =>

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { MESSAGES, pickLanguage } from "./messages.ts";
-import { ADVICE_STEPS, type AdviceCode, advise } from "./advice.ts";
+import { ADVICE_STEPS, type AdviceCode, advise, REFINEMENTS } from "./advice.ts";
 import { isErrorCode, TOOL_CODES } from "../errors.ts";
 import { checkClaims } from "./claims_check.ts";
 import { tableRows, troubleshootingMarkdown } from "../../scripts/troubleshooting.ts";
@@ -119,7 +119,7 @@ Deno.test("README's troubleshooting table is the one generated from the advice t
 });
 
 Deno.test("ADVICE_STEPS names only error codes that exist (errors.ts) or refinements", () => {
-  const refinements = ["AUTH_FAILED_ROLE_MISSING", "CONNECTION_CLOSED_LF"];
+  const refinements: readonly string[] = REFINEMENTS;
   for (const key of Object.keys(ADVICE_STEPS)) {
     const ours = (TOOL_CODES as readonly string[]).includes(key);
     const entra = /^AADSTS\d+$/.test(key);

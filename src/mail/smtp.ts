@@ -248,6 +248,12 @@ class SmtpSession {
         code: "SMTP_BASIC_AUTH_DISABLED",
       });
     }
+    // Basic authentication for Client Submission retired (Exchange Online, from 2026).
+    if (status === "5.7.30" || /basic authentication is not supported/i.test(text)) {
+      return new AuthError(message, {
+        code: "SMTP_BASIC_AUTH_RETIRED",
+      });
+    }
     return new AuthError(message, {
       code: "SMTP_AUTH_FAILED",
     });
@@ -279,11 +285,16 @@ class SmtpSession {
     const reply = await this.#reply();
     if (expected.includes(reply.code)) return reply;
     if (reply.code < 400) throw this.#violation(`unexpected reply to ${what}`, reply);
-    if (enhancedStatus(reply) === "5.7.57") throw this.#notAuthenticated(reply);
+    const status = enhancedStatus(reply);
+    if (status === "5.7.57") throw this.#notAuthenticated(reply);
+    // Not allowed to send as the mailbox: Exchange says so at MAIL FROM (5.7.60) or, after
+    // DATA, with 554 5.2.252 SendAsDenied (older: 5.2.0 ...SendAsDeniedException).
+    const sendAs = status === "5.7.60" || status === "5.2.252" ||
+      /SendAsDenied/i.test(reply.texts.join(" "));
     throw new MailboxError(
       `SMTP server refused ${what} of the test message: ${this.#quote(reply)}`,
       {
-        code: "SMTP_SEND_FAILED",
+        code: sendAs ? "SMTP_SEND_AS_DENIED" : "SMTP_SEND_FAILED",
       },
     );
   }

@@ -378,7 +378,7 @@ Deno.test("runSmtp() maps Exchange's 535 5.7.3 to AuthError SMTP_AUTH_FAILED", a
   assert.match(adviceFix(error), /SMTP\.SendAsApp/);
 });
 
-Deno.test("runSmtp() maps the 5.7.139 variants to their own codes, exit 5", async () => {
+Deno.test("runSmtp() maps the 5.7.139 variants and 5.7.30 to their own codes, exit 5", async () => {
   const cases: [string, string][] = [
     [
       "535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the " +
@@ -397,6 +397,10 @@ Deno.test("runSmtp() maps the 5.7.139 variants to their own codes, exit 5", asyn
     [
       "535 5.7.139 Authentication unsuccessful, the request did not meet the criteria.",
       "SMTP_AUTH_FAILED",
+    ],
+    [
+      "550 5.7.30 Basic authentication is not supported for Client Submission.",
+      "SMTP_BASIC_AUTH_RETIRED",
     ],
   ];
   for (const [reply, code] of cases) {
@@ -487,13 +491,14 @@ Deno.test("runSmtp() turns 421 anywhere into ConnectionError SMTP_SERVICE_UNAVAI
 
 // ---------------------------------------------------------------- sending failures
 
-Deno.test("runSmtp() maps refusals while sending to MailboxError SMTP_SEND_FAILED", async () => {
+Deno.test("runSmtp() maps refusals while sending to MailboxError SMTP_SEND_FAILED or SMTP_SEND_AS_DENIED", async () => {
   const to = "admin@contoso.com";
   const head: ScriptStep[] = [...EXCHANGE_LOGIN, `C: MAIL FROM:<${MAILBOX}>`];
-  const cases: [ScriptStep[], RegExp][] = [
+  const cases: [ScriptStep[], RegExp, string][] = [
     [
       [...head, "S: 550 5.7.60 SMTP; Client does not have permissions to send as this sender"],
       /refused MAIL FROM.*5\.7\.60/,
+      "SMTP_SEND_AS_DENIED",
     ],
     [
       [
@@ -503,6 +508,7 @@ Deno.test("runSmtp() maps refusals while sending to MailboxError SMTP_SEND_FAILE
         "S: 550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found",
       ],
       /refused RCPT TO/,
+      "SMTP_SEND_FAILED",
     ],
     [
       [
@@ -514,6 +520,7 @@ Deno.test("runSmtp() maps refusals while sending to MailboxError SMTP_SEND_FAILE
         "S: 554 5.5.1 No valid recipients",
       ],
       /refused DATA/,
+      "SMTP_SEND_FAILED",
     ],
     [
       [
@@ -528,12 +535,29 @@ Deno.test("runSmtp() maps refusals while sending to MailboxError SMTP_SEND_FAILE
         "S: 554 5.2.0 STOREDRV.Submission.Exception:SendAsDeniedException",
       ],
       /refused the message/,
+      "SMTP_SEND_AS_DENIED",
+    ],
+    [
+      [
+        ...head,
+        "S: 250 2.1.0 Sender OK",
+        `C: RCPT TO:<${to}>`,
+        "S: 250 2.1.5 Recipient OK",
+        "C: DATA",
+        "S: 354 Start mail input; end with <CRLF>.<CRLF>",
+        ...messageSteps(MAILBOX, to),
+        "C: .",
+        `S: 554 5.2.252 SendAsDenied; app@contoso.com not allowed to send as ${MAILBOX}; ` +
+        "STOREDRV.Submission.Exception:SendAsDeniedException.MapiExceptionSendAsDenied",
+      ],
+      /refused the message.*5\.2\.252 SendAsDenied/,
+      "SMTP_SEND_AS_DENIED",
     ],
   ];
-  for (const [script, message] of cases) {
+  for (const [script, message, code] of cases) {
     const { error } = await fail(script, { sendTestMessageTo: to });
     assert.ok(error instanceof MailboxError, String(script.at(-1)));
-    assert.equal(error.code, "SMTP_SEND_FAILED");
+    assert.equal(error.code, code);
     assert.equal(error.exitCode, 6);
     assert.match(error.message, message);
   }
@@ -714,7 +738,7 @@ Deno.test("runSmtp() over connectPlain() against the Exchange-like server", asyn
       const cases: [number, string, string[] | undefined, string, number][] = [
         [server.smtpPort, MAILBOX, ["IMAP.AccessAsApp"], "SMTP_AUTH_FAILED", 5],
         [disabled.smtpPort, MAILBOX, undefined, "SMTP_AUTH_DISABLED_TENANT", 5],
-        [server.smtpPort, locked, undefined, "SMTP_SEND_FAILED", 6],
+        [server.smtpPort, locked, undefined, "SMTP_SEND_AS_DENIED", 6],
       ];
       for (const [port, mailbox, roles, code, exitCode] of cases) {
         const sasl = buildXoauth2(mailbox, await token(roles));

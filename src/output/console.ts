@@ -172,9 +172,14 @@ export class Reporter {
       this.utf8
         ? (ok === null ? "-" : ok ? "\u2713" : "\u2717")
         : (ok === null ? "[--]" : ok ? "[OK]" : "[FAIL]");
+    // Findings under their check, each with its setup step: `!` warns, `i` informs.
+    const note = (n: CheckResult["notes"][number]) =>
+      `\n  ${n.warning ? "!" : "i"} ${this.#stepName(n.step)}: ${printable(n.text)}` +
+      (n.code ? ` [${n.code}]` : "");
     return checklist.map((c) =>
       `${mark(c.ok)} ${c.title}${c.ok === null ? ` (${this.#label("check.skipped")})` : ""}` +
-      (c.ok === false && c.detail ? `: ${printable(c.detail)}` : "")
+      (c.ok === false && c.detail ? `: ${printable(c.detail)}` : "") +
+      (c.notes ?? []).map(note).join("")
     ).join("\n") + "\n";
   }
 

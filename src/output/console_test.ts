@@ -27,6 +27,7 @@ function report(over: Partial<Report> = {}): Report {
     user: null,
     diagnostics: [],
     protocol: "IMAP",
+    protocolChoice: null,
     server: "h:993",
     mailbox: "a@b.c",
     token: null,
@@ -126,4 +127,37 @@ Deno.test("Reporter in Json format prints one object with secrets redacted from 
   assert.equal(json.error.message, "server echoed <access token>");
   assert.deepEqual(json.warnings, ["certificate expires soon"]);
   assert.equal(sink.stdout.trim().split("\n").at(-1), "}");
+});
+
+Deno.test("Reporter prints each checklist finding as a line with its step", () => {
+  const sink = capture();
+  const r = new Reporter({ format: "Text", verbose: false, sink, utf8: false, lang: "en" });
+  r.finish(
+    report({
+      checklist: [
+        {
+          id: "parameters",
+          title: "Parameters well-formed",
+          ok: true,
+          detail: null,
+          notes: [{ code: "CLIENT_SECRET_IS_ID", step: 1, text: "GUID given.", warning: true }],
+        },
+        {
+          id: "claims",
+          title: "Token has what is needed",
+          ok: true,
+          detail: null,
+          notes: [{ code: null, step: 3, text: "oid is X.", warning: false }],
+        },
+      ],
+    }),
+    {},
+  );
+  assert.equal(
+    sink.stdout,
+    "[OK] Parameters well-formed\n" +
+      "  ! step 1 (app registration): GUID given. [CLIENT_SECRET_IS_ID]\n" +
+      "[OK] Token has what is needed\n" +
+      "  i step 3 (Exchange service principal and mailbox permission): oid is X.\n",
+  );
 });

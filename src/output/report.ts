@@ -52,6 +52,11 @@ export interface Report {
     expiresInSeconds: number;
   };
   protocol: string | null;
+  /**
+   * Why `protocol` is tested: `parameter` (-Protocol), `token` (its roles/scp allow only this
+   * one of IMAP and POP3) or `default` (IMAP); null before the token is there.
+   */
+  protocolChoice: { source: "parameter" | "token" | "default"; reason: string | null } | null;
   server: string | null;
   mailbox: string | null;
   token: { expiresOn: string | null; fromCache: boolean; claims: Claims | null } | null;
@@ -79,6 +84,7 @@ export function failedReport(error: ReportError, exitCode: number): Report {
     signIn: null,
     user: null,
     protocol: null,
+    protocolChoice: null,
     server: null,
     mailbox: null,
     token: null,

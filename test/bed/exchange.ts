@@ -12,7 +12,8 @@
  *   then the server says `Connection is closed. 13` and hangs up.
  * - SMTP offers STARTTLS before TLS and `AUTH LOGIN XOAUTH2` only after it;
  *   AUTH succeeds for any valid token for a known mailbox, and a missing
- *   permission shows only at `MAIL FROM` (5.7.60).
+ *   permission shows only at `MAIL FROM` (5.7.60), or after DATA (554 5.2.252
+ *   SendAsDenied, `smtpSendAsDenied: "data"`).
  *
  * Strings that exchange-wire.md does not record are marked "modelling choice".
  * Nothing here writes to stdout and no connection handler ever throws.
@@ -37,8 +38,19 @@ export interface ExchangeOptions {
   pop3Continuation?: "+" | "+ ";
   /** SMTP never offers (and refuses) STARTTLS, like a server whose TLS was stripped. */
   smtpNoStartTls?: boolean;
-  /** SMTP AUTH switched off (Set-TransportConfig / Set-CASMailbox): valid logins get 5.7.139. */
-  smtpAuthDisabled?: "tenant" | "mailbox";
+  /**
+   * SMTP AUTH switched off (Set-TransportConfig / Set-CASMailbox): valid logins get 5.7.139.
+   * `basic-retired`: Basic authentication for Client Submission retired (Exchange Online, 2026):
+   * AUTH LOGIN gets 550 5.7.30, and so do valid XOAUTH2 logins (modelling choice: a login
+   * Exchange takes for Basic auth; exchange-wire.md does not record when that happens).
+   */
+  smtpAuthDisabled?: "tenant" | "mailbox" | "basic-retired";
+  /**
+   * Where a sender without SendAs permission is refused: at MAIL FROM with 550 5.7.60
+   * (default), or after DATA with 554 5.2.252 SendAsDenied, as Exchange Online answers a
+   * message whose From it may not use.
+   */
+  smtpSendAsDenied?: "mail-from" | "data";
 }
 
 /** A message the SMTP service accepted for delivery. */
@@ -622,6 +634,16 @@ const SMTP_AUTH_DISABLED = {
 };
 const SMTP_BASIC_DISABLED =
   `535 5.7.139 Authentication unsuccessful, basic authentication is disabled. ${SMTP_HOST_TAG}`;
+/** Basic authentication for Client Submission retired (Microsoft's announced reply). */
+const SMTP_BASIC_RETIRED =
+  "550 5.7.30 Basic authentication is not supported for Client Submission.";
+/** Exchange's refusal, after DATA, of a message whose sender the login may not send as. */
+function smtpSendAsDenied(principal: string, from: string): string {
+  return `554 5.2.252 SendAsDenied; ${principal} not allowed to send as ${from}; ` +
+    "STOREDRV.Submission.Exception:SendAsDeniedException.MapiExceptionSendAsDenied; Failed to " +
+    "process message due to a permanent exception with message [BeginDiagnosticData]Cannot " +
+    `submit message. ${SMTP_HOST_TAG}`;
+}
 
 interface SmtpState {
   helo: boolean;
@@ -630,6 +652,8 @@ interface SmtpState {
   /** The mail transaction in progress. */
   from?: string;
   to: string[];
+  /** The sender may not be used: the message is refused after DATA (smtpSendAsDenied "data"). */
+  sendAsDenied?: boolean;
 }
 
 async function serveSmtp(context: Context, plainIo: SessionIo): Promise<void> {
@@ -661,7 +685,7 @@ async function serveSmtp(context: Context, plainIo: SessionIo): Promise<void> {
           await io.send("501 5.5.4 Invalid domain name");
           continue;
         }
-        Object.assign(state, { helo: true, from: undefined, to: [] });
+        Object.assign(state, { helo: true, from: undefined, to: [], sendAsDenied: undefined });
         const hello = `${SERVER_HOST} Hello [${peer}]`;
         if (command === "HELO") {
           await io.send(`250 ${hello}`);
@@ -703,7 +727,7 @@ async function serveSmtp(context: Context, plainIo: SessionIo): Promise<void> {
         else if (state.to.length === 0) await io.send("503 5.5.2 Need rcpt command");
         else if (!await smtpData(io, state)) return;
       } else if (command === "RSET") {
-        Object.assign(state, { from: undefined, to: [] });
+        Object.assign(state, { from: undefined, to: [], sendAsDenied: undefined });
         await io.send("250 2.0.0 Resetting");
       } else if (command === "NOOP") {
         await io.send("250 2.0.0 OK");
@@ -758,7 +782,11 @@ async function smtpAuth(
         return true;
       }
     }
-    await io.send(SMTP_BASIC_DISABLED);
+    await io.send(
+      context.options.smtpAuthDisabled === "basic-retired"
+        ? SMTP_BASIC_RETIRED
+        : SMTP_BASIC_DISABLED,
+    );
     return true;
   }
   if (mechanism !== "XOAUTH2") {
@@ -783,7 +811,7 @@ async function smtpAuth(
   }
   const disabled = context.options.smtpAuthDisabled;
   if (disabled) {
-    await io.send(SMTP_AUTH_DISABLED[disabled]);
+    await io.send(disabled === "basic-retired" ? SMTP_BASIC_RETIRED : SMTP_AUTH_DISABLED[disabled]);
     return true;
   }
   state.login = result;
@@ -808,17 +836,19 @@ async function smtpMail(
   const address = sender.toLowerCase();
   const allowed = (delegated && address === principal) ||
     (permissions(context.options, address) ?? []).some((p) => p.toLowerCase() === principal);
-  if (!allowed) {
+  if (!allowed && context.options.smtpSendAsDenied !== "data") {
     return await io.send(
       "550 5.7.60 SMTP; Client does not have permissions to send as this sender",
     );
   }
+  state.sendAsDenied = !allowed;
   state.from = sender;
   await io.send("250 2.1.0 Sender OK");
 }
 
 /** DATA up to the final `.`; false when the connection ended during it. */
 async function smtpData(io: SessionIo, state: SmtpState): Promise<boolean> {
+  const denied = state.sendAsDenied;
   await io.send("354 Start mail input; end with <CRLF>.<CRLF>");
   const lines: string[] = [];
   let size = 0;
@@ -832,7 +862,11 @@ async function smtpData(io: SessionIo, state: SmtpState): Promise<boolean> {
   }
   const from = state.from!;
   const to = state.to;
-  Object.assign(state, { from: undefined, to: [] });
+  Object.assign(state, { from: undefined, to: [], sendAsDenied: undefined });
+  if (denied) {
+    await io.send(smtpSendAsDenied(state.login?.principal ?? "", from));
+    return true;
+  }
   if (size > SMTP_MAX_MESSAGE) {
     await io.send("552 5.3.4 Message size exceeds fixed maximum message size");
     return true;

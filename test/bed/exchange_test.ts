@@ -623,6 +623,46 @@ Deno.test("startExchange() SMTP: smtpAuthDisabled answers valid logins with 5.7.
   }
 });
 
+Deno.test("startExchange() SMTP: basic-retired answers AUTH LOGIN and XOAUTH2 with 550 5.7.30", async () => {
+  const retired = "550 5.7.30 Basic authentication is not supported for Client Submission.";
+  await withExchange(async (server) => {
+    const client = await smtpConnect(server);
+    try {
+      assert.equal(await smtpLogin(client, MAILBOX, await token(SMTP_ROLES)), retired);
+      assert.deepEqual(await smtpCommand(client, "AUTH LOGIN"), ["334 VXNlcm5hbWU6"]);
+      assert.deepEqual(await smtpCommand(client, btoa(MAILBOX)), ["334 UGFzc3dvcmQ6"]);
+      assert.deepEqual(await smtpCommand(client, btoa("password")), [retired]);
+    } finally {
+      client.close();
+    }
+  }, { smtpAuthDisabled: "basic-retired" });
+});
+
+Deno.test("startExchange() SMTP: smtpSendAsDenied data refuses the message with 554 5.2.252", async () => {
+  await withExchange(async (server) => {
+    const client = await smtpConnect(server);
+    try {
+      await smtpLogin(client, LOCKED, await token(SMTP_ROLES));
+      assert.deepEqual(await smtpCommand(client, `MAIL FROM:<${LOCKED}>`), ["250 2.1.0 Sender OK"]);
+      assert.deepEqual(await smtpCommand(client, "RCPT TO:<a@b.test>"), ["250 2.1.5 Recipient OK"]);
+      assert.match((await smtpCommand(client, "DATA"))[0], /^354 /);
+      await client.writeLine("Subject: x");
+      await client.writeLine("");
+      const [reply] = await smtpCommand(client, ".");
+      assert.match(
+        reply,
+        new RegExp(
+          `^554 5\\.2\\.252 SendAsDenied; [^ ]+ not allowed to send as ${LOCKED}; ` +
+            "STOREDRV\\.Submission\\.Exception:SendAsDeniedException\\.MapiExceptionSendAsDenied",
+        ),
+      );
+      assert.equal(server.sessions.at(-1)!.delivered.length, 0);
+    } finally {
+      client.close();
+    }
+  }, { smtpSendAsDenied: "data" });
+});
+
 Deno.test("startExchange() records the peak of concurrent connections over all protocols", async () => {
   await withExchange(async (server) => {
     const imap = await connect(server.imapPort);

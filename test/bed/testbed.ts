@@ -11,8 +11,20 @@ import { type Dovecot, startDovecot } from "./dovecot.ts";
 export const TENANT = "9a1c3f52-7d4e-4b8a-9c61-2f0e8d7b5a34";
 /** App with every role, a secret and a registered certificate (FullAccess on MAILBOX). */
 export const APP = "3f6d2b1e-8c47-4a59-b0e2-71d9c5a8f403";
+/**
+ * Object ID of APP's service principal (its Enterprise application): the `oid` of its tokens,
+ * different from the client ID as in Entra.
+ */
+export const APP_SP = "6c0f9a4e-2b7d-4e15-9f83-d1a2b3c4e5f6";
+/**
+ * The customer guide's app: POP.AccessAsApp only ("IMAP ist nicht erforderlich"), a secret,
+ * FullAccess on MAILBOX.
+ */
+export const APP_POP_ONLY = "a1d4f7c2-5e8b-4b3a-9c6d-0e2f4a6b8c1d";
+export const APP_POP_ONLY_SP = "d7e1b3a5-9c2f-4e6d-8a0b-3c5e7f9a1b2d";
 /** App with the roles but no FullAccess on any mailbox (Exchange: "authenticated but not connected"). */
 export const APP_NO_ACCESS = "b82e4c71-0f3a-4d96-a5c8-6e19d2f7b350";
+export const APP_NO_ACCESS_SP = "f3a9c1e7-4b6d-4d28-b5e0-7a9c2e4f6b81";
 /** App without admin consent: its tokens carry no roles. */
 export const APP_NO_ROLES = "e7a90d34-5b1c-4f28-8d6e-c3f21a4b9e07";
 export const SECRET = "Qx8~vR2.pL9_kT4-mN7wZ3yB6cD1fH5jS0aE";
@@ -79,8 +91,25 @@ export async function startTestBed(options: TestBedOptions = {}): Promise<TestBe
         certificates: [cert.certPem],
         roles,
         mailbox: MAILBOX,
+        servicePrincipalId: APP_SP,
       },
-      { tenantId: TENANT, clientId: APP_NO_ACCESS, secrets: [SECRET], roles, mailbox: MAILBOX },
+      {
+        tenantId: TENANT,
+        clientId: APP_NO_ACCESS,
+        secrets: [SECRET],
+        roles,
+        mailbox: MAILBOX,
+        servicePrincipalId: APP_NO_ACCESS_SP,
+      },
+      {
+        tenantId: TENANT,
+        clientId: APP_POP_ONLY,
+        displayName: "directmail (POP3 only)",
+        secrets: [SECRET],
+        roles: ["POP.AccessAsApp"],
+        mailbox: MAILBOX,
+        servicePrincipalId: APP_POP_ONLY_SP,
+      },
       { tenantId: TENANT, clientId: APP_NO_ROLES, secrets: [SECRET], mailbox: MAILBOX },
       {
         tenantId: TENANT,
@@ -109,7 +138,7 @@ export async function startTestBed(options: TestBedOptions = {}): Promise<TestBe
     tls,
     tokenKey: { publicKeyPem: entra.signingKey.publicKeyPem },
     mailboxPermissions: {
-      [MAILBOX]: [APP, APP_NO_ROLES],
+      [MAILBOX]: [APP, APP_NO_ROLES, APP_POP_ONLY],
       [OTHER_MAILBOX]: [],
       [SHARED]: [USER],
       [SHARED_NO_ACCESS]: [],
