@@ -211,6 +211,7 @@ export async function acquireToken(
       scopes,
       // Token-only output runs unattended (a script or a mail client's token command).
       canSignIn: env.interactive || connects(options),
+      interactive: env.interactive,
       ui: {
         openBrowser: (url) => env.openBrowser(url),
         askForRedirectedAddress: async (url) => {
@@ -229,6 +230,7 @@ export async function acquireToken(
         deviceCode: (info) => reporter.deviceCode(info),
         waiting: (active) => reporter.waiting(active),
         progress: (m) => reporter.progress(m),
+        notice: (m) => reporter.prompt(m),
       },
     });
     acquired = result;

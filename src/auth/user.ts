@@ -35,6 +35,8 @@ export interface SignInUi {
   /** Starts/stops a waiting indicator (only drawn on a terminal). */
   waiting(active: boolean): void;
   progress(message: string): void;
+  /** Something the person must read whatever the output format (like the device code). */
+  notice(message: string): void;
 }
 
 export interface UserTokenRequest extends MsalTarget {
@@ -44,6 +46,12 @@ export interface UserTokenRequest extends MsalTarget {
   scopes: string[];
   /** False when nobody can sign in now (no terminal, token-only output): never start a sign-in. */
   canSignIn: boolean;
+  /**
+   * True when standard input is a terminal. Without one, an address cannot be pasted by a
+   * person: when no browser can be opened either, the sign-in is a device code instead (as
+   * MSAL.PS did on machines without a browser).
+   */
+  interactive: boolean;
   ui: SignInUi;
 }
 
@@ -118,6 +126,14 @@ async function silent(app: App, request: UserTokenRequest) {
   return await app.acquireTokenSilent({ account, scopes: request.scopes });
 }
 
+/** No browser could be opened and nobody can paste: the caller switches to a device code. */
+class NoBrowser extends Error {
+  override readonly name = "NoBrowser";
+}
+
+const DEVICE_CODE_INSTEAD = "No browser could be opened and standard input is not a terminal: " +
+  "signing in with a device code instead.";
+
 async function pasteFlow(msal: Msal, app: App, request: UserTokenRequest, redirectUri: string) {
   const crypto = new msal.CryptoProvider();
   const pkce = await crypto.generatePkceCodes();
@@ -130,6 +146,9 @@ async function pasteFlow(msal: Msal, app: App, request: UserTokenRequest, redire
     state,
     loginHint: request.loginHint,
   });
+  // The browser shows the sign-in page; the person copies the address it ends on from there.
+  const opened = await request.ui.openBrowser(url);
+  if (!opened && !request.interactive) throw new NoBrowser();
   const address = await request.ui.askForRedirectedAddress(url);
   const { code } = parseRedirectedAddress(address, state);
   return await app.acquireTokenByCode({
@@ -173,6 +192,8 @@ async function loopbackFlow(app: App, request: UserTokenRequest, redirectUri: st
     openBrowser: async (url: string) => {
       request.ui.progress("Sign in with the browser that opens now.");
       if (!(await request.ui.openBrowser(url))) {
+        // Nobody at a terminal will open the address by hand: msal would wait for nothing.
+        if (!request.interactive) throw new NoBrowser();
         request.ui.progress(`No browser could be started. Open this address to sign in:\n${url}`);
       }
       request.ui.waiting(true);
@@ -261,12 +282,21 @@ export async function acquireUserToken(request: UserTokenRequest): Promise<UserT
       if (flow.mode === "devicecode") {
         signIn = "deviceCode";
         result = await deviceCodeFlow(app, request, seen, setup.network);
-      } else if (isLoopbackRedirect(flow.redirectUri)) {
-        signIn = "interactive";
-        result = await loopbackFlow(app, request, flow.redirectUri);
       } else {
-        signIn = "authorizationCodePaste";
-        result = await pasteFlow(msal, app, request, flow.redirectUri);
+        try {
+          if (isLoopbackRedirect(flow.redirectUri)) {
+            signIn = "interactive";
+            result = await loopbackFlow(app, request, flow.redirectUri);
+          } else {
+            signIn = "authorizationCodePaste";
+            result = await pasteFlow(msal, app, request, flow.redirectUri);
+          }
+        } catch (error) {
+          if (!(error instanceof NoBrowser)) throw error;
+          request.ui.notice(DEVICE_CODE_INSTEAD);
+          signIn = "deviceCode";
+          result = await deviceCodeFlow(app, request, seen, setup.network);
+        }
       }
     }
     return {

@@ -25,8 +25,9 @@ async function deviceCodeRun(
   bed: TestBed,
   args: string[],
   answer: (userCode: string) => void,
+  env?: Record<string, string>,
 ): Promise<CliResult> {
-  const cli = spawnCli(args);
+  const cli = spawnCli(args, { env });
   const [, userCode] = await cli.waitForStderr(/enter the code (\S+) to authenticate/);
   // Let the CLI poll while the user is still busy, as in real life.
   await waitUntil(
@@ -208,6 +209,9 @@ Deno.test("user sign-in: device code, browser, paste, refresh, shared mailboxes"
       assert.equal(bed.entra.tokenRequests.length, before, "no new sign-in, no token request");
     });
 
+    // The paste flow opens the sign-in page in a browser ("true" stands for one that opened);
+    // the person copies the address the browser ends on.
+    const aBrowser = { env: { BROWSER: "true" } };
     await t.step("paste flow: the redirected address is read from stdin (exit 0)", async () => {
       const cli = spawnCli([
         ...userArgs(bed, "cache-paste", "-redirectUri", "https://localhost", "-LoginHint", USER),
@@ -215,7 +219,7 @@ Deno.test("user sign-in: device code, browser, paste, refresh, shared mailboxes"
         String(bed.exchange.imapPort),
         "-OutputFormat",
         "Json",
-      ]);
+      ], aBrowser);
       const [url] = await cli.waitForStderr(/https:\/\/127\.0\.0\.1:\d+\/\S+\/authorize\?\S+/);
       const location = await signInOverHttp(bed, url, USER_PASSWORD);
       assert.match(location, /^https:\/\/localhost\/?\?code=/);
@@ -241,7 +245,7 @@ Deno.test("user sign-in: device code, browser, paste, refresh, shared mailboxes"
           ),
           "-OutputFormat",
           "Json",
-        ]);
+        ], aBrowser);
         await cli.waitForStderr(/authorize\?/);
         await cli.writeStdin(
           "https://localhost/?error=access_denied&error_description=AADSTS65004%3a+User+declined+to+consent+to+access+the+app.\n",
@@ -251,6 +255,68 @@ Deno.test("user sign-in: device code, browser, paste, refresh, shared mailboxes"
         assert.equal(json(r).error.code, "AADSTS65004");
       },
     );
+
+    await t.step(
+      "paste flow: standard input ends without an address: exit 2 NO_INPUT, not Entra's refusal",
+      async () => {
+        const r = await runCli([
+          ...userArgs(
+            bed,
+            "cache-no-input",
+            "-redirectUri",
+            "https://localhost",
+            "-LoginHint",
+            USER,
+          ),
+          "-Port",
+          String(bed.exchange.imapPort),
+        ], { env: { BROWSER: "true" }, stdin: "" });
+        assert.equal(r.code, 2, r.stderr);
+        assert.match(
+          r.stderr,
+          /^ERROR: -redirectUri: no address was pasted \(standard input ended\)\. \[NO_INPUT\]$/m,
+        );
+        assert.doesNotMatch(r.stderr, /Entra ID refused/);
+      },
+    );
+
+    for (const redirectUri of ["https://localhost", "http://localhost"]) {
+      await t.step(
+        `-redirectUri ${redirectUri}, no browser, stdin not a terminal: device code instead (exit 0)`,
+        async () => {
+          const r = await deviceCodeRun(
+            bed,
+            [
+              ...userArgs(
+                bed,
+                `cache-nobrowser-${redirectUri.split(":")[0]}`,
+                "-redirectUri",
+                redirectUri,
+                "-LoginHint",
+                USER,
+              ),
+              "-Port",
+              String(bed.exchange.imapPort),
+              "-OutputFormat",
+              "Json",
+            ],
+            (code) => bed.entra.approveDeviceCode(code, USER),
+            // An opener that fails: no browser on this machine.
+            { BROWSER: "false" },
+          );
+          assert.equal(r.code, 0, r.stdout + r.stderr);
+          assert.match(
+            r.stderr,
+            /^No browser could be opened and standard input is not a terminal: signing in with a device code instead\.$/m,
+          );
+          const j = json(r);
+          assert.equal(j.parameterSet, "authorizationcode");
+          assert.equal(j.signIn, "deviceCode");
+          assert.equal(j.user, USER);
+          assert.ok(j.folders.includes("INBOX"));
+        },
+      );
+    }
 
     await t.step("shared mailbox: the user's token opens the shared mailbox (exit 0)", async () => {
       const r = await runCli([
