@@ -236,13 +236,13 @@ export async function acquireToken(
     acquired = result;
   } else {
     const credential = await appCredential(options, secret, reporter);
-    if (credential.kind !== "secret") hooks.certificateLoaded?.(facts(credential.certificate));
-    if (secret !== undefined) hooks.beforeSecretSent?.(secret);
-    reporter.progress(
-      `Get access token from ${options.authorityHost}/${options.tenantId} ` +
-        `(client credentials, ${credential.kind === "secret" ? "secret" : "certificate"}).`,
-    );
     try {
+      if (credential.kind !== "secret") hooks.certificateLoaded?.(facts(credential.certificate));
+      if (secret !== undefined) hooks.beforeSecretSent?.(secret);
+      reporter.progress(
+        `Get access token from ${options.authorityHost}/${options.tenantId} ` +
+          `(client credentials, ${credential.kind === "secret" ? "secret" : "certificate"}).`,
+      );
       const result = await acquireAppToken({
         ...target,
         cachePlugin: cache?.msalPlugin(),

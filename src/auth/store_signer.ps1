@@ -24,14 +24,15 @@ if ($ExecutionContext.SessionState.LanguageMode -ne 'FullLanguage') {
   exit 3
 }
 
-# Error texts may be in the display language; UTF-8 keeps their letters. Without a console
-# (output redirected) Windows PowerShell may refuse the setting, which then does not matter.
-try { [Console]::OutputEncoding = [System.Text.UTF8Encoding]::new($false) } catch { }
+# Answers in UTF-8 (error texts may be in the display language) through a writer of our own:
+# setting [Console]::OutputEncoding would change the code page of the console this process
+# shares with the program and the user's shell.
+$out = [System.IO.StreamWriter]::new([Console]::OpenStandardOutput(), [System.Text.UTF8Encoding]::new($false))
+$out.AutoFlush = $true
 
 function Send-Answer([string[]]$Fields) {
   $clean = foreach ($field in $Fields) { $field -replace '[\t\r\n]+', ' ' }
-  [Console]::Out.WriteLine('GIAT' + $tab + ($clean -join $tab))
-  [Console]::Out.Flush()
+  $out.WriteLine('GIAT' + $tab + ($clean -join $tab))
 }
 
 function Get-Account {
@@ -51,13 +52,24 @@ function Get-Cause($Exception) {
 }
 
 # Windows' error numbers say what happened in every display language; messages do not.
+# Hex literals are Int32 in both versions, as HResult is.
 function Get-FailureCode($Exception) {
-  $Exception = Get-Cause $Exception
-  # Hex literals are Int32 in both versions, as HResult is.
-  $hr = $Exception.HResult
-  if ($hr -eq 0x80090016 -or $hr -eq 0x80070005 -or $hr -eq 0x8009000D) { return 'CERT_KEY_ACCESS' }
+  $hr = (Get-Cause $Exception).HResult
+  # NTE_BAD_KEYSET, E_ACCESSDENIED, NTE_PERM
+  if ($hr -eq 0x80090016 -or $hr -eq 0x80070005 -or $hr -eq 0x80090010) { return 'CERT_KEY_ACCESS' }
+  # ERROR_CANCELLED, SCARD_W_CANCELLED_BY_USER, NTE_SILENT_CONTEXT (a prompt was needed)
   if ($hr -eq 0x800704C7 -or $hr -eq 0x8010006E -or $hr -eq 0x80090022) { return 'CERT_SIGN_CANCELLED' }
   return 'CERT_SIGN_FAILED'
+}
+
+# True when a provider says it cannot do PSS: NTE_NOT_SUPPORTED, NTE_INVALID_PARAMETER,
+# NTE_BAD_FLAGS, or .NET's own "padding mode not valid", which carries no Windows number but
+# the default of a CryptographicException (CORSEC_E_CRYPTO on .NET Framework, 0x80131501 on
+# .NET). Anything else (a wrong PIN, a removed card) must not be retried with another prompt.
+function Test-PssRefusal($Exception) {
+  $hr = (Get-Cause $Exception).HResult
+  return ($hr -eq 0x80090029 -or $hr -eq 0x80090027 -or $hr -eq 0x80090009 -or
+    $hr -eq 0x80131430 -or $hr -eq 0x80131501)
 }
 
 function Send-Failure($Exception) {
@@ -71,6 +83,7 @@ $script:key = $null
 
 function Find-Certificate([string]$Thumbprint, [string]$StoreList) {
   $searched = @()
+  $unusable = $null
   foreach ($storePath in $StoreList.Split(',')) {
     $parts = $storePath.Split('\')
     $store = $null
@@ -81,8 +94,14 @@ function Find-Certificate([string]$Thumbprint, [string]$StoreList) {
         [System.Security.Cryptography.X509Certificates.X509FindType]::FindByThumbprint, $Thumbprint, $false)
       if ($found.Count -gt 0) {
         $cert = $found[0]
-        Send-Answer @('found', $storePath, [Convert]::ToBase64String($cert.RawData), (Get-KeyState $cert))
-        return
+        $state = Get-KeyState $cert
+        $answer = @('found', $storePath, [Convert]::ToBase64String($cert.RawData), $state)
+        if ($state -eq 'rsa') {
+          Send-Answer $answer
+          return
+        }
+        # A copy without a usable key: another store may hold one with its key.
+        if ($null -eq $unusable) { $unusable = $answer }
       }
       $searched += $storePath
     } catch {
@@ -91,6 +110,10 @@ function Find-Certificate([string]$Thumbprint, [string]$StoreList) {
     } finally {
       if ($null -ne $store) { $store.Close() }
     }
+  }
+  if ($null -ne $unusable) {
+    Send-Answer $unusable
+    return
   }
   Send-Answer @('missing', ($searched -join '; '))
 }
@@ -108,7 +131,11 @@ function Get-KeyState($Cert) {
     $script:key = [System.Security.Cryptography.X509Certificates.RSACertificateExtensions]::GetRSAPrivateKey($Cert)
   } catch {
     $cause = Get-Cause $_.Exception
-    return 'inaccessible:' + (Get-FailureCode $cause) + ':' + (Get-Account) + ':' + $cause.Message
+    $code = Get-FailureCode $cause
+    # .NET Framework hides why a CNG key could not be opened and then fails with
+    # NTE_BAD_PROV_TYPE through the legacy API: for a LocalMachine key that is a missing grant.
+    if ($cause.HResult -eq 0x80090014) { $code = 'CERT_KEY_ACCESS' }
+    return 'inaccessible:' + $code + ':' + (Get-Account) + ':' + $cause.Message
   }
   if ($null -eq $script:key) { return 'none' }
   return 'rsa'
@@ -135,7 +162,7 @@ function Invoke-Signing([string]$Algorithm, [string]$Data) {
       }
       $signature = $script:key.SignData($bytes, $sha256, [System.Security.Cryptography.RSASignaturePadding]::Pss)
     } catch [System.Security.Cryptography.CryptographicException] {
-      if ((Get-FailureCode $_.Exception) -eq 'CERT_SIGN_FAILED') {
+      if (Test-PssRefusal $_.Exception) {
         Send-Answer @('pss-refused', (Get-Cause $_.Exception).Message)
       } else {
         Send-Failure $_.Exception
@@ -156,6 +183,7 @@ function Invoke-Signing([string]$Algorithm, [string]$Data) {
   Send-Answer @('signature', [Convert]::ToBase64String($signature))
 }
 
+# Never use $input in this script: the host would then read standard input itself.
 while ($true) {
   $line = [Console]::In.ReadLine()
   if ($null -eq $line) { break }

@@ -206,14 +206,13 @@ export class StoreSigner {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#writer.close().catch(() => {});
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const grace = new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), 2000));
     const exited = await Promise.race([
-      this.#child.status.then(() => true),
-      new Promise<false>((resolve) => {
-        const timer = setTimeout(() => resolve(false), 2000);
-        this.#child.status.finally(() => clearTimeout(timer));
-      }),
+      this.#writer.close().catch(() => {}).then(() => this.#child.status).then(() => true),
+      grace,
     ]);
+    clearTimeout(timer);
     if (!exited) this.#kill();
     await this.#child.status.catch(() => {});
     await this.#stderrDone;
@@ -229,17 +228,20 @@ export class StoreSigner {
   }
 
   async #ask(request: string[], doing: string): Promise<string[]> {
-    try {
-      await this.#writer.write(new TextEncoder().encode(request.join("\t") + "\n"));
-    } catch {
-      // PowerShell is gone already; reading its answer below says why.
-    }
     let timer: ReturnType<typeof setTimeout> | undefined;
     const deadline = new Promise<"timeout">((resolve) => {
       timer = setTimeout(() => resolve("timeout"), this.#timeoutMs);
     });
     try {
-      const next = await Promise.race([this.#lines.next(), deadline]);
+      // The deadline covers the write too: a process that never reads must not hang us.
+      const written = this.#writer.write(new TextEncoder().encode(request.join("\t") + "\n"))
+        .catch(() => {
+          // PowerShell is gone already; reading its answer below says why.
+        });
+      const next = await Promise.race([
+        written.then(() => this.#lines.next()),
+        deadline,
+      ]);
       if (next === "timeout") {
         this.#kill();
         throw new UsageError(
@@ -262,8 +264,7 @@ export class StoreSigner {
   async #ended(doing: string): Promise<UsageError> {
     const status = await this.#child.status;
     await this.#stderrDone;
-    const last = this.#stderr.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== "")
-      .filter((l) => !l.startsWith("#<") && !l.startsWith("<Objs")).pop();
+    const last = lastErrorLine(this.#stderr);
     return new UsageError(
       `${CERT}: PowerShell (${this.#powershell}) ended while ${doing} (exit code ` +
         `${status.code}${last ? `: ${last.slice(0, 300)}` : ""})`,
@@ -277,6 +278,22 @@ export class StoreSigner {
       { code: "CERT_SIGN_FAILED" },
     );
   }
+}
+
+/**
+ * The last line of what PowerShell wrote to standard error. Windows PowerShell 5.1 without an
+ * interactive host writes its errors as CLIXML (`#< CLIXML` then `<Objs ...>` with
+ * `<S S="Error">` strings whose line ends are `_x000D__x000A_`): the text is taken from there.
+ */
+export function lastErrorLine(stderr: string): string | undefined {
+  const lines = stderr.includes("#< CLIXML")
+    ? [...stderr.matchAll(/<S S="Error">([\s\S]*?)<\/S>/g)].map((m) =>
+      m[1].replace(/_x([0-9A-Fa-f]{4})_/g, (_, hex) => String.fromCharCode(parseInt(hex, 16)))
+        .replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&quot;/g, '"')
+        .replace(/&apos;/g, "'").replace(/&amp;/g, "&")
+    ).join("").split(/\r?\n/)
+    : stderr.split(/\r?\n/);
+  return lines.map((l) => l.trim()).filter((l) => l !== "").pop();
 }
 
 /** The script's "GIAT"-prefixed answer lines, without the prefix; other output is dropped. */

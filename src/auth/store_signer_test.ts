@@ -4,6 +4,7 @@ import { UsageError } from "../errors.ts";
 import {
   encodeCommand,
   findPowerShell,
+  lastErrorLine,
   POWERSHELL_ENV,
   signerScript,
   storesFor,
@@ -185,4 +186,14 @@ Deno.test({
     // What is sent (comments and indentation cut) must parse the same way.
     assert.deepEqual(await sevenOnly(PWSH, await signerScript()), []);
   },
+});
+
+Deno.test("lastErrorLine() reads plain stderr and Windows PowerShell's CLIXML errors", () => {
+  assert.equal(lastErrorLine("first\r\nsecond line\r\n\r\n"), "second line");
+  const clixml =
+    '#< CLIXML\r\n<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04">' +
+    '<S S="Error">Unable to find type [System.Security.Cryptography.HashAlgorithmName]._x000D__x000A_</S>' +
+    '<S S="Error">At line:1 char:1 &amp; more_x000D__x000A_</S></Objs>';
+  assert.equal(lastErrorLine(clixml), "At line:1 char:1 & more");
+  assert.equal(lastErrorLine(""), undefined);
 });
