@@ -86,9 +86,40 @@ param (
 begin {
     $pipelineInput = [System.Collections.Generic.List[object]]::new()
 
+    # Write-Host without Write-Host: the cmdlet lives in a module whose loading costs PowerShell a
+    # noticeable part of a second. This is what Write-Host does: an information record tagged
+    # PSHOST, shown by the host and captured or silenced like Write-Host (6>&1, 6>$null).
+    function Write-HostLine($Cmdlet, [string]$Text, $Color) {
+        $message = [System.Management.Automation.HostInformationMessage]::new()
+        $message.Message = $Text
+        if ($null -ne $Color) { $message.ForegroundColor = $Color }
+        $Cmdlet.WriteInformation($message, [string[]]@('PSHOST'))
+    }
+
     function Write-ShimError([string]$Message) {
-        # Same shape as the program's own errors, on stderr, so scripts see one format.
-        [Console]::Error.WriteLine("ERROR: $Message")
+        # Same shape and stream as the program's own errors, so scripts and logs see one format.
+        Write-HostLine $PSCmdlet "ERROR: $Message" ([ConsoleColor]::Red)
+    }
+
+    # The program's lines, tagged by it (GET_IMAPACCESSTOKEN_STREAMS=1) with the stream the
+    # original script used: O output (the server's lines: this script's output), I progress and
+    # prompts (Write-Host), W warnings (Write-Host, yellow), E errors and their advice
+    # (Write-Host, red), V verbose (Write-Verbose). A pipeline function keeps them in order and
+    # passes each on as it arrives.
+    function Write-ToolLine($Cmdlet) {
+        process {
+            $line = [string]$_
+            $text = if ($line.Length -ge 2) { $line.Substring(2) } else { '' }
+            switch ($line[0]) {
+                'O' { $text }
+                'I' { Write-HostLine $Cmdlet $text $null }
+                'W' { Write-HostLine $Cmdlet $text ([ConsoleColor]::Yellow) }
+                'E' { Write-HostLine $Cmdlet $text ([ConsoleColor]::Red) }
+                'V' { $Cmdlet.WriteVerbose($text) }
+                # An untagged line (an older program): output, as before.
+                default { $line }
+            }
+        }
     }
 
     # Splits GET_IMAP_ACCESS_TOKEN_COMMAND into words without evaluating anything: whitespace
@@ -142,7 +173,8 @@ begin {
             [System.IO.Path]::Combine($PSScriptRoot, $name)
         )
         foreach ($candidate in $candidates) {
-            if (Test-Path -LiteralPath $candidate -PathType Leaf) { return , @($candidate) }
+            # Not Test-Path: loading its module costs a large part of a second.
+            if ([System.IO.File]::Exists($candidate)) { return , @($candidate) }
         }
         throw ("the Get-IMAPAccessToken program for $target was not found (looked for " +
             ($candidates -join ' and ') + "). Copy the folder $target from the release next to " +
@@ -195,10 +227,10 @@ begin {
         return , $arguments.ToArray()
     }
 
-    # Runs the program; its stdout becomes this script's output as it arrives, its stderr
-    # (progress, VERBOSE: lines, errors) goes straight to the console, and pipeline input goes to
-    # its stdin. Sets $LASTEXITCODE. Preference variables set here stay in this function's scope.
-    function Invoke-Tool([string[]]$Command, [string[]]$Arguments, $InputLines, [bool]$HasInput) {
+    # Runs the program with its lines tagged (see Write-ToolLine) and puts each into its
+    # PowerShell stream as it arrives; pipeline input goes to its stdin. Sets $LASTEXITCODE.
+    # Preference and environment variables set here are restored or stay in this scope.
+    function Invoke-Tool($Cmdlet, [string[]]$Command, [string[]]$Arguments, $InputLines, [bool]$HasInput) {
         $exe = $Command[0]
         $argv = $Arguments
         if ($Command.Length -gt 1) { $argv = @($Command[1..($Command.Length - 1)]) + $Arguments }
@@ -206,7 +238,7 @@ begin {
             # PowerShell 7.3+: every argument is passed as is, empty strings included.
             $PSNativeCommandArgumentPassing = 'Standard'
         } else {
-            $argv = @($argv | ForEach-Object { ConvertTo-LegacyArgument $_ })
+            $argv = @(foreach ($arg in $argv) { ConvertTo-LegacyArgument $arg })
         }
         # The program reads and writes UTF-8; Windows PowerShell would otherwise send pipeline
         # input as ASCII and read the program's output in the console's code page.
@@ -220,9 +252,16 @@ begin {
         } catch {
             $consoleEncoding = $null # no console (e.g. a service): nothing to decode with anyway
         }
+        $streams = $env:GET_IMAPACCESSTOKEN_STREAMS
+        $env:GET_IMAPACCESSTOKEN_STREAMS = '1'
         try {
-            if ($HasInput) { $InputLines | & $exe @argv } else { & $exe @argv }
+            if ($HasInput) {
+                $InputLines | & $exe @argv | Write-ToolLine $Cmdlet
+            } else {
+                & $exe @argv | Write-ToolLine $Cmdlet
+            }
         } finally {
+            $env:GET_IMAPACCESSTOKEN_STREAMS = $streams
             if ($null -ne $consoleEncoding) { [Console]::OutputEncoding = $consoleEncoding }
         }
     }
@@ -241,7 +280,7 @@ end {
     }
     $arguments = Get-ForwardedArguments $PSBoundParameters $VerbosePreference
     try {
-        Invoke-Tool $command $arguments $pipelineInput $PSCmdlet.MyInvocation.ExpectingInput
+        Invoke-Tool $PSCmdlet $command $arguments $pipelineInput $PSCmdlet.MyInvocation.ExpectingInput
     } catch [System.Management.Automation.CommandNotFoundException],
     [System.Management.Automation.ApplicationFailedException] {
         # Not found or not executable: no exit code to pass on.

@@ -5,7 +5,7 @@ import { parseCommandLine } from "./cli/parse.ts";
 import { helpText } from "./cli/help.ts";
 import { lookupParameter } from "./cli/bind.ts";
 import { ExitCode, toToolError } from "./errors.ts";
-import { consoleSink, printable, Reporter } from "./output/console.ts";
+import { printable, processSink, Reporter, STREAMS_ENV } from "./output/console.ts";
 import { failedReport } from "./output/report.ts";
 import { errorReport } from "./app/error_report.ts";
 import { TOOL_NAME, VERSION } from "./version.ts";
@@ -47,6 +47,11 @@ function wantsJson(argv: readonly string[]): boolean {
   return false;
 }
 
+/** Where output goes: stdout and stderr, or tagged lines for the PowerShell script. */
+const sink = processSink((name) => Deno.env.get(name));
+/** Given to reporters only when it is not the console (they detect the terminal themselves). */
+const sinkOption = Deno.env.get(STREAMS_ENV) === "1" ? sink : undefined;
+
 export async function main(argv: readonly string[]): Promise<number> {
   let command;
   try {
@@ -59,21 +64,27 @@ export async function main(argv: readonly string[]): Promise<number> {
       format: wantsJson(argv) ? "Json" : "Text",
       verbose: false,
       lang,
+      sink: sinkOption,
     });
     reporter.finish(failedReport(errorReport(error, {}, lang), error.exitCode), {});
     return error.exitCode;
   }
   if (command.kind === "help") {
-    consoleSink.out(helpText());
+    sink.out(helpText());
     return ExitCode.ok;
   }
   if (command.kind === "version") {
-    consoleSink.out(`${TOOL_NAME} ${VERSION}\n`);
+    sink.out(`${TOOL_NAME} ${VERSION}\n`);
     return ExitCode.ok;
   }
   const { options } = command;
   const lang = pickLanguage(options.language, (name) => Deno.env.get(name));
-  const reporter = new Reporter({ format: options.outputFormat, verbose: options.verbose, lang });
+  const reporter = new Reporter({
+    format: options.outputFormat,
+    verbose: options.verbose,
+    lang,
+    sink: sinkOption,
+  });
   const { run } = await import("./app/run.ts");
   const { report, token, sasl } = await run(options, reporter, {
     readStdin,
@@ -93,9 +104,9 @@ if (import.meta.main) {
   } catch (thrown) {
     // A bug: say so briefly; the stack only with -Verbose.
     const error = toToolError(thrown);
-    consoleSink.err(`ERROR: internal error: ${printable(error.message)}\n`);
+    sink.err(`ERROR: internal error: ${printable(error.message)}\n`, "error");
     if (Deno.args.some((a) => /^-(verbose|vb)(:\$?true)?$/i.test(a)) && thrown instanceof Error) {
-      consoleSink.err(`${thrown.stack}\n`);
+      sink.err(`${thrown.stack}\n`, "verbose");
     }
     code = ExitCode.internal;
   }

@@ -17,16 +17,62 @@ export { printable };
 
 const encoder = new TextEncoder();
 
+/**
+ * What a line on the console is, beyond stdout or stderr: the PowerShell script needs it to put
+ * each line into the PowerShell stream the original used (see `taggedSink`).
+ */
+export type Channel = "info" | "warning" | "error" | "verbose" | "control";
+
 /** Where text goes; tests capture it, production writes to the real streams. */
 export interface Sink {
+  /** The result: server lines, JSON, the token. */
   out(text: string): void;
-  err(text: string): void;
+  /** Everything else; `channel` says what it is (default "info"). */
+  err(text: string, channel?: Channel): void;
 }
 
 export const consoleSink: Sink = {
   out: (text) => writeAll(Deno.stdout, text),
   err: (text) => writeAll(Deno.stderr, text),
 };
+
+/**
+ * Set (to "1") by scripts/Get-IMAPAccessToken.ps1 for the program it runs: every line then goes
+ * to stdout, tagged with the PowerShell stream it belongs to, so that the script can write it
+ * there (success output, Write-Host, Write-Verbose) in order. Not meant for other callers.
+ */
+export const STREAMS_ENV = "GET_IMAPACCESSTOKEN_STREAMS";
+
+/**
+ * The tags, one letter and a space in front of every line: O output, I information (progress,
+ * prompts, summaries), W warning, E error and its advice, V verbose (without "VERBOSE: ", which
+ * PowerShell adds). Control output (the waiting indicator) is dropped.
+ */
+const TAGS: Record<Exclude<Channel, "control">, string> = {
+  info: "I",
+  warning: "W",
+  error: "E",
+  verbose: "V",
+};
+
+export function taggedSink(write: (text: string) => void = (t) => writeAll(Deno.stdout, t)): Sink {
+  const tag = (letter: string, text: string) => {
+    const lines = text.endsWith("\n") ? text.slice(0, -1).split("\n") : text.split("\n");
+    write(lines.map((line) => `${letter} ${line}\n`).join(""));
+  };
+  return {
+    out: (text) => tag("O", text),
+    err: (text, channel = "info") => {
+      if (channel === "control") return;
+      tag(TAGS[channel], channel === "verbose" ? text.replace(/^VERBOSE: /gm, "") : text);
+    },
+  };
+}
+
+/** The sink for this process: tagged lines for the PowerShell script, else stdout and stderr. */
+export function processSink(env: (name: string) => string | undefined): Sink {
+  return env(STREAMS_ENV) === "1" ? taggedSink() : consoleSink;
+}
 
 function writeAll(stream: { writeSync(p: Uint8Array): number }, text: string): void {
   let bytes = encoder.encode(text);
@@ -87,12 +133,14 @@ export class Reporter {
 
   /** A step starts ("Connect to ..."): stderr in Text format, like Write-Host. */
   progress(message: string): void {
-    if (this.format === "Text") this.#sink.err(`${this.#safe(message)}\n`);
+    if (this.format === "Text") this.#sink.err(`${this.#safe(message)}\n`, "info");
   }
 
   /** -Verbose output on stderr in every format; may show the token and SASL string. */
   verboseLine(message: string): void {
-    if (this.verbose) this.#sink.err(`VERBOSE: ${printable(this.always.redact(message))}\n`);
+    if (this.verbose) {
+      this.#sink.err(`VERBOSE: ${printable(this.always.redact(message))}\n`, "verbose");
+    }
   }
 
   #label(key: MessageKey): string {
@@ -110,19 +158,20 @@ export class Reporter {
     this.#sink.err(
       `${this.#label("label.warning")} (${this.#stepName(advice.step)}): ${advice.cause}\n` +
         `${this.#label("label.fix")}: ${advice.fix}\n`,
+      "warning",
     );
   }
 
   warning(message: string): void {
     const safe = this.#safe(message);
     this.#warnings.push(safe);
-    if (this.format !== "Json") this.#sink.err(`WARNING: ${safe}\n`);
+    if (this.format !== "Json") this.#sink.err(`WARNING: ${safe}\n`, "warning");
   }
 
   /** A question to the person at the keyboard: stderr in every format. */
   prompt(message: string): void {
     this.#stopSpinner();
-    this.#sink.err(`${message}\n`);
+    this.#sink.err(`${message}\n`, "info");
   }
 
   /** Device-code instructions: stderr in every format (the user must see them). */
@@ -138,7 +187,7 @@ export class Reporter {
     if (this.#spinner !== undefined || !this.#terminal) return;
     let n = 0;
     this.#spinner = setInterval(() => {
-      this.#sink.err(`\r${"|/-\\"[n++ % 4]} waiting for the sign-in ...`);
+      this.#sink.err(`\r${"|/-\\"[n++ % 4]} waiting for the sign-in ...`, "control");
     }, 250);
   }
 
@@ -146,7 +195,7 @@ export class Reporter {
     if (this.#spinner === undefined) return;
     clearInterval(this.#spinner);
     this.#spinner = undefined;
-    this.#sink.err("\r\x1b[K");
+    this.#sink.err("\r\x1b[K", "control");
   }
 
   /** The many-mailbox table: mailbox, protocol, result, time, hint. */
@@ -214,21 +263,26 @@ export class Reporter {
           this.#sink.err(
             `${sum.failed === 0 ? "OK" : "FAILED"}: ${sum.ok} of ${sum.total} mailboxes work` +
               (sum.failed ? `; worst exit code ${sum.worstExitCode}.` : ".") + "\n",
+            sum.failed === 0 ? "info" : "error",
           );
         } else if (report.checklist) this.#sink.out(this.#checklistText(report.checklist));
-        else if (report.ok) this.#sink.err(`${summary(report)}\n`);
+        else if (report.ok) this.#sink.err(`${summary(report)}\n`, "info");
         break;
     }
     if (error) {
-      this.#sink.err(`ERROR: ${printable(error.message)}${error.code ? ` [${error.code}]` : ""}\n`);
+      this.#sink.err(
+        `ERROR: ${printable(error.message)}${error.code ? ` [${error.code}]` : ""}\n`,
+        "error",
+      );
       // Advice is built by us from the user's own non-secret values: printed as it is.
       if (error.advice) {
         this.#sink.err(
           `${this.#label("label.hint")} (${this.#stepName(error.advice.step)}): ` +
             `${error.advice.cause}\n${this.#label("label.fix")}: ${error.advice.fix}\n`,
+          "error",
         );
       } else if (error.hint) {
-        this.#sink.err(`${this.#label("label.hint")}: ${error.hint}\n`);
+        this.#sink.err(`${this.#label("label.hint")}: ${error.hint}\n`, "error");
       }
     }
   }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { printable, Reporter, type Sink } from "./console.ts";
+import { printable, processSink, Reporter, type Sink, taggedSink } from "./console.ts";
 import { Redactor } from "../redact.ts";
 import type { Report } from "./report.ts";
 
@@ -160,4 +160,54 @@ Deno.test("Reporter prints each checklist finding as a line with its step", () =
       "[OK] Token has what is needed\n" +
       "  i step 3 (Exchange service principal and mailbox permission): oid is X.\n",
   );
+});
+
+Deno.test("taggedSink() tags every line with its PowerShell stream, in order, on one channel", () => {
+  let written = "";
+  const sink = taggedSink((t) => written += t);
+  const r = new Reporter({ format: "Text", verbose: true, sink });
+  r.progress("Connect to h:993.");
+  r.line("S", "* OK ready");
+  r.line("C", "A01 LIST");
+  r.warning("the certificate expires soon");
+  r.waiting(true);
+  r.waiting(false);
+  r.finish(
+    report({
+      ok: false,
+      exitCode: 5,
+      error: {
+        kind: "auth",
+        message: "login refused",
+        code: "IMAP_AUTH_FAILED",
+        hint: null,
+        advice: { step: 3, cause: "No permission.", fix: "Add-MailboxPermission ..." },
+      },
+    }),
+    {},
+  );
+  assert.deepEqual(written.split("\n").slice(0, -1), [
+    "I Connect to h:993.",
+    "O * OK ready",
+    "V Executing command -- A01 LIST",
+    "W WARNING: the certificate expires soon",
+    "E ERROR: login refused [IMAP_AUTH_FAILED]",
+    "E HINT (step 3 (Exchange service principal and mailbox permission)): No permission.",
+    "E FIX: Add-MailboxPermission ...",
+  ]);
+});
+
+Deno.test("taggedSink() tags each line of multi-line output (JSON) as output", () => {
+  let written = "";
+  taggedSink((t) => written += t).out('{\n  "ok": true\n}\n');
+  assert.equal(written, 'O {\nO   "ok": true\nO }\n');
+});
+
+Deno.test("processSink() tags only when the PowerShell script asks for it", () => {
+  assert.notEqual(
+    processSink(() => undefined),
+    processSink((n) => n === "GET_IMAPACCESSTOKEN_STREAMS" ? "1" : undefined),
+  );
+  const plain = processSink(() => undefined);
+  assert.equal(plain, processSink((n) => n === "GET_IMAPACCESSTOKEN_STREAMS" ? "0" : undefined));
 });

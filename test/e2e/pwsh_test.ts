@@ -102,14 +102,28 @@ async function runPwsh(
   return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
 }
 
-/** Helpers every test script starts with. */
+/**
+ * Helpers every test script starts with. Invoke-Case sorts what a block produced by PowerShell
+ * stream: success output, Write-Host records (information stream, tag PSHOST), verbose records;
+ * what a native program wrote to stderr stays on pwsh's stderr.
+ */
 const PRELUDE = String.raw`
 function Invoke-Case([string]$Name, [scriptblock]$Block) {
     [Console]::Error.WriteLine("<<<$Name>>>")
     $global:LASTEXITCODE = $null
-    $result = [ordered]@{ case = $Name }
+    $result = [ordered]@{ case = $Name; out = @(); host = @(); verbose = @() }
     try {
-        $result.out = @(& $Block | ForEach-Object { "$_" })
+        foreach ($record in @(& $Block *>&1)) {
+            if ($record -is [System.Management.Automation.InformationRecord]) {
+                $result.host += ($(if ($record.Tags -contains 'PSHOST') { '' } else { 'NOT-HOST ' }) + "$record")
+            } elseif ($record -is [System.Management.Automation.VerboseRecord]) {
+                $result.verbose += $record.Message
+            } elseif ($record -is [System.Management.Automation.ErrorRecord]) {
+                [Console]::Error.WriteLine("$record")
+            } else {
+                $result.out += "$record"
+            }
+        }
         $result.code = $global:LASTEXITCODE
     } catch {
         $result.code = $global:LASTEXITCODE
@@ -120,10 +134,15 @@ function Invoke-Case([string]$Name, [scriptblock]$Block) {
 `;
 
 interface Case {
+  /** Success output (what `$x = & ...` captures). */
   out: string[];
+  /** Write-Host lines (information records tagged PSHOST). */
+  host: string[];
+  /** Verbose records (Write-Verbose). */
+  verbose: string[];
   code: number | null;
   error?: string;
-  /** What the case wrote to stderr. */
+  /** What the case wrote to stderr (native programs called directly). */
   stderr: string;
 }
 
@@ -146,7 +165,13 @@ async function runCases(
     for (const line of result.stdout.split("\n")) {
       if (!line.startsWith("CASE ")) continue;
       const c = JSON.parse(line.slice(5));
-      cases.set(c.case, { ...c, out: c.out ?? [], stderr: stderrByCase.get(c.case) ?? "" });
+      cases.set(c.case, {
+        ...c,
+        out: c.out ?? [],
+        host: c.host ?? [],
+        verbose: c.verbose ?? [],
+        stderr: stderrByCase.get(c.case) ?? "",
+      });
     }
     return { cases, result };
   } finally {
@@ -402,12 +427,12 @@ Invoke-Case 'legacy argument passing' {
       assert.deepEqual(args("command with arguments").slice(0, 3), ["--fixed", "two words", ""]);
       assert.equal(c("unclosed quote").code, 1);
       assert.match(
-        c("unclosed quote").stderr,
+        c("unclosed quote").host.join("\n"),
         /^ERROR: GET_IMAP_ACCESS_TOKEN_COMMAND has an unclosed/m,
       );
       assert.equal(c("no program").code, 1);
       assert.match(
-        c("no program").stderr,
+        c("no program").host.join("\n"),
         new RegExp(
           `^ERROR: the Get-IMAPAccessToken program for ${Deno.build.target} was not found`,
           "m",
@@ -479,6 +504,27 @@ Invoke-Case 'abbreviated names' {
 Invoke-Case '-Verbose:$false' {
     .\Get-IMAPAccessToken.ps1 -tenantID '${TENANT}' -clientId '${APP}' -clientsecret '${SECRET}' -targetMailbox '${MAILBOX}' -Verbose:$false -Port ${imap} @bed
 }
+Invoke-Case 'verbose preference' {
+    $VerbosePreference = 'Continue'
+    .\Get-IMAPAccessToken.ps1 -tenantID '${TENANT}' -clientId '${APP}' -clientsecret '${SECRET}' -targetMailbox '${MAILBOX}' -Port ${imap} @bed
+}
+Invoke-Case 'verbose preference, -Verbose:$false' {
+    $VerbosePreference = 'Continue'
+    .\Get-IMAPAccessToken.ps1 -tenantID '${TENANT}' -clientId '${APP}' -clientsecret '${SECRET}' -targetMailbox '${MAILBOX}' -Verbose:$false -Port ${imap} @bed
+}
+Invoke-Case '6>$null' {
+    .\Get-IMAPAccessToken.ps1 -tenantID '${TENANT}' -clientId '${APP}' -clientsecret '${SECRET}' -targetMailbox '${MAILBOX}' -Port ${imap} @bed 6>$null
+}
+Invoke-Case 'InformationPreference Ignore' {
+    $InformationPreference = 'Ignore'
+    .\Get-IMAPAccessToken.ps1 -tenantID '${TENANT}' -clientId '${APP}' -clientsecret '${SECRET}' -targetMailbox '${MAILBOX}' -Port ${imap} @bed
+}
+Invoke-Case '6>&1' {
+    $all = .\Get-IMAPAccessToken.ps1 -tenantID '${TENANT}' -clientId '${APP}' -clientsecret '${SECRET}' -targetMailbox '${MAILBOX}' -Port ${imap} @bed 6>&1
+    $code = $LASTEXITCODE
+    ConvertTo-Json @($all | ForEach-Object { "$_" }) -Compress
+    $global:LASTEXITCODE = $code
+}
 Invoke-Case 'capture' {
     $lines = & .\Get-IMAPAccessToken.ps1 -tenantID '${TENANT}' -clientId '${APP}' -clientsecret '${SECRET}' -targetMailbox '${MAILBOX}' -Verbose -Port ${imap} @bed
     $code = $LASTEXITCODE
@@ -527,14 +573,26 @@ Invoke-Case 'CLI as a native command, odd secret' {
     const serverLine = /^(\* |\+OK|-ERR|[A-Z]\d+ )/;
 
     await t.step(
-      "the original's call with -Verbose: exit 0, server lines, VERBOSE on stderr",
+      "the original's call with -Verbose: exit 0, server lines, Write-Host and verbose records",
       () => {
         const original = c("original call with -Verbose");
         assert.equal(original.code, 0, original.stderr);
         assert.ok(original.out.some((l) => /^\* OK The Microsoft Exchange IMAP4/.test(l)));
         assert.ok(original.out.some((l) => /^\* LIST .*INBOX/.test(l)));
-        assert.match(original.stderr, /^VERBOSE: /m);
-        assert.match(original.stderr, /^OK: IMAP login to 127\.0\.0\.1:\d+ as box@contoso\.com/m);
+        // -Verbose lines are verbose records (PowerShell adds "VERBOSE: " itself).
+        assert.ok(original.verbose.some((l) => /^Executing command -- /.test(l)));
+        assert.ok(original.verbose.every((l) => !l.startsWith("VERBOSE:")));
+        // Progress and the result line are Write-Host lines, in order with the output.
+        assert.ok(
+          original.host.some((l) => /^Connect to 127\.0\.0\.1/.test(l)),
+          original.host.join("\n"),
+        );
+        assert.match(
+          original.host.at(-1) ?? "",
+          /^OK: IMAP login to 127\.0\.0\.1:\d+ as box@contoso\.com/,
+        );
+        assert.ok(original.host.every((l) => !l.startsWith("NOT-HOST")));
+        assert.equal(original.stderr.trim(), "");
       },
     );
 
@@ -543,10 +601,13 @@ Invoke-Case 'CLI as a native command, odd secret' {
       assert.equal(splatted.code, 0, splatted.stderr);
       assert.ok(splatted.out.some((l) => /^\+OK 3 14523$/.test(l)), splatted.out.join("\n"));
       assert.equal(c("abbreviated names").code, 0, c("abbreviated names").stderr);
-      assert.match(c("abbreviated names").stderr, /OK: POP3 login/);
+      assert.match(c("abbreviated names").host.join("\n"), /OK: POP3 login/);
       const quiet = c("-Verbose:$false");
       assert.equal(quiet.code, 0, quiet.stderr);
-      assert.doesNotMatch(quiet.stderr, /VERBOSE:/);
+      assert.deepEqual(quiet.verbose, []);
+      // A caller that sets $VerbosePreference gets verbose records; -Verbose:$false wins over it.
+      assert.ok(c("verbose preference").verbose.length > 0);
+      assert.deepEqual(c("verbose preference, -Verbose:$false").verbose, []);
     });
 
     await t.step("$lines = & ... captures the server's lines only", () => {
@@ -555,16 +616,33 @@ Invoke-Case 'CLI as a native command, odd secret' {
       const lines = JSON.parse(capture.out[0]) as string[];
       assert.ok(lines.length >= 4, lines.join("\n"));
       for (const line of lines) assert.match(line, serverLine);
-      // Progress and VERBOSE text went to stderr instead.
-      assert.match(capture.stderr, /^VERBOSE: /m);
-      assert.match(capture.stderr, /^OK: IMAP login/m);
+      // Progress and verbose text went to their own streams instead.
+      assert.ok(capture.verbose.length > 0);
+      assert.match(capture.host.join("\n"), /^OK: IMAP login/m);
     });
+
+    await t.step(
+      "progress is silenced with 6>$null or $InformationPreference, captured with 6>&1",
+      () => {
+        const silenced = c("6>$null");
+        assert.equal(silenced.code, 0);
+        assert.deepEqual(silenced.host, []);
+        assert.ok(silenced.out.some((l) => /^\* LIST .*INBOX/.test(l)));
+        assert.deepEqual(c("InformationPreference Ignore").host, []);
+        assert.ok(c("InformationPreference Ignore").out.length > 0);
+        const merged = JSON.parse(c("6>&1").out[0]) as string[];
+        const ok = merged.findIndex((l) => /^OK: IMAP login/.test(l));
+        const list = merged.findIndex((l) => /^\* LIST /.test(l));
+        assert.ok(list >= 0 && ok > list, merged.join("\n"));
+      },
+    );
 
     await t.step("failures set $LASTEXITCODE; try/catch scripts can act on them", () => {
       const wrong = c("wrong secret, try/catch");
       assert.equal(wrong.code, 3);
       assert.deepEqual(wrong.out, ["caught: Get-IMAPAccessToken failed with exit code 3"]);
-      assert.match(wrong.stderr, /AADSTS7000215/);
+      assert.match(wrong.host.join("\n"), /^ERROR: .*AADSTS7000215/m);
+      assert.match(wrong.host.join("\n"), /^HINT \(step 1/m);
       const noAccess = c("no mailbox access, native errors as exceptions");
       assert.equal(noAccess.code, 6);
       assert.match(noAccess.out.at(-1) ?? "", /^caught: NativeCommandExitException 6$/);
@@ -606,6 +684,11 @@ Invoke-Case 'CLI as a native command, odd secret' {
         assert.equal(r.code, 6, r.stderr);
         assert.match(r.stdout, /OK AUTHENTICATE completed/);
         assert.match(r.stdout, /BAD User is authenticated but not connected/);
+        // As with the original, the log (pwsh's stdout) holds the error and its advice too.
+        assert.match(r.stdout, /^ERROR: .*\[IMAP_NOT_CONNECTED\]$/m);
+        assert.match(r.stdout, /^HINT \(step 3/m);
+        assert.match(r.stdout, /^FIX: .*Add-MailboxPermission/m);
+        assert.equal(r.stderr, "");
       },
     );
   } finally {
