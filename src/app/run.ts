@@ -4,7 +4,7 @@
  * throws for expected failures); main.ts renders it and exits with its code.
  */
 import { connects, isUserSignIn, type Options, scopesFor } from "../cli/options.ts";
-import { ExitCode, TokenError, toToolError, UsageError } from "../errors.ts";
+import { ExitCode, toToolError, UsageError } from "../errors.ts";
 import { acquireToken, type RunEnvironment } from "./token_flow.ts";
 import { probeAuthority } from "../auth/probe.ts";
 import { decodeClaims, summarizeClaims } from "../diagnose/claims.ts";
@@ -53,6 +53,7 @@ export async function run(
   let sasl: string | undefined;
   // Until the token is there, network trouble is with the authority, not the mail server.
   let place: Place | undefined = authorityPlace(options);
+  let forget: (() => Promise<void>) | undefined;
   try {
     if (options.diagnose) {
       await checks.run("authority", () =>
@@ -98,12 +99,10 @@ export async function run(
     }
     const findings = claimsCheck.findings.map((f) => f.code);
     checks.record("claims", findings.length === 0, findings.join(", ") || null);
-    if (findings.length > 0 && options.diagnose) {
-      throw new TokenError(
-        `the token cannot be used for ${mail.protocol} (${findings[0]})`,
-        { code: findings[0] },
-      );
-    }
+    // A token that lacks what the protocol needs is not served again: once the admin has
+    // fixed the setup (consent, role), the next run must get a fresh token.
+    if (findings.length > 0) await acquired.forget?.();
+    forget = acquired.forget;
 
     if (!mailbox) {
       throw new UsageError(
@@ -126,6 +125,7 @@ export async function run(
       report.summary = many.summary;
       report.exitCode = many.summary.worstExitCode;
       report.ok = report.exitCode === ExitCode.ok;
+      if (many.results.some((r) => r.exitCode === ExitCode.auth)) await forget?.();
     } else {
       if (connecting) {
         Object.assign(report, await mailSession(mail, { mailbox, sasl, token }, reporter, checks));
@@ -137,6 +137,8 @@ export async function run(
     const error = toToolError(thrown);
     report.exitCode = error.exitCode;
     report.error = errorReport(error, context, lang, place);
+    // The mail server refused the token: not served again (the next run asks Entra ID).
+    if (error.kind === "auth") await forget?.();
     if (error.kind === "internal") {
       reporter.verboseLine(
         thrown instanceof Error ? thrown.stack ?? thrown.message : String(thrown),

@@ -41,6 +41,8 @@ export interface Acquired {
   username?: string;
   /** The device-code instructions shown, when that sign-in ran (JSON `deviceCode`). */
   deviceCode?: DeviceCodeInfo;
+  /** Removes this token from the cache: it proved unusable, the next run must get a fresh one. */
+  forget?: () => Promise<void>;
 }
 
 const MIN_VALIDITY_SECONDS = 300;
@@ -145,7 +147,11 @@ export async function acquireToken(
       tenantId: options.tenantId,
       clientId: options.clientId,
       credential: await cacheCredential(options, secret),
-    }, { warn: (m) => reporter.warning(m) });
+    }, {
+      warn: (m) => reporter.warning(m),
+      // Only the default folder is the tool's own; -TokenCachePath's mode is never changed.
+      ownFolder: options.tokenCachePath === undefined,
+    });
     const fast = await cache.readFast(scopes, { user, minValiditySeconds: MIN_VALIDITY_SECONDS });
     if (fast) {
       reporter.verboseLine(`Token from the cache ${cache.path}`);
@@ -155,6 +161,7 @@ export async function acquireToken(
         fromCache: true,
         signIn: "cache",
         username: fast.username,
+        forget: forgetIn(cache, fast.accessToken, reporter),
       };
     }
   }
@@ -215,5 +222,15 @@ export async function acquireToken(
       kind: isUserSignIn(options) ? "user" : "app",
     });
   }
-  return acquired;
+  return cache
+    ? { ...acquired, forget: forgetIn(cache, acquired.accessToken, reporter) }
+    : acquired;
+}
+
+function forgetIn(cache: TokenCache, accessToken: string, reporter: Reporter) {
+  return async () => {
+    if (await cache.forget(accessToken)) {
+      reporter.verboseLine(`Removed the unusable token from the cache ${cache.path}`);
+    }
+  };
 }

@@ -10,6 +10,7 @@ import { printable } from "../text.ts";
 import type { BoundValue } from "./bind.ts";
 import type { ParameterSetName } from "./parameters.ts";
 import { type Cloud, CLOUDS } from "../net/clouds.ts";
+import { cacheFolderProblem } from "../auth/cache_location.ts";
 
 export type Protocol = "IMAP" | "POP3" | "SMTP";
 export type OutputFormat = "Text" | "Json" | "Token" | "Sasl";
@@ -354,6 +355,17 @@ function checkCaFile(path: string): string[] {
   return pems.map((p) => p + "\n");
 }
 
+/** -TokenCachePath: a new folder, or an existing one only its owner can open. */
+function checkTokenCachePath(path: string): string {
+  const problem = cacheFolderProblem(path);
+  if (problem) {
+    throw new UsageError(`-TokenCachePath: ${printable(path)} ${problem}.`, {
+      code: "UNSAFE_CACHE_FOLDER",
+    });
+  }
+  return path;
+}
+
 function checkExists(name: string, path: string): string {
   try {
     const info = Deno.statSync(path);
@@ -390,7 +402,9 @@ export function buildOptions(
     caCerts,
     outputFormat: (str(values, "OutputFormat") ?? "Text") as OutputFormat,
     noConnect: values.get("NoConnect") === true,
-    tokenCachePath: str(values, "TokenCachePath"),
+    tokenCachePath: values.has("TokenCachePath") && values.get("NoTokenCache") !== true
+      ? checkTokenCachePath(required(values, "TokenCachePath"))
+      : str(values, "TokenCachePath"),
     noTokenCache: values.get("NoTokenCache") === true,
     diagnose: values.get("Diagnose") === true,
     language: str(values, "Language") as "en" | "de" | undefined,
