@@ -12,10 +12,6 @@ import { TOOL_NAME, VERSION } from "./version.ts";
 import { openBrowser } from "./platform/browser.ts";
 import { pickLanguage } from "./diagnose/messages.ts";
 
-async function readStdin(): Promise<string> {
-  return await new Response(Deno.stdin.readable).text();
-}
-
 /** One line from standard input (the paste flow), without its line ending; null at its end. */
 async function readLine(): Promise<string | null> {
   const reader = Deno.stdin.readable.pipeThrough(new TextDecoderStream()).getReader();
@@ -76,7 +72,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const reporter = new Reporter({ format: options.outputFormat, verbose: options.verbose, lang });
   const { run } = await import("./app/run.ts");
   const { report, token, sasl } = await run(options, reporter, {
-    readStdin,
+    stdin: () => Deno.stdin.readable,
     readLine,
     interactive: Deno.stdin.isTerminal(),
     env: (name) => Deno.env.get(name),

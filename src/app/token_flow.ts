@@ -18,12 +18,13 @@ import { acquireUserToken, type DeviceCodeInfo, type UserSignIn } from "../auth/
 import { credentialId, TokenCache } from "../auth/cache.ts";
 import { defaultCacheDir } from "../auth/cache_location.ts";
 import type { Reporter } from "../output/console.ts";
+import { MAX_STDIN_BYTES, readBoundedText } from "../bounded_input.ts";
 
 export type SignIn = "clientCredentials" | UserSignIn | "cache";
 
 export interface RunEnvironment {
-  /** All of standard input (for `-clientsecret -`). */
-  readStdin(): Promise<string>;
+  /** Standard input as a stream (for `-clientsecret -`; read bounded in size and time). */
+  stdin(): ReadableStream<Uint8Array>;
   /** One line of standard input, or null at its end (for the paste flow). */
   readLine(): Promise<string | null>;
   /** True when a person can answer: standard input is a terminal. */
@@ -49,7 +50,12 @@ const MIN_VALIDITY_SECONDS = 300;
 
 async function readSecret(options: SecretOptions, env: RunEnvironment): Promise<string> {
   if (options.secret.from === "value") return options.secret.value;
-  const secret = (await env.readStdin()).replace(/\r?\n$/, "");
+  const text = await readBoundedText(env.stdin(), {
+    what: "-clientsecret: standard input",
+    maxBytes: MAX_STDIN_BYTES,
+    timeoutMs: options.timeoutSeconds * 1000,
+  });
+  const secret = text.replace(/\r?\n$/, "");
   if (secret === "") {
     throw new UsageError("-clientsecret: '-' was given but standard input was empty.", {
       code: "EMPTY_VALUE",

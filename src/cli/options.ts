@@ -7,6 +7,7 @@
 import { UsageError } from "../errors.ts";
 import { mailboxProblem } from "../sasl/xoauth2.ts";
 import { printable } from "../text.ts";
+import { readFileBoundedSync } from "../bounded_input.ts";
 import type { BoundValue } from "./bind.ts";
 import type { ParameterSetName } from "./parameters.ts";
 import { type Cloud, CLOUDS } from "../net/clouds.ts";
@@ -331,10 +332,18 @@ function checkTimeout(seconds: number): number {
   return seconds;
 }
 
+/** Files named by parameters hold a few addresses or certificates: more is a wrong file. */
+const MAX_FILE_BYTES: Record<string, number> = { MailboxFile: 1024 * 1024, CaFile: 4096 * 1024 };
+
 function readFileOrFail(name: string, path: string): string {
   try {
-    return Deno.readTextFileSync(path);
+    return readFileBoundedSync(
+      path,
+      `-${name}: ${printable(path)}`,
+      MAX_FILE_BYTES[name] ?? 1 << 20,
+    );
   } catch (error) {
+    if (error instanceof UsageError) throw error;
     const reason = error instanceof Deno.errors.NotFound
       ? "file not found"
       : error instanceof Deno.errors.IsADirectory
