@@ -6,7 +6,7 @@
  */
 import { UsageError } from "../errors.ts";
 import { mailboxProblem } from "../sasl/xoauth2.ts";
-import { printable } from "../text.ts";
+import { shown } from "../text.ts";
 import { readFileBoundedSync } from "../bounded_input.ts";
 import type { BoundValue } from "./bind.ts";
 import type { ParameterSetName } from "./parameters.ts";
@@ -150,7 +150,7 @@ function checkTenant(tenant: string, set: ParameterSetName): string {
   const userSet = set === "authorizationcode" || set === "devicecode";
   if (["common", "organizations", "consumers"].includes(lower) && !userSet) {
     throw new UsageError(
-      `-tenantID: '${t}' is not a tenant; app sign-in needs the Directory (tenant) ID ` +
+      `-tenantID: '${shown(t)}' is not a tenant; app sign-in needs the Directory (tenant) ID ` +
         `or the tenant's domain.`,
       { code: "BAD_TENANT" },
     );
@@ -158,7 +158,7 @@ function checkTenant(tenant: string, set: ParameterSetName): string {
   if (!GUID.test(t) && !DOMAIN.test(t) && !["common", "organizations"].includes(lower)) {
     throw new UsageError(
       `-tenantID: expected the Directory (tenant) ID (a GUID) or a domain like ` +
-        `contoso.onmicrosoft.com, got '${t}'.`,
+        `contoso.onmicrosoft.com, got '${shown(t)}'.`,
       { code: "BAD_TENANT" },
     );
   }
@@ -170,17 +170,18 @@ function checkClientId(id: string): string {
   if (!GUID.test(t)) {
     throw new UsageError(
       `-clientId: expected the Application (client) ID, a GUID like ` +
-        `11111111-2222-3333-4444-555555555555, got '${t}'.`,
+        `11111111-2222-3333-4444-555555555555, got '${shown(t)}'.`,
       { code: "BAD_CLIENT_ID" },
     );
   }
   return t;
 }
 
-function checkMailbox(name: string, address: string): string {
+/** `where` names the source: `-targetMailbox`, or `-MailboxFile: line 3`. */
+function checkMailbox(where: string, address: string): string {
   const problem = mailboxProblem(address.trim());
   if (problem) {
-    throw new UsageError(`-${name}: '${printable(address)}' ${problem}.`, { code: "BAD_MAILBOX" });
+    throw new UsageError(`${where}: '${shown(address)}' ${problem}.`, { code: "BAD_MAILBOX" });
   }
   return address.trim();
 }
@@ -192,7 +193,7 @@ function checkServer(host: string): string {
     return bare;
   }
   throw new UsageError(
-    `-Server: expected a host name or IP address without scheme or port, got '${printable(h)}'.`,
+    `-Server: expected a host name or IP address without scheme or port, got '${shown(h)}'.`,
     { code: "BAD_SERVER" },
   );
 }
@@ -209,7 +210,7 @@ function checkAuthorityHost(raw: string): string {
   try {
     url = new URL(raw.trim());
   } catch {
-    throw new UsageError(`-AuthorityHost: expected an https URL, got '${printable(raw)}'.`, {
+    throw new UsageError(`-AuthorityHost: expected an https URL, got '${shown(raw)}'.`, {
       code: "BAD_URL",
     });
   }
@@ -245,7 +246,7 @@ function checkRedirectUri(raw: string): string {
     return raw.trim();
   } catch {
     throw new UsageError(
-      `-redirectUri: expected an absolute URI like http://localhost, got '${printable(raw)}'.`,
+      `-redirectUri: expected an absolute URI like http://localhost, got '${shown(raw)}'.`,
       { code: "BAD_URL" },
     );
   }
@@ -255,7 +256,7 @@ function checkScopes(raw: string): string[] {
   const scopes = raw.split(/[\s,]+/).filter((x) => x !== "");
   for (const scope of scopes) {
     if (!/^[\x21-\x7e]+$/.test(scope)) {
-      throw new UsageError(`-Scopes: '${printable(scope)}' is not a valid scope.`, {
+      throw new UsageError(`-Scopes: '${shown(scope)}' is not a valid scope.`, {
         code: "BAD_SCOPE",
       });
     }
@@ -279,7 +280,7 @@ function checkSendTo(protocol: Protocol, address: string): string {
       code: "BAD_COMBINATION",
     });
   }
-  return checkMailbox("SendTestMessageTo", address);
+  return checkMailbox("-SendTestMessageTo", address);
 }
 
 function checkProxy(raw: string): URL {
@@ -295,20 +296,28 @@ function checkProxy(raw: string): URL {
   return url;
 }
 
-/** -targetMailbox (comma list) and -MailboxFile, checked, in order, each address once; never empty. */
+/**
+ * -targetMailbox and -MailboxFile, checked, in order, each address once; never empty.
+ * Both take lists separated by `,` or `;` (Outlook's separator); file lines are named
+ * by number in messages.
+ */
 function collectMailboxes(target: string | undefined, file: string | undefined): string[] {
   const raw: [string, string][] = [];
-  for (const part of (target ?? "").split(",")) {
-    if (part.trim() !== "" || target === "") raw.push(["targetMailbox", part]);
+  for (const part of (target ?? "").split(/[,;]/)) {
+    if (part.trim() !== "" || target === "") raw.push(["-targetMailbox", part]);
   }
   if (file !== undefined) {
     const text = readFileOrFail("MailboxFile", file);
-    for (const line of text.split(/\r?\n/)) {
-      const entry = line.replace(/#.*$/, "").trim();
-      if (entry) raw.push(["MailboxFile", entry]);
-    }
-    if (!raw.some(([from]) => from === "MailboxFile")) {
-      throw new UsageError(`-MailboxFile: no mailbox in ${file}`, { code: "BAD_FILE" });
+    let fromFile = 0;
+    text.split(/\r?\n/).forEach((line, i) => {
+      for (const part of line.replace(/#.*$/, "").split(/[,;]/)) {
+        if (part.trim() === "") continue;
+        raw.push([`-MailboxFile: line ${i + 1}`, part]);
+        fromFile++;
+      }
+    });
+    if (fromFile === 0) {
+      throw new UsageError(`-MailboxFile: no mailbox in ${shown(file)}`, { code: "BAD_FILE" });
     }
   }
   const seen = new Set<string>();
@@ -339,7 +348,7 @@ function readFileOrFail(name: string, path: string): string {
   try {
     return readFileBoundedSync(
       path,
-      `-${name}: ${printable(path)}`,
+      `-${name}: ${shown(path)}`,
       MAX_FILE_BYTES[name] ?? 1 << 20,
     );
   } catch (error) {
@@ -368,7 +377,7 @@ function checkCaFile(path: string): string[] {
 function checkTokenCachePath(path: string): string {
   const problem = cacheFolderProblem(path);
   if (problem) {
-    throw new UsageError(`-TokenCachePath: ${printable(path)} ${problem}.`, {
+    throw new UsageError(`-TokenCachePath: ${shown(path)} ${problem}.`, {
       code: "UNSAFE_CACHE_FOLDER",
     });
   }
@@ -476,8 +485,8 @@ export function buildOptions(
       const shared = str(values, "SharedMailbox");
       const user = {
         ...common,
-        loginHint: loginHint === undefined ? undefined : checkMailbox("LoginHint", loginHint),
-        sharedMailbox: shared === undefined ? undefined : checkMailbox("SharedMailbox", shared),
+        loginHint: loginHint === undefined ? undefined : checkMailbox("-LoginHint", loginHint),
+        sharedMailbox: shared === undefined ? undefined : checkMailbox("-SharedMailbox", shared),
         scopes: values.has("Scopes") ? checkScopes(required(values, "Scopes")) : undefined,
       };
       const mailbox = user.sharedMailbox ?? user.loginHint;
@@ -488,7 +497,7 @@ export function buildOptions(
         parameterSet: set,
         redirectUri: checkRedirectUri(required(values, "redirectUri")),
         // Mandatory in this set: parameter_set.ts made sure it was given.
-        loginHint: checkMailbox("LoginHint", required(values, "LoginHint")),
+        loginHint: checkMailbox("-LoginHint", required(values, "LoginHint")),
       };
     }
   }
