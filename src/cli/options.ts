@@ -8,6 +8,7 @@ import { UsageError } from "../errors.ts";
 import { mailboxProblem } from "../sasl/xoauth2.ts";
 import { shown } from "../text.ts";
 import { readFileBoundedSync } from "../bounded_input.ts";
+import { caCertificates } from "./ca_file.ts";
 import type { BoundValue } from "./bind.ts";
 import type { ParameterSetName } from "./parameters.ts";
 import { type Cloud, CLOUDS } from "../net/clouds.ts";
@@ -186,12 +187,28 @@ function checkMailbox(where: string, address: string): string {
   return address.trim();
 }
 
+/** An IPv6 address as URL parsers take it (`:::` and other malformed ones are not). */
+function isIpv6(text: string): boolean {
+  if (!text.includes(":") || !/^[0-9a-f:.]+$/i.test(text)) return false;
+  try {
+    return new URL(`http://[${text}]/`).hostname !== "";
+  } catch {
+    return false;
+  }
+}
+
 function checkServer(host: string): string {
   const h = host.trim();
-  const bare = h.startsWith("[") && h.endsWith("]") ? h.slice(1, -1) : h;
-  if (HOST_LABELS.test(h) || IPV4.test(h) || (bare.includes(":") && /^[0-9a-f:.]+$/i.test(bare))) {
-    return bare;
+  const withPort = /^(\[[^\]]*\]|[^:]+):(\d{1,5})$/.exec(h);
+  if (withPort) {
+    throw new UsageError(
+      `-Server: '${shown(h)}' includes a port; give the host alone and the port as ` +
+        `-Port ${withPort[2]}.`,
+      { code: "BAD_SERVER" },
+    );
   }
+  const bare = h.startsWith("[") && h.endsWith("]") ? h.slice(1, -1) : h;
+  if (HOST_LABELS.test(h) || IPV4.test(h) || isIpv6(bare)) return bare;
   throw new UsageError(
     `-Server: expected a host name or IP address without scheme or port, got '${shown(h)}'.`,
     { code: "BAD_SERVER" },
@@ -363,14 +380,7 @@ function readFileOrFail(name: string, path: string): string {
 }
 
 function checkCaFile(path: string): string[] {
-  const text = readFileOrFail("CaFile", path);
-  const pems = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g);
-  if (!pems) {
-    throw new UsageError(`-CaFile: no PEM certificate (BEGIN CERTIFICATE) in ${path}`, {
-      code: "BAD_FILE",
-    });
-  }
-  return pems.map((p) => p + "\n");
+  return caCertificates(readFileOrFail("CaFile", path), path);
 }
 
 /** -TokenCachePath: a new folder, or an existing one only its owner can open. */
