@@ -12,7 +12,8 @@ const RUNS = Number(Deno.env.get("BENCH_RUNS") ?? 9);
 
 async function timeOnce(args: string[]): Promise<number> {
   const started = performance.now();
-  const out = await new Deno.Command(Deno.execPath(), { args, stdout: "null", stderr: "null" })
+  // Piped, not /dev/null: Token/Sasl output refuses to write where the result would be lost.
+  const out = await new Deno.Command(Deno.execPath(), { args, stdout: "piped", stderr: "null" })
     .output();
   const ms = performance.now() - started;
   if (out.code > 2) throw new Error(`bench run failed: exit ${out.code}: ${args.join(" ")}`);

@@ -40,6 +40,7 @@ export const TOOL_CODES = [
   "INPUT_TOO_LARGE",
   "INPUT_TIMEOUT",
   "BAD_INPUT",
+  "NO_OUTPUT",
   "NO_INPUT",
   "NO_MAILBOX",
   "CERT_FILE_NOT_FOUND",

@@ -350,7 +350,7 @@ function collectMailboxes(target: string | undefined, file: string | undefined):
 }
 
 function checkTimeout(seconds: number): number {
-  if (!(seconds > 0 && seconds <= 3600)) {
+  if (!(seconds >= 0.1 && seconds <= 3600)) {
     throw new UsageError(`-TimeoutSeconds: expected a number of seconds from 0.1 to 3600.`, {
       code: "BAD_TIMEOUT",
     });
@@ -454,10 +454,25 @@ export function buildOptions(
         : undefined,
     },
   };
+  const tokenOnly = common.outputFormat === "Token" || common.outputFormat === "Sasl";
+  if (tokenOnly && common.diagnose) {
+    throw new UsageError(
+      `-Diagnose: prints a checklist, which -OutputFormat ${common.outputFormat} has no room ` +
+        "for; use -OutputFormat Text or Json.",
+      { code: "BAD_COMBINATION" },
+    );
+  }
   switch (set) {
     case "clientcredentialsSecret":
     case "clientcredentialsCertificate": {
       const mailboxes = collectMailboxes(str(values, "targetMailbox"), str(values, "MailboxFile"));
+      if (common.outputFormat === "Sasl" && mailboxes.length > 1) {
+        throw new UsageError(
+          `-OutputFormat Sasl: prints the login string of one mailbox, but ${mailboxes.length} ` +
+            "were given; give one -targetMailbox (-OutputFormat Token serves them all).",
+          { code: "BAD_COMBINATION" },
+        );
+      }
       const app = {
         ...common,
         mailbox: mailboxes[0],

@@ -1,8 +1,8 @@
 /**
- * Input damaged or stalled on its way in (issue 14): standard input that never
- * ends, files written by Windows PowerShell 5.1 (UTF-16 with a byte order
- * mark). What the user sees: the exit code, the one line, and whether Entra ID
- * was asked at all.
+ * Hostile inputs and environments (issue 14): standard input that never ends,
+ * files written by Windows PowerShell 5.1 (UTF-16 with a byte order mark), a
+ * closed standard output. What the user sees: the exit code, the one line, and
+ * whether Entra ID was asked at all.
  */
 import assert from "node:assert/strict";
 import { json, runCli, secretArgs, spawnCli } from "./cli.ts";
@@ -21,7 +21,7 @@ function utf16le(text: string): Uint8Array {
 const tokenPosts = (requests: { method: string; path: string }[]) =>
   requests.filter((r) => r.method === "POST" && r.path.endsWith("/token")).length;
 
-Deno.test("hostile input: stdin and files from pipes and Windows PowerShell 5.1", async (t) => {
+Deno.test("hostile input: stdin, files from Windows PowerShell 5.1, a closed stdout", async (t) => {
   const bed = await startTestBed();
   const posts = () => tokenPosts(bed.entra.requests);
   try {
@@ -83,6 +83,41 @@ Deno.test("hostile input: stdin and files from pipes and Windows PowerShell 5.1"
         String(bed.exchange.imapPort),
       ]);
       assert.equal(r.code, 0, r.stderr);
+    });
+
+    await t.step({
+      name: "-OutputFormat Token with standard output closed fails, asking nothing" +
+        (Deno.build.os === "linux" ? "" : " (skipped: /proc needed to see a closed stdout)"),
+      ignore: Deno.build.os !== "linux",
+      fn: async () => {
+        const before = posts();
+        const main = new URL("../../src/main.ts", import.meta.url).pathname;
+        const out = await new Deno.Command("sh", {
+          args: [
+            "-c",
+            'exec "$0" "$@" >&-',
+            Deno.execPath(),
+            "run",
+            "--allow-all",
+            "--quiet",
+            main,
+            ...bed.common(),
+            ...secretArgs(),
+            "-OutputFormat",
+            "Token",
+          ],
+          stdin: "null",
+          stderr: "piped",
+          env: { NO_COLOR: "1" },
+        }).output();
+        const stderr = new TextDecoder().decode(out.stderr);
+        assert.equal(out.code, 2, stderr);
+        assert.match(
+          stderr,
+          /^ERROR: -OutputFormat Token: standard output is closed .*\[NO_OUTPUT\]\n$/,
+        );
+        assert.equal(posts(), before, "no token requested for nobody");
+      },
     });
   } finally {
     await bed.close();
