@@ -22,7 +22,10 @@ export interface Advice {
  * Advice that is not one error code's: the same code gets different advice
  * when the token's claims or the server's words tell more (see adviceKey).
  */
-export type Refinement = "AUTH_FAILED_ROLE_MISSING" | "CONNECTION_CLOSED_LF";
+export type Refinement =
+  | "AUTH_FAILED_ROLE_MISSING"
+  | "CONNECTION_CLOSED_LF"
+  | "SMTP_IMPLICIT_TLS_PORT";
 
 /** Where each advice belongs. The keys are error codes (errors.ts) and refinements. */
 export const ADVICE_STEPS = {
@@ -82,6 +85,7 @@ export const ADVICE_STEPS = {
   PROXY_UNREACHABLE: "network",
   SIGN_IN_REQUIRED: "client",
   REFRESH_FAILED: "client",
+  SMTP_IMPLICIT_TLS_PORT: "network",
 } as const satisfies Partial<Record<ErrorCode | Refinement, Step>>;
 
 export type AdviceCode = keyof typeof ADVICE_STEPS;
@@ -109,8 +113,19 @@ export function adviceKey(
   if (code === "IMAP_BYE" && /closed\. 13/.test(ctx.detail ?? "")) {
     return "CONNECTION_CLOSED_LF";
   }
+  // SMTP submission starts in plain text; a port that expects TLS from the first byte
+  // (465, or IMAP's/POP3's) stays silent or hangs up: the firewall is not the problem.
+  if (
+    ctx.protocol === "SMTP" && IMPLICIT_TLS_PORTS.includes(Number(ctx.port)) &&
+    ["TIMEOUT", "CONNECTION_CLOSED", "SMTP_BAD_GREETING", "SMTP_PROTOCOL_ERROR"].includes(code)
+  ) {
+    return "SMTP_IMPLICIT_TLS_PORT";
+  }
   return code in ADVICE_STEPS ? code as AdviceCode : undefined;
 }
+
+/** Ports where the server expects TLS from the first byte. */
+const IMPLICIT_TLS_PORTS = [465, 993, 995];
 
 export function advise(
   code: ErrorCode | Refinement | undefined,
