@@ -4,17 +4,13 @@
 import { parseCommandLine } from "./cli/parse.ts";
 import { helpText } from "./cli/help.ts";
 import { lookupParameter } from "./cli/bind.ts";
-import { ExitCode, toToolError } from "./errors.ts";
+import { ExitCode, toToolError, UsageError } from "./errors.ts";
 import { printable, processSink, Reporter, STREAMS_ENV } from "./output/console.ts";
 import { failedReport } from "./output/report.ts";
 import { errorReport } from "./app/error_report.ts";
 import { TOOL_NAME, VERSION } from "./version.ts";
 import { openBrowser } from "./platform/browser.ts";
 import { pickLanguage } from "./diagnose/messages.ts";
-
-async function readStdin(): Promise<string> {
-  return await new Response(Deno.stdin.readable).text();
-}
 
 /** One line from standard input (the paste flow), without its line ending; null at its end. */
 async function readLine(): Promise<string | null> {
@@ -30,6 +26,20 @@ async function readLine(): Promise<string | null> {
     }
   } finally {
     await reader.cancel().catch(() => {});
+  }
+}
+
+/**
+ * Whether standard output leads nowhere: the Deno runtime replaces a closed
+ * stdout with /dev/null, so a script's `>&-` would silently lose the token.
+ * Linux only (where /proc shows it); elsewhere false.
+ */
+function stdoutIsNull(): boolean {
+  if (Deno.build.os !== "linux") return false;
+  try {
+    return Deno.readLinkSync("/proc/self/fd/1") === "/dev/null";
+  } catch {
+    return false;
   }
 }
 
@@ -85,15 +95,37 @@ export async function main(argv: readonly string[]): Promise<number> {
     lang,
     sink: sinkOption,
   });
+  const tokenOnly = options.outputFormat === "Token" || options.outputFormat === "Sasl";
+  if (tokenOnly && stdoutIsNull()) {
+    const error = new UsageError(
+      `-OutputFormat ${options.outputFormat}: standard output is closed (or /dev/null), so ` +
+        "the result would be lost; redirect it to a file or a program",
+      { code: "NO_OUTPUT" },
+    );
+    reporter.finish(failedReport(errorReport(error, {}, lang), error.exitCode), {});
+    return error.exitCode;
+  }
   const { run } = await import("./app/run.ts");
   const { report, token, sasl } = await run(options, reporter, {
-    readStdin,
+    stdin: () => Deno.stdin.readable,
     readLine,
     interactive: Deno.stdin.isTerminal(),
     env: (name) => Deno.env.get(name),
     openBrowser,
   }, lang);
-  reporter.finish(report, { token, sasl });
+  try {
+    reporter.finish(report, { token, sasl });
+  } catch (thrown) {
+    // The reader went away (broken pipe): the result was not delivered, so the run failed.
+    if (options.outputFormat === "Text") throw thrown;
+    const reason = thrown instanceof Error ? thrown.message : String(thrown);
+    sink.err(
+      `ERROR: -OutputFormat ${options.outputFormat}: cannot write to standard output ` +
+        `(${printable(reason)}) [NO_OUTPUT]\n`,
+      "error",
+    );
+    return ExitCode.usage;
+  }
   return report.exitCode;
 }
 

@@ -11,7 +11,7 @@ import {
   type Options,
   scopesFor,
 } from "../cli/options.ts";
-import { ExitCode, TokenError, toToolError, UsageError } from "../errors.ts";
+import { ExitCode, toToolError, UsageError } from "../errors.ts";
 import { acquireToken, type RunEnvironment } from "./token_flow.ts";
 import { probeAuthority } from "../auth/probe.ts";
 import { decodeClaims, servicePrincipalId, summarizeClaims } from "../diagnose/claims.ts";
@@ -74,6 +74,7 @@ export async function run(
     reporter.advisoryWarning(advice);
     checks.note(check, { code, step: advice.step, text: advice.cause, warning: true });
   };
+  let forget: (() => Promise<void>) | undefined;
   try {
     if (clientIdIsTenant(options.clientId, options.tenantId)) {
       context.clientIdIsTenant = true;
@@ -166,12 +167,10 @@ export async function run(
     for (const found of claimsCheck.findings) finding("claims", found.code, found.detail);
     const findings = claimsCheck.findings.map((f) => f.code);
     checks.record("claims", findings.length === 0, findings.join(", ") || null);
-    if (findings.length > 0 && options.diagnose) {
-      throw new TokenError(
-        `the token cannot be used for ${mail.protocol} (${findings[0]})`,
-        { code: findings[0] },
-      );
-    }
+    // A token that lacks what the protocol needs is not served again: once the admin has
+    // fixed the setup (consent, role), the next run must get a fresh token.
+    if (findings.length > 0) await acquired.forget?.();
+    forget = acquired.forget;
 
     if (!mailbox) {
       throw new UsageError(
@@ -194,6 +193,7 @@ export async function run(
       report.summary = many.summary;
       report.exitCode = many.summary.worstExitCode;
       report.ok = report.exitCode === ExitCode.ok;
+      if (many.results.some((r) => r.exitCode === ExitCode.auth)) await forget?.();
     } else {
       if (connecting) {
         Object.assign(report, await mailSession(mail, { mailbox, sasl, token }, reporter, checks));
@@ -205,6 +205,8 @@ export async function run(
     const error = toToolError(thrown);
     report.exitCode = error.exitCode;
     report.error = errorReport(error, context, lang, place);
+    // The mail server refused the token: not served again (the next run asks Entra ID).
+    if (error.kind === "auth") await forget?.();
     if (error.kind === "internal") {
       reporter.verboseLine(
         thrown instanceof Error ? thrown.stack ?? thrown.message : String(thrown),

@@ -19,12 +19,13 @@ import { credentialId, TokenCache } from "../auth/cache.ts";
 import { defaultCacheDir } from "../auth/cache_location.ts";
 import { base64url } from "../auth/assertion.ts";
 import type { Reporter } from "../output/console.ts";
+import { MAX_STDIN_BYTES, readBoundedText } from "../bounded_input.ts";
 
 export type SignIn = "clientCredentials" | UserSignIn | "cache";
 
 export interface RunEnvironment {
-  /** All of standard input (for `-clientsecret -`). */
-  readStdin(): Promise<string>;
+  /** Standard input as a stream (for `-clientsecret -`; read bounded in size and time). */
+  stdin(): ReadableStream<Uint8Array>;
   /** One line of standard input, or null at its end (for the paste flow). */
   readLine(): Promise<string | null>;
   /** True when a person can answer: standard input is a terminal. */
@@ -42,13 +43,20 @@ export interface Acquired {
   username?: string;
   /** The device-code instructions shown, when that sign-in ran (JSON `deviceCode`). */
   deviceCode?: DeviceCodeInfo;
+  /** Removes this token from the cache: it proved unusable, the next run must get a fresh one. */
+  forget?: () => Promise<void>;
 }
 
 const MIN_VALIDITY_SECONDS = 300;
 
 async function readSecret(options: SecretOptions, env: RunEnvironment): Promise<string> {
   if (options.secret.from === "value") return options.secret.value;
-  const secret = (await env.readStdin()).replace(/\r?\n$/, "");
+  const text = await readBoundedText(env.stdin(), {
+    what: "-clientsecret: standard input",
+    maxBytes: MAX_STDIN_BYTES,
+    timeoutMs: options.timeoutSeconds * 1000,
+  });
+  const secret = text.replace(/\r?\n$/, "");
   if (secret === "") {
     throw new UsageError("-clientsecret: '-' was given but standard input was empty.", {
       code: "EMPTY_VALUE",
@@ -185,7 +193,11 @@ export async function acquireToken(
       tenantId: options.tenantId,
       clientId: options.clientId,
       credential: await cacheCredential(options, secret),
-    }, { warn: (m) => reporter.warning(m) });
+    }, {
+      warn: (m) => reporter.warning(m),
+      // Only the default folder is the tool's own; -TokenCachePath's mode is never changed.
+      ownFolder: options.tokenCachePath === undefined,
+    });
     const fast = await cache.readFast(scopes, { user, minValiditySeconds: MIN_VALIDITY_SECONDS });
     if (fast) {
       reporter.verboseLine(`Token from the cache ${cache.path}`);
@@ -195,6 +207,7 @@ export async function acquireToken(
         fromCache: true,
         signIn: "cache",
         username: fast.username,
+        forget: forgetIn(cache, fast.accessToken, reporter),
       };
     }
   }
@@ -264,5 +277,15 @@ export async function acquireToken(
       kind: isUserSignIn(options) ? "user" : "app",
     });
   }
-  return acquired;
+  return cache
+    ? { ...acquired, forget: forgetIn(cache, acquired.accessToken, reporter) }
+    : acquired;
+}
+
+function forgetIn(cache: TokenCache, accessToken: string, reporter: Reporter) {
+  return async () => {
+    if (await cache.forget(accessToken)) {
+      reporter.verboseLine(`Removed the unusable token from the cache ${cache.path}`);
+    }
+  };
 }

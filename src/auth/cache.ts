@@ -12,6 +12,14 @@
  * file, busy lock, full disk) becomes a warning and the run goes on without it.
  * The file holds access and refresh tokens in plain text, so the folder is kept
  * at 0700 and the file at 0600, and credential material never enters it.
+ *
+ * Safety rules, checked on every read and write (the fast path included):
+ * - a folder open to other users is never used; only the tool's own folder
+ *   (`ownFolder`, the default location) is tightened to 0700, never a folder
+ *   named by -TokenCachePath, never through a symbolic link;
+ * - a cache file must be a regular file (not a link); one open to other users
+ *   is tightened to 0600 (with a warning), else ignored.
+ * - a token that proved unusable is removed (`forget`), so no run is served it again.
  */
 
 import { acquireLock, DEFAULT_LOCK_TIMEOUT_MS, randomHex } from "./lock.ts";
@@ -45,6 +53,12 @@ export interface TokenCacheOptions {
   warn?: (message: string) => void;
   /** How long a write waits for another process's lock; default 3000 ms. */
   lockTimeoutMs?: number;
+  /**
+   * The folder is the tool's own (the default location): when it is open to
+   * other users it is tightened to 0700. Otherwise (-TokenCachePath) the mode
+   * of an existing folder is never changed and an open folder is not used.
+   */
+  ownFolder?: boolean;
 }
 
 export interface ReadFastOptions {
@@ -65,6 +79,11 @@ export interface MsalCachePlugin {
   afterCacheAccess(
     context: { cacheHasChanged: boolean; tokenCache: { serialize(): string } },
   ): Promise<void>;
+}
+
+/** `mode & 0o7777` as four octal digits, e.g. `1777`. */
+export function modeText(mode: number): string {
+  return (mode & 0o7777).toString(8).padStart(4, "0");
 }
 
 /** Fast entries kept per file; the ones expiring first are dropped beyond it. */
@@ -215,6 +234,18 @@ export function mergeMsalCache(base: string, ours: string, theirs: string): stri
   return JSON.stringify(Object.fromEntries(result));
 }
 
+/** msal's serialized cache without the access tokens whose value is `accessToken`. */
+export function dropMsalAccessToken(msal: string, accessToken: string): string {
+  const data = parseRecord(msal);
+  const tokens = asRecord(data?.AccessToken);
+  if (!data || !tokens) return msal;
+  const kept = Object.entries(tokens).filter(([, e]) => asRecord(e)?.secret !== accessToken);
+  if (kept.length === Object.keys(tokens).length) return msal;
+  const result = new Map(Object.entries(data));
+  result.set("AccessToken", Object.fromEntries(kept));
+  return JSON.stringify(Object.fromEntries(result));
+}
+
 function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
@@ -252,6 +283,7 @@ export class TokenCache {
   readonly #warn: (message: string) => void;
   readonly #lockTimeoutMs: number;
   readonly #warned = new Set<string>();
+  readonly #ownFolder: boolean;
   #dirReady = false;
 
   private constructor(
@@ -266,6 +298,7 @@ export class TokenCache {
     this.#identity = identity;
     this.#warn = options.warn ?? (() => {});
     this.#lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
+    this.#ownFolder = options.ownFolder ?? false;
   }
 
   /**
@@ -318,6 +351,25 @@ export class TokenCache {
     await this.#update((file) => ({
       ...file,
       fast: [...file.fast.filter((e) => entryKey(e) !== key), clean],
+    }));
+  }
+
+  /**
+   * Removes every copy of `accessToken` (the fast entry and msal's own), so
+   * that no later run is served a token the claims check or the mail server
+   * found unusable. Never throws; returns whether something was removed.
+   */
+  async forget(accessToken: string): Promise<boolean> {
+    const file = await this.#load();
+    if (!file) return false;
+    const held = (f: CacheFile) =>
+      f.fast.some((e) => e.accessToken === accessToken) ||
+      dropMsalAccessToken(f.msal, accessToken) !== f.msal;
+    if (!held(file)) return false;
+    return await this.#update((f) => ({
+      ...f,
+      fast: f.fast.filter((e) => e.accessToken !== accessToken),
+      msal: dropMsalAccessToken(f.msal, accessToken),
     }));
   }
 
@@ -378,6 +430,7 @@ export class TokenCache {
 
   /** The file's content, or null when it is missing or unusable (warned). */
   async #load(): Promise<CacheFile | null> {
+    if (!(await this.#checkDir(false)) || !(await this.#checkFile())) return null;
     let text: string;
     try {
       text = await Deno.readTextFile(this.path);
@@ -432,7 +485,7 @@ export class TokenCache {
    */
   async #update(change: (file: CacheFile) => CacheFile): Promise<boolean> {
     try {
-      if (!(await this.#prepareDir())) return false;
+      if (!(await this.#checkDir(true))) return false;
       const release = await acquireLock(this.#lockPath, {
         timeoutMs: this.#lockTimeoutMs,
         onWarn: (message) => this.#warnOnce(`token cache: ${message}`),
@@ -459,34 +512,94 @@ export class TokenCache {
   }
 
   /**
-   * Creates the folder owner-only, and tightens an existing one that others
-   * can enter: the file names and lock would otherwise be theirs to see or
-   * replace. Refuses to write when the folder cannot be tightened.
+   * Whether the folder may hold tokens; `create` makes a missing one (0700).
+   * A folder open to other users is tightened only when it is the tool's own
+   * (`ownFolder`) and not a symbolic link; otherwise the cache is not used.
+   * Checked until it passes once per run.
    */
-  async #prepareDir(): Promise<boolean> {
+  async #checkDir(create: boolean): Promise<boolean> {
     if (this.#dirReady) return true;
-    await Deno.mkdir(this.dir, { recursive: true, mode: 0o700 });
-    // Windows has no mode bits; its per-user LOCALAPPDATA is private by ACL.
-    if (Deno.build.os !== "windows") {
-      const mode = (await Deno.stat(this.dir)).mode;
-      if (mode !== null && (mode & 0o077) !== 0) {
-        const shown = (mode & 0o777).toString(8).padStart(4, "0");
-        try {
-          await Deno.chmod(this.dir, 0o700);
-        } catch (error) {
-          this.#warnOnce(
-            `token cache: ${this.dir} is open to other users (mode ${shown}) and cannot be ` +
-              `restricted (${errorText(error)}); tokens are not saved there`,
-          );
-          return false;
-        }
-        this.#warnOnce(
-          `token cache: ${this.dir} was open to other users (mode ${shown}); ` +
-            "restricted it to its owner (0700)",
-        );
-      }
+    if (create) await Deno.mkdir(this.dir, { recursive: true, mode: 0o700 });
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.stat(this.dir);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return false;
+      throw error;
     }
+    if (!info.isDirectory) {
+      this.#warnOnce(`token cache: ${this.dir} is not a folder; tokens are not cached`);
+      return false;
+    }
+    // Windows has no mode bits; its per-user LOCALAPPDATA is private by ACL.
+    if (info.mode === null || (info.mode & 0o077) === 0) {
+      this.#dirReady = true;
+      return true;
+    }
+    const shown = modeText(info.mode);
+    const link = (await Deno.lstat(this.dir)).isSymlink;
+    if (!this.#ownFolder || link) {
+      this.#warnOnce(
+        `token cache: ${this.dir} is open to other users (mode ${shown}); the cache is not ` +
+          "used, and the mode of a folder the tool did not create is never changed",
+      );
+      return false;
+    }
+    try {
+      await Deno.chmod(this.dir, 0o700);
+    } catch (error) {
+      this.#warnOnce(
+        `token cache: ${this.dir} is open to other users (mode ${shown}) and cannot be ` +
+          `restricted (${errorText(error)}); tokens are not saved there`,
+      );
+      return false;
+    }
+    this.#warnOnce(
+      `token cache: ${this.dir} was open to other users (mode ${shown}); ` +
+        "restricted it to its owner (0700)",
+    );
     this.#dirReady = true;
+    return true;
+  }
+
+  /**
+   * Whether the cache file may be read: missing is a plain miss; a link or a
+   * non-file is ignored; a file open to other users is tightened to 0600
+   * (it is the tool's own file, named by the identity's hash), else ignored.
+   */
+  async #checkFile(): Promise<boolean> {
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.lstat(this.path);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return false;
+      this.#warnOnce(
+        `token cache: cannot read ${this.path} (${errorText(error)}); continuing without it`,
+      );
+      return false;
+    }
+    if (!info.isFile) {
+      const what = info.isSymlink ? "a symbolic link" : "not a regular file";
+      this.#warnOnce(
+        `token cache: cannot read ${this.path} (${what}); continuing without it`,
+      );
+      return false;
+    }
+    if (info.mode === null || (info.mode & 0o077) === 0) return true;
+    const shown = modeText(info.mode);
+    try {
+      await Deno.chmod(this.path, 0o600);
+    } catch (error) {
+      this.#warnOnce(
+        `token cache: ${this.path} is open to other users (mode ${shown}) and cannot be ` +
+          `restricted (${errorText(error)}); ignoring it`,
+      );
+      return false;
+    }
+    this.#warnOnce(
+      `token cache: ${this.path} was open to other users (mode ${shown}); ` +
+        "restricted it to its owner (0600)",
+    );
     return true;
   }
 }

@@ -5,6 +5,8 @@
  * holds access and refresh tokens.
  */
 
+import { modeText } from "./cache.ts";
+
 export const CACHE_FOLDER_NAME = "get-imapaccesstoken";
 
 /**
@@ -44,4 +46,28 @@ function joinPosix(base: string, rest: string): string {
 
 function joinWindows(base: string, rest: string): string {
   return `${base.replace(/[\\/]+$/, "")}\\${rest}`;
+}
+
+/**
+ * Why the folder named by -TokenCachePath must not hold tokens, or null when it
+ * may: a folder that exists and is open to other users (`/tmp`, a home folder
+ * at 0755). The tool never changes the mode of a folder it did not create,
+ * so such a folder is refused; a folder that does not exist yet is fine (it
+ * is created owner-only). Symbolic links are followed: what counts is the
+ * folder the files would land in. Windows has no mode bits (its per-user
+ * folders are private by ACL).
+ */
+export function cacheFolderProblem(path: string): string | null {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    return `cannot be checked (${error instanceof Error ? error.message : String(error)})`;
+  }
+  if (!info.isDirectory) return "is not a folder";
+  if (info.mode === null || (info.mode & 0o077) === 0) return null;
+  return `is open to other users (mode ${modeText(info.mode)}); the tool never changes the ` +
+    "mode of an existing folder: give a folder only you can open, or a new one (it is " +
+    "created owner-only)";
 }

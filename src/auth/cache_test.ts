@@ -44,7 +44,7 @@ function appEntry(over: Partial<FastEntry> = {}): FastEntry {
 /** A temp folder (removed afterwards) and a cache in a not-yet-existing subfolder of it. */
 async function withCache(
   fn: (cache: TokenCache, warnings: string[], root: string) => Promise<void>,
-  options: { lockTimeoutMs?: number; id?: CacheIdentity } = {},
+  options: { lockTimeoutMs?: number; id?: CacheIdentity; ownFolder?: boolean } = {},
 ): Promise<void> {
   const root = await Deno.makeTempDir({ prefix: "cache_test_" });
   const warnings: string[] = [];
@@ -52,6 +52,7 @@ async function withCache(
     const cache = await TokenCache.open(`${root}/cache`, options.id ?? await identity(), {
       warn: (m) => warnings.push(m),
       lockTimeoutMs: options.lockTimeoutMs,
+      ownFolder: options.ownFolder,
     });
     await fn(cache, warnings, root);
   } finally {
@@ -191,8 +192,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "writeFast() tightens a looser existing folder (with a warning) and replaces a 0644 file" +
-    notPosix,
+  name: "writeFast() tightens the tool's own looser folder (with a warning) and replaces a 0644 " +
+    "file" + notPosix,
   ignore: !posix,
   fn: () =>
     withCache(async (cache, warnings) => {
@@ -207,7 +208,85 @@ Deno.test({
         warnings.some((w) => /open to other users \(mode 0755\)/.test(w)),
         String(warnings),
       );
+    }, { ownFolder: true }),
+});
+
+Deno.test({
+  name: "a folder the tool does not own is never chmodded: open to others, it is not used" +
+    notPosix,
+  ignore: !posix,
+  fn: () =>
+    withCache(async (cache, warnings, root) => {
+      // A shared folder like /tmp (sticky, world-writable), directly and through a link.
+      const shared = `${root}/shared`;
+      await Deno.mkdir(shared);
+      await Deno.chmod(shared, 0o1777);
+      for (const dir of [shared, `${root}/link`]) {
+        if (dir !== shared) await Deno.symlink(shared, dir);
+        const other = await TokenCache.open(dir, await identity(), {
+          warn: (m) => warnings.push(m),
+        });
+        await other.writeFast(appEntry());
+        assert.equal(await other.readFast([SCOPE]), null);
+        assert.equal((await Deno.stat(shared)).mode! & 0o7777, 0o1777, "mode unchanged");
+        assert.deepEqual([...Deno.readDirSync(shared)], [], `nothing written through ${dir}`);
+      }
+      assert.ok(
+        warnings.some((w) => /open to other users \(mode 1777\)/.test(w)),
+        String(warnings),
+      );
+      // Even the tool's own folder is not tightened through a symbolic link.
+      const own = await TokenCache.open(`${root}/link`, await identity(), {
+        warn: (m) => warnings.push(m),
+        ownFolder: true,
+      });
+      await own.writeFast(appEntry());
+      assert.equal((await Deno.stat(shared)).mode! & 0o7777, 0o1777, "link target unchanged");
+      void cache;
     }),
+});
+
+Deno.test({
+  name: "readFast() tightens a cache file open to others and ignores a linked one" + notPosix,
+  ignore: !posix,
+  fn: () =>
+    withCache(async (cache, warnings, root) => {
+      await cache.writeFast(appEntry({ accessToken: "tok" }));
+      await Deno.chmod(cache.path, 0o644);
+      assert.equal((await cache.readFast([SCOPE]))?.accessToken, "tok");
+      assert.equal(await modeOf(cache.path), 0o600, "the fast path tightened the file");
+      assert.ok(warnings.some((w) => /was open to other users \(mode 0644\)/.test(w)));
+      // A symbolic link in place of the file is not followed.
+      await Deno.rename(cache.path, `${root}/elsewhere.json`);
+      await Deno.symlink(`${root}/elsewhere.json`, cache.path);
+      const fresh = await TokenCache.open(cache.dir, await identity(), {
+        warn: (m) => warnings.push(m),
+      });
+      assert.equal(await fresh.readFast([SCOPE]), null);
+      assert.ok(warnings.some((w) => /a symbolic link/.test(w)), String(warnings));
+    }),
+});
+
+Deno.test("forget() removes the token from the fast entries and from msal's part", async () => {
+  await withCache(async (cache) => {
+    await cache.writeFast(appEntry({ accessToken: "bad", scopes: ["a"] }));
+    await cache.writeFast(appEntry({ accessToken: "good", scopes: ["b"] }));
+    const msal = JSON.stringify({
+      AccessToken: { k1: { secret: "bad", target: "a" }, k2: { secret: "good", target: "b" } },
+      RefreshToken: { r: { secret: "refresh" } },
+    });
+    await cache.msalPlugin().afterCacheAccess({
+      cacheHasChanged: true,
+      tokenCache: { serialize: () => msal },
+    });
+    assert.equal(await cache.forget("bad"), true);
+    assert.equal(await cache.readFast(["a"]), null);
+    assert.equal((await cache.readFast(["b"]))?.accessToken, "good");
+    const file = JSON.parse(await Deno.readTextFile(cache.path));
+    assert.deepEqual(Object.keys(JSON.parse(file.msal).AccessToken), ["k2"]);
+    assert.deepEqual(Object.keys(JSON.parse(file.msal).RefreshToken), ["r"], "sign-in kept");
+    assert.equal(await cache.forget("bad"), false, "nothing left to remove");
+  });
 });
 
 Deno.test("writeFast() writes through a 0600 temp file, flushed and renamed over the cache file", async () => {
@@ -264,7 +343,9 @@ Deno.test("a corrupt cache file is a warning and a miss, and the next write repl
   await withCache(async (cache, warnings) => {
     const token = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.secret-part";
     await Deno.mkdir(cache.dir, { recursive: true, mode: 0o700 });
-    await Deno.writeTextFile(cache.path, `{"version":1,"fast":[{"accessToken":"${token}"`);
+    await Deno.writeTextFile(cache.path, `{"version":1,"fast":[{"accessToken":"${token}"`, {
+      mode: 0o600,
+    });
     assert.equal(await cache.readFast([SCOPE]), null);
     assert.equal(warnings.length, 1);
     assert.match(warnings[0], /is not a valid cache file; ignoring it/);
@@ -295,7 +376,8 @@ Deno.test("a cache file of another version or identity is ignored with a warning
 Deno.test("an unreadable cache file is a warning, never an exception", async () => {
   await withCache(async (cache, warnings) => {
     // A folder where the file should be: reading and replacing it both fail.
-    await Deno.mkdir(cache.path, { recursive: true });
+    await Deno.mkdir(cache.dir, { mode: 0o700 });
+    await Deno.mkdir(cache.path);
     assert.equal(await cache.readFast([SCOPE]), null);
     await cache.writeFast(appEntry());
     await cache.msalPlugin().afterCacheAccess({

@@ -15,6 +15,7 @@
  * (pwsh rejects `T C -clientsecret S ...`), so bare words are rejected too.
  */
 import { UsageError } from "../errors.ts";
+import { shown } from "../text.ts";
 import { PARAMETERS, type ParameterSpec } from "./parameters.ts";
 
 export type BoundValue = string | number | boolean;
@@ -23,6 +24,12 @@ export type BindResult =
   | { kind: "help" }
   | { kind: "version" }
   | { kind: "bound"; values: Map<string, BoundValue> };
+
+/**
+ * What starts a parameter name: `-`, and the en dash and friends that PowerShell accepts too,
+ * since word processors turn "-" into them when commands are copied from guides.
+ */
+const DASH = /^[-\u2013\u2014\u2015]/;
 
 const HELP_WORDS = new Set(["-?", "-h", "--help", "/?", "-help"]);
 
@@ -37,12 +44,12 @@ export function lookupParameter(name: string, table = PARAMETERS): ParameterSpec
   if (matches.length === 1) return matches[0];
   if (matches.length === 0) {
     throw new UsageError(
-      `-${name}: no such parameter. Run with -? to list the parameters.`,
+      `-${shown(name)}: no such parameter. Run with -? to list the parameters.`,
       { code: "UNKNOWN_PARAMETER" },
     );
   }
   throw new UsageError(
-    `-${name}: ambiguous parameter name. Possible matches: ${
+    `-${shown(name)}: ambiguous parameter name. Possible matches: ${
       matches.map((p) => `-${p.name}`).join(" ")
     }.`,
     { code: "AMBIGUOUS_PARAMETER" },
@@ -54,7 +61,9 @@ function parseSwitch(spec: ParameterSpec, raw: string): boolean {
   if (v === "$true" || v === "true" || v === "1") return true;
   if (v === "$false" || v === "false" || v === "0") return false;
   throw new UsageError(
-    `-${spec.name}: is a switch; expected -${spec.name}, -${spec.name}:$true or -${spec.name}:$false, got '${raw}'.`,
+    `-${spec.name}: is a switch; expected -${spec.name}, -${spec.name}:$true or -${spec.name}:$false, got '${
+      shown(raw)
+    }'.`,
     { code: "BAD_SWITCH" },
   );
 }
@@ -66,7 +75,7 @@ function convertValue(spec: ParameterSpec, raw: string): BoundValue {
   switch (spec.type) {
     case "int": {
       if (!/^\+?\d{1,10}$/.test(raw.trim())) {
-        throw new UsageError(`-${spec.name}: expected a whole number, got '${raw}'.`, {
+        throw new UsageError(`-${spec.name}: expected a whole number, got '${shown(raw)}'.`, {
           code: "BAD_NUMBER",
         });
       }
@@ -75,7 +84,7 @@ function convertValue(spec: ParameterSpec, raw: string): BoundValue {
     case "number": {
       const n = Number(raw.trim());
       if (raw.trim() === "" || !Number.isFinite(n)) {
-        throw new UsageError(`-${spec.name}: expected a number, got '${raw}'.`, {
+        throw new UsageError(`-${spec.name}: expected a number, got '${shown(raw)}'.`, {
           code: "BAD_NUMBER",
         });
       }
@@ -85,7 +94,7 @@ function convertValue(spec: ParameterSpec, raw: string): BoundValue {
       const canonical = spec.values?.[raw.trim().toLowerCase()];
       if (!canonical) {
         const allowed = [...new Set(Object.values(spec.values ?? {}))].join(", ");
-        throw new UsageError(`-${spec.name}: expected one of ${allowed}, got '${raw}'.`, {
+        throw new UsageError(`-${spec.name}: expected one of ${allowed}, got '${shown(raw)}'.`, {
           code: "BAD_ENUM",
         });
       }
@@ -98,7 +107,7 @@ function convertValue(spec: ParameterSpec, raw: string): BoundValue {
 
 /** True when `arg` is exactly `-<full name>` of a parameter (not a prefix). */
 function isFullParameterName(arg: string): boolean {
-  if (!arg.startsWith("-") || arg.length < 2) return false;
+  if (!DASH.test(arg) || arg.length < 2) return false;
   const lower = arg.slice(1).split(":")[0].toLowerCase();
   return PARAMETERS.some((p) => p.name.toLowerCase() === lower);
 }
@@ -115,10 +124,12 @@ export function bindArguments(input: readonly string[]): BindResult {
     const arg = argv[i];
     // PowerShell accepts the en dash and friends as a parameter prefix, since
     // word processors turn "-" into them when commands are copied from guides.
-    const dashed = /^[-\u2013\u2014\u2015]/.test(arg) && arg.length > 1;
+    const dashed = DASH.test(arg) && arg.length > 1;
     if (!dashed) {
       throw new UsageError(
-        `unexpected argument '${arg}': parameters are given by name, e.g. -tenantID <tenant>.`,
+        `unexpected argument '${
+          shown(arg)
+        }': parameters are given by name, e.g. -tenantID <tenant>.`,
         { code: "POSITIONAL_ARGUMENT" },
       );
     }
@@ -126,7 +137,9 @@ export function bindArguments(input: readonly string[]): BindResult {
     const colon = body.indexOf(":");
     const name = colon >= 0 ? body.slice(0, colon) : body;
     if (name === "") {
-      throw new UsageError(`'${arg}': missing parameter name.`, { code: "UNKNOWN_PARAMETER" });
+      throw new UsageError(`'${shown(arg)}': missing parameter name.`, {
+        code: "UNKNOWN_PARAMETER",
+      });
     }
     const spec = lookupParameter(name);
     if (values.has(spec.name)) {
@@ -142,9 +155,13 @@ export function bindArguments(input: readonly string[]): BindResult {
     } else {
       const next = argv[i + 1];
       if (next === undefined || isFullParameterName(next)) {
-        throw new UsageError(`-${spec.name}: missing value (expected ${spec.placeholder}).`, {
-          code: "MISSING_VALUE",
-        });
+        const then = next === undefined ? "" : `; '${shown(next)}' after it is a parameter`;
+        throw new UsageError(
+          `-${spec.name}: missing value (expected ${spec.placeholder}${then}).`,
+          {
+            code: "MISSING_VALUE",
+          },
+        );
       }
       raw = next;
       i++;

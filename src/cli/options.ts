@@ -6,10 +6,13 @@
  */
 import { UsageError } from "../errors.ts";
 import { mailboxProblem } from "../sasl/xoauth2.ts";
-import { printable } from "../text.ts";
+import { shown } from "../text.ts";
+import { readFileBoundedSync } from "../bounded_input.ts";
+import { caCertificates } from "./ca_file.ts";
 import type { BoundValue } from "./bind.ts";
 import type { ParameterSetName } from "./parameters.ts";
 import { type Cloud, CLOUDS } from "../net/clouds.ts";
+import { cacheFolderProblem } from "../auth/cache_location.ts";
 
 export type Protocol = "IMAP" | "POP3" | "SMTP";
 export type OutputFormat = "Text" | "Json" | "Token" | "Sasl";
@@ -153,7 +156,7 @@ function checkTenant(tenant: string, set: ParameterSetName): string {
   const userSet = set === "authorizationcode" || set === "devicecode";
   if (["common", "organizations", "consumers"].includes(lower) && !userSet) {
     throw new UsageError(
-      `-tenantID: '${t}' is not a tenant; app sign-in needs the Directory (tenant) ID ` +
+      `-tenantID: '${shown(t)}' is not a tenant; app sign-in needs the Directory (tenant) ID ` +
         `or the tenant's domain.`,
       { code: "BAD_TENANT" },
     );
@@ -161,7 +164,7 @@ function checkTenant(tenant: string, set: ParameterSetName): string {
   if (!GUID.test(t) && !DOMAIN.test(t) && !["common", "organizations"].includes(lower)) {
     throw new UsageError(
       `-tenantID: expected the Directory (tenant) ID (a GUID) or a domain like ` +
-        `contoso.onmicrosoft.com, got '${t}'.`,
+        `contoso.onmicrosoft.com, got '${shown(t)}'.`,
       { code: "BAD_TENANT" },
     );
   }
@@ -173,29 +176,46 @@ function checkClientId(id: string): string {
   if (!GUID.test(t)) {
     throw new UsageError(
       `-clientId: expected the Application (client) ID, a GUID like ` +
-        `11111111-2222-3333-4444-555555555555, got '${t}'.`,
+        `11111111-2222-3333-4444-555555555555, got '${shown(t)}'.`,
       { code: "BAD_CLIENT_ID" },
     );
   }
   return t;
 }
 
-function checkMailbox(name: string, address: string): string {
+/** `where` names the source: `-targetMailbox`, or `-MailboxFile: line 3`. */
+function checkMailbox(where: string, address: string): string {
   const problem = mailboxProblem(address.trim());
   if (problem) {
-    throw new UsageError(`-${name}: '${printable(address)}' ${problem}.`, { code: "BAD_MAILBOX" });
+    throw new UsageError(`${where}: '${shown(address)}' ${problem}.`, { code: "BAD_MAILBOX" });
   }
   return address.trim();
 }
 
+/** An IPv6 address as URL parsers take it (`:::` and other malformed ones are not). */
+function isIpv6(text: string): boolean {
+  if (!text.includes(":") || !/^[0-9a-f:.]+$/i.test(text)) return false;
+  try {
+    return new URL(`http://[${text}]/`).hostname !== "";
+  } catch {
+    return false;
+  }
+}
+
 function checkServer(host: string): string {
   const h = host.trim();
-  const bare = h.startsWith("[") && h.endsWith("]") ? h.slice(1, -1) : h;
-  if (HOST_LABELS.test(h) || IPV4.test(h) || (bare.includes(":") && /^[0-9a-f:.]+$/i.test(bare))) {
-    return bare;
+  const withPort = /^(\[[^\]]*\]|[^:]+):(\d{1,5})$/.exec(h);
+  if (withPort) {
+    throw new UsageError(
+      `-Server: '${shown(h)}' includes a port; give the host alone and the port as ` +
+        `-Port ${withPort[2]}.`,
+      { code: "BAD_SERVER" },
+    );
   }
+  const bare = h.startsWith("[") && h.endsWith("]") ? h.slice(1, -1) : h;
+  if (HOST_LABELS.test(h) || IPV4.test(h) || isIpv6(bare)) return bare;
   throw new UsageError(
-    `-Server: expected a host name or IP address without scheme or port, got '${printable(h)}'.`,
+    `-Server: expected a host name or IP address without scheme or port, got '${shown(h)}'.`,
     { code: "BAD_SERVER" },
   );
 }
@@ -212,7 +232,7 @@ function checkAuthorityHost(raw: string): string {
   try {
     url = new URL(raw.trim());
   } catch {
-    throw new UsageError(`-AuthorityHost: expected an https URL, got '${printable(raw)}'.`, {
+    throw new UsageError(`-AuthorityHost: expected an https URL, got '${shown(raw)}'.`, {
       code: "BAD_URL",
     });
   }
@@ -248,7 +268,7 @@ function checkRedirectUri(raw: string): string {
     return raw.trim();
   } catch {
     throw new UsageError(
-      `-redirectUri: expected an absolute URI like http://localhost, got '${printable(raw)}'.`,
+      `-redirectUri: expected an absolute URI like http://localhost, got '${shown(raw)}'.`,
       { code: "BAD_URL" },
     );
   }
@@ -258,7 +278,7 @@ function checkScopes(raw: string): string[] {
   const scopes = raw.split(/[\s,]+/).filter((x) => x !== "");
   for (const scope of scopes) {
     if (!/^[\x21-\x7e]+$/.test(scope)) {
-      throw new UsageError(`-Scopes: '${printable(scope)}' is not a valid scope.`, {
+      throw new UsageError(`-Scopes: '${shown(scope)}' is not a valid scope.`, {
         code: "BAD_SCOPE",
       });
     }
@@ -282,7 +302,7 @@ function checkSendTo(protocol: Protocol, address: string): string {
       code: "BAD_COMBINATION",
     });
   }
-  return checkMailbox("SendTestMessageTo", address);
+  return checkMailbox("-SendTestMessageTo", address);
 }
 
 function checkProxy(raw: string): URL {
@@ -298,20 +318,28 @@ function checkProxy(raw: string): URL {
   return url;
 }
 
-/** -targetMailbox (comma list) and -MailboxFile, checked, in order, each address once; never empty. */
+/**
+ * -targetMailbox and -MailboxFile, checked, in order, each address once; never empty.
+ * Both take lists separated by `,` or `;` (Outlook's separator); file lines are named
+ * by number in messages.
+ */
 function collectMailboxes(target: string | undefined, file: string | undefined): string[] {
   const raw: [string, string][] = [];
-  for (const part of (target ?? "").split(",")) {
-    if (part.trim() !== "" || target === "") raw.push(["targetMailbox", part]);
+  for (const part of (target ?? "").split(/[,;]/)) {
+    if (part.trim() !== "" || target === "") raw.push(["-targetMailbox", part]);
   }
   if (file !== undefined) {
     const text = readFileOrFail("MailboxFile", file);
-    for (const line of text.split(/\r?\n/)) {
-      const entry = line.replace(/#.*$/, "").trim();
-      if (entry) raw.push(["MailboxFile", entry]);
-    }
-    if (!raw.some(([from]) => from === "MailboxFile")) {
-      throw new UsageError(`-MailboxFile: no mailbox in ${file}`, { code: "BAD_FILE" });
+    let fromFile = 0;
+    text.split(/\r?\n/).forEach((line, i) => {
+      for (const part of line.replace(/#.*$/, "").split(/[,;]/)) {
+        if (part.trim() === "") continue;
+        raw.push([`-MailboxFile: line ${i + 1}`, part]);
+        fromFile++;
+      }
+    });
+    if (fromFile === 0) {
+      throw new UsageError(`-MailboxFile: no mailbox in ${shown(file)}`, { code: "BAD_FILE" });
     }
   }
   const seen = new Set<string>();
@@ -327,7 +355,7 @@ function collectMailboxes(target: string | undefined, file: string | undefined):
 }
 
 function checkTimeout(seconds: number): number {
-  if (!(seconds > 0 && seconds <= 3600)) {
+  if (!(seconds >= 0.1 && seconds <= 3600)) {
     throw new UsageError(`-TimeoutSeconds: expected a number of seconds from 0.1 to 3600.`, {
       code: "BAD_TIMEOUT",
     });
@@ -335,10 +363,18 @@ function checkTimeout(seconds: number): number {
   return seconds;
 }
 
+/** Files named by parameters hold a few addresses or certificates: more is a wrong file. */
+const MAX_FILE_BYTES: Record<string, number> = { MailboxFile: 1024 * 1024, CaFile: 4096 * 1024 };
+
 function readFileOrFail(name: string, path: string): string {
   try {
-    return Deno.readTextFileSync(path);
+    return readFileBoundedSync(
+      path,
+      `-${name}: ${shown(path)}`,
+      MAX_FILE_BYTES[name] ?? 1 << 20,
+    );
   } catch (error) {
+    if (error instanceof UsageError) throw error;
     const reason = error instanceof Deno.errors.NotFound
       ? "file not found"
       : error instanceof Deno.errors.IsADirectory
@@ -349,14 +385,18 @@ function readFileOrFail(name: string, path: string): string {
 }
 
 function checkCaFile(path: string): string[] {
-  const text = readFileOrFail("CaFile", path);
-  const pems = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g);
-  if (!pems) {
-    throw new UsageError(`-CaFile: no PEM certificate (BEGIN CERTIFICATE) in ${path}`, {
-      code: "BAD_FILE",
+  return caCertificates(readFileOrFail("CaFile", path), path);
+}
+
+/** -TokenCachePath: a new folder, or an existing one only its owner can open. */
+function checkTokenCachePath(path: string): string {
+  const problem = cacheFolderProblem(path);
+  if (problem) {
+    throw new UsageError(`-TokenCachePath: ${shown(path)} ${problem}.`, {
+      code: "UNSAFE_CACHE_FOLDER",
     });
   }
-  return pems.map((p) => p + "\n");
+  return path;
 }
 
 function checkExists(name: string, path: string): string {
@@ -395,7 +435,9 @@ export function buildOptions(
     caCerts,
     outputFormat: (str(values, "OutputFormat") ?? "Text") as OutputFormat,
     noConnect: values.get("NoConnect") === true,
-    tokenCachePath: str(values, "TokenCachePath"),
+    tokenCachePath: values.has("TokenCachePath") && values.get("NoTokenCache") !== true
+      ? checkTokenCachePath(required(values, "TokenCachePath"))
+      : str(values, "TokenCachePath"),
     noTokenCache: values.get("NoTokenCache") === true,
     diagnose: values.get("Diagnose") === true,
     language: str(values, "Language") as "en" | "de" | undefined,
@@ -418,10 +460,25 @@ export function buildOptions(
         : undefined,
     },
   };
+  const tokenOnly = common.outputFormat === "Token" || common.outputFormat === "Sasl";
+  if (tokenOnly && common.diagnose) {
+    throw new UsageError(
+      `-Diagnose: prints a checklist, which -OutputFormat ${common.outputFormat} has no room ` +
+        "for; use -OutputFormat Text or Json.",
+      { code: "BAD_COMBINATION" },
+    );
+  }
   switch (set) {
     case "clientcredentialsSecret":
     case "clientcredentialsCertificate": {
       const mailboxes = collectMailboxes(str(values, "targetMailbox"), str(values, "MailboxFile"));
+      if (common.outputFormat === "Sasl" && mailboxes.length > 1) {
+        throw new UsageError(
+          `-OutputFormat Sasl: prints the login string of one mailbox, but ${mailboxes.length} ` +
+            "were given; give one -targetMailbox (-OutputFormat Token serves them all).",
+          { code: "BAD_COMBINATION" },
+        );
+      }
       const app = {
         ...common,
         mailbox: mailboxes[0],
@@ -459,8 +516,8 @@ export function buildOptions(
       const shared = str(values, "SharedMailbox");
       const user = {
         ...common,
-        loginHint: loginHint === undefined ? undefined : checkMailbox("LoginHint", loginHint),
-        sharedMailbox: shared === undefined ? undefined : checkMailbox("SharedMailbox", shared),
+        loginHint: loginHint === undefined ? undefined : checkMailbox("-LoginHint", loginHint),
+        sharedMailbox: shared === undefined ? undefined : checkMailbox("-SharedMailbox", shared),
         scopes: values.has("Scopes") ? checkScopes(required(values, "Scopes")) : undefined,
       };
       const mailbox = user.sharedMailbox ?? user.loginHint;
@@ -471,7 +528,7 @@ export function buildOptions(
         parameterSet: set,
         redirectUri: checkRedirectUri(required(values, "redirectUri")),
         // Mandatory in this set: parameter_set.ts made sure it was given.
-        loginHint: checkMailbox("LoginHint", required(values, "LoginHint")),
+        loginHint: checkMailbox("-LoginHint", required(values, "LoginHint")),
       };
     }
   }

@@ -111,14 +111,16 @@ export const PARAMETERS: readonly ParameterSpec[] = [
     mandatoryIn: CLIENT_CREDENTIAL_SETS,
     orInstead: ["MailboxFile"],
     placeholder: "<mailbox@domain>[,...]",
-    help: "Mailbox(es) the app opens, comma-separated (its service principal needs FullAccess).",
+    help:
+      "Mailbox(es) the app opens, separated by , or ; (its service principal needs FullAccess).",
   },
   {
     name: "MailboxFile",
     type: "string",
     sets: CLIENT_CREDENTIAL_SETS,
     placeholder: "<file>",
-    help: "File with one mailbox per line (# starts a comment); checked with one token.",
+    help:
+      "File with one mailbox per line (# starts a comment; UTF-8 or UTF-16); one token for all.",
   },
   {
     name: "ThrottleLimit",

@@ -317,7 +317,32 @@ Deno.test("parseCommandLine() collects mailboxes from the list and -MailboxFile,
     await Deno.writeTextFile(file, "b@x.de\nnot-an-address\n");
     assert.throws(
       () => options(["-tenantID", T, "-clientId", C, "-clientsecret", "s", "-MailboxFile", file]),
-      /-MailboxFile: 'not-an-address'/,
+      /-MailboxFile: line 2: 'not-an-address' is not an e-mail address/,
+    );
+    // Outlook's list separator, and what copying from a page leaves, with the line number.
+    await Deno.writeTextFile(file, "b@x.de; c@x.de\r\n# ok\r\nd@x.de\u200b\r\n");
+    assert.throws(
+      () => options(["-tenantID", T, "-clientId", C, "-clientsecret", "s", "-MailboxFile", file]),
+      /^UsageError: -MailboxFile: line 3: 'd@x\.de<U\+200B>' contains U\+200B, an invisible/,
+    );
+    await Deno.writeTextFile(file, "b@x.de; c@x.de\r\n");
+    assert.deepEqual(
+      appOptions(["-tenantID", T, "-clientId", C, "-clientsecret", "s", "-MailboxFile", file])
+        .mailboxes,
+      ["b@x.de", "c@x.de"],
+    );
+    assert.deepEqual(
+      appOptions([
+        "-tenantID",
+        T,
+        "-clientId",
+        C,
+        "-clientsecret",
+        "s",
+        "-targetMailbox",
+        "a@x.de;b@x.de",
+      ]).mailboxes,
+      ["a@x.de", "b@x.de"],
     );
   } finally {
     await Deno.remove(file);

@@ -29,6 +29,8 @@ export const REFINEMENTS = [
   "SECRET_ID_GIVEN",
   // AADSTS700016 when -clientId equals -tenantID.
   "TENANT_ID_AS_CLIENT_ID",
+  // SMTP to a port that expects TLS from the first byte.
+  "SMTP_IMPLICIT_TLS_PORT",
 ] as const;
 export type Refinement = typeof REFINEMENTS[number];
 
@@ -96,6 +98,7 @@ export const ADVICE_STEPS = {
   PROXY_UNREACHABLE: "network",
   SIGN_IN_REQUIRED: "client",
   REFRESH_FAILED: "client",
+  SMTP_IMPLICIT_TLS_PORT: "network",
 } as const satisfies Partial<Record<ErrorCode | Refinement, Step>>;
 
 export type AdviceCode = keyof typeof ADVICE_STEPS;
@@ -129,8 +132,19 @@ export function adviceKey(
   }
   if (code === "AADSTS7000215" && ctx.secretIsId) return "SECRET_ID_GIVEN";
   if (code === "AADSTS700016" && ctx.clientIdIsTenant) return "TENANT_ID_AS_CLIENT_ID";
+  // SMTP submission starts in plain text; a port that expects TLS from the first byte
+  // (465, or IMAP's/POP3's) stays silent or hangs up: the firewall is not the problem.
+  if (
+    ctx.protocol === "SMTP" && IMPLICIT_TLS_PORTS.includes(Number(ctx.port)) &&
+    ["TIMEOUT", "CONNECTION_CLOSED", "SMTP_BAD_GREETING", "SMTP_PROTOCOL_ERROR"].includes(code)
+  ) {
+    return "SMTP_IMPLICIT_TLS_PORT";
+  }
   return code in ADVICE_STEPS ? code as AdviceCode : undefined;
 }
+
+/** Ports where the server expects TLS from the first byte. */
+const IMPLICIT_TLS_PORTS = [465, 993, 995];
 
 export function advise(
   code: ErrorCode | Refinement | undefined,

@@ -343,4 +343,10 @@ export const de: Record<MessageKey, Text> = {
   "REFRESH_FAILED.fix": () =>
     "Denselben Befehl einmal in einem Terminal mit -OutputFormat Text ausführen, um sich neu " +
     "anzumelden.",
+  "SMTP_IMPLICIT_TLS_PORT.cause": (v) =>
+    `Port ${v.port} erwartet TLS ab dem ersten Byte (implizites TLS, z. B. 465), SMTP-Versand ` +
+    "beginnt hier aber im Klartext und wechselt mit STARTTLS (Port 587).",
+  "SMTP_IMPLICIT_TLS_PORT.fix": () =>
+    "-Port 587 verwenden (oder -Port weglassen): Exchange Online nimmt SMTP AUTH auf 587 mit " +
+    "STARTTLS an.",
 };

@@ -310,4 +310,9 @@ export const en = {
   "REFRESH_FAILED.cause": () => "The cached sign-in cannot be renewed.",
   "REFRESH_FAILED.fix": () =>
     "Run the same command once in a terminal with -OutputFormat Text to sign in again.",
+  "SMTP_IMPLICIT_TLS_PORT.cause": (v) =>
+    `Port ${v.port} expects TLS from the first byte (implicit TLS, e.g. 465), but SMTP ` +
+    "submission here starts in plain text and switches with STARTTLS (port 587).",
+  "SMTP_IMPLICIT_TLS_PORT.fix": () =>
+    "Use -Port 587 (or leave -Port out): Exchange Online takes SMTP AUTH on 587 with STARTTLS.",
 } satisfies Record<string, Text>;

@@ -132,3 +132,18 @@ Deno.test("TOOL_CODES spells every code once, upper case with underscores", () =
   assert.equal(new Set(TOOL_CODES).size, TOOL_CODES.length);
   for (const code of TOOL_CODES) assert.match(code, /^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$/, code);
 });
+
+Deno.test("advise() points SMTP on an implicit-TLS port at 587/STARTTLS, not the firewall", () => {
+  for (const code of ["TIMEOUT", "CONNECTION_CLOSED"] as const) {
+    for (const lang of ["en", "de"] as const) {
+      const a = advise(code, { protocol: "SMTP", server: "smtp.office365.com", port: 465 }, lang);
+      assert.equal(a?.key, "SMTP_IMPLICIT_TLS_PORT", `${code} ${lang}`);
+      assert.match(a!.cause, /465/);
+      assert.match(a!.fix, /-Port 587/);
+      assert.doesNotMatch(`${a!.cause} ${a!.fix}`, /firewall/i);
+    }
+  }
+  // The same code elsewhere keeps its own advice.
+  assert.equal(advise("TIMEOUT", { protocol: "SMTP", port: 587 }, "en")?.key, "TIMEOUT");
+  assert.equal(advise("TIMEOUT", { protocol: "IMAP", port: 993 }, "en")?.key, "TIMEOUT");
+});

@@ -49,6 +49,32 @@ Deno.test("mailboxProblem() explains each rejected address", () => {
   assert.match(mailboxProblem("CONTOSO\\box@c.d")!, /DOMAIN/);
 });
 
+Deno.test("mailboxProblem() refuses what copying from a web page, Outlook or Excel leaves", () => {
+  const cases: [string, RegExp][] = [
+    ["a@b@contoso.com", /more than one @/],
+    ['"box@contoso.com"', /in quotes/],
+    ["'box@contoso.com'", /in quotes/],
+    ["\u201cbox@contoso.com\u201d", /U\+201C, an invisible or look-alike character/],
+    ["box\u200b@contoso.com", /U\+200B/],
+    ["\ufeffbox@contoso.com", /U\+FEFF/],
+    ["box@contoso.com\u00a0", /U\+00A0/],
+    ["box\u2010a@contoso.com", /U\+2010/],
+    ["mailto:box@contoso.com", /starts with mailto:/],
+    ["MAILTO:box@contoso.com", /starts with mailto:/],
+    ["box@contoso.com.", /ends with a dot/],
+    ["box@contoso..com", /empty part/],
+    ["box@contoso.com;other@contoso.com", /list separator/],
+    ["box@contoso.com,", /list separator/],
+    ["<box@contoso.com>", /< or >/],
+  ];
+  for (const [address, reason] of cases) {
+    assert.match(mailboxProblem(address) ?? "accepted", reason, JSON.stringify(address));
+  }
+  for (const ok of ["o'brien@contoso.com", "jürgen@contoso.de", "a.b-c+d@sub.contoso.com"]) {
+    assert.equal(mailboxProblem(ok), null, ok);
+  }
+});
+
 Deno.test("parseXoauth2() returns null for garbage", () => {
   assert.equal(parseXoauth2("!!!"), null);
   assert.equal(parseXoauth2(btoa("user=a")), null);

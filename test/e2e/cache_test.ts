@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { runCli, secretArgs } from "./cli.ts";
-import { APP, MAILBOX, SECRET, startTestBed, TENANT } from "../bed/testbed.ts";
+import { APP, APP_NO_ROLES, MAILBOX, SECRET, startTestBed, TENANT } from "../bed/testbed.ts";
 import { startFakeEntra } from "../bed/entra.ts";
 
 function tokenPosts(requests: { method: string; path: string }[]): number {
@@ -139,6 +139,74 @@ Deno.test("token cache: reuse, renewal, isolation, permissions, concurrency, cor
         await shortLived.close();
       }
     });
+  } finally {
+    await bed.close();
+  }
+});
+
+Deno.test("token cache: a token that failed is not served again", async (t) => {
+  const bed = await startTestBed();
+  const imap = ["-Port", String(bed.exchange.imapPort)];
+  const posts = () => tokenPosts(bed.entra.requests);
+  try {
+    const cases: [string, string[]][] = [
+      // The claims check finds no IMAP role: the server refuses it too (exit 5).
+      ["a token without the role", [...bed.common(), ...secretArgs({ clientId: APP_NO_ROLES })]],
+      ["the same with -Diagnose", [
+        ...bed.common(),
+        ...secretArgs({ clientId: APP_NO_ROLES }),
+        "-Diagnose",
+      ]],
+      // A token with the role that the mail server refuses for this mailbox.
+      ["a token the mail server rejected", [
+        ...bed.common(),
+        ...secretArgs({ mailbox: "nobody@contoso.com" }),
+      ]],
+    ];
+    for (const [name, args] of cases) {
+      await t.step(`${name}: the next run requests a fresh token`, async () => {
+        const dir = `${bed.dir}/cache-${posts()}`;
+        const run = [...args.map((a) => (a === `${bed.dir}/cache` ? dir : a)), ...imap];
+        for (let i = 0; i < 2; i++) {
+          const before = posts();
+          const r = await runCli([...run, "-OutputFormat", "Json"]);
+          assert.equal(r.code, 5, `run ${i + 1}: ${r.stdout}${r.stderr}`);
+          assert.equal(JSON.parse(r.stdout).token.fromCache, false, `run ${i + 1}`);
+          assert.equal(posts(), before + 1, `run ${i + 1} asked Entra ID`);
+        }
+        const [file] = [...Deno.readDirSync(dir)].filter((f) => f.name.endsWith(".json"));
+        const text = await Deno.readTextFile(`${dir}/${file.name}`);
+        assert.ok(!text.includes(bed.entra.issuedTokens.at(-1)!), "the token left the cache");
+      });
+    }
+  } finally {
+    await bed.close();
+  }
+});
+
+Deno.test("token cache: -TokenCachePath never changes the mode of an existing folder", async () => {
+  const bed = await startTestBed();
+  try {
+    const shared = `${bed.dir}/shared`;
+    await Deno.mkdir(shared);
+    await Deno.chmod(shared, 0o1777);
+    await Deno.symlink(shared, `${bed.dir}/link`);
+    for (const dir of [shared, `${bed.dir}/link`]) {
+      const before = tokenPosts(bed.entra.requests);
+      const r = await runCli([
+        ...bed.common().map((a) => (a === `${bed.dir}/cache` ? dir : a)),
+        ...secretArgs(),
+        "-NoConnect",
+      ]);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(
+        r.stderr,
+        /^ERROR: -TokenCachePath: .* is open to other users \(mode 1777\).*\[UNSAFE_CACHE_FOLDER\]\n$/,
+      );
+      assert.equal((await Deno.stat(shared)).mode! & 0o7777, 0o1777, "mode unchanged");
+      assert.deepEqual([...Deno.readDirSync(shared)], [], "nothing written");
+      assert.equal(tokenPosts(bed.entra.requests), before, "no token request");
+    }
   } finally {
     await bed.close();
   }

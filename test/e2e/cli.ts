@@ -11,7 +11,8 @@ export interface CliResult {
 }
 
 export interface CliOptions {
-  stdin?: string;
+  /** Written to standard input, then closed (a string as UTF-8). */
+  stdin?: string | Uint8Array;
   env?: Record<string, string>;
 }
 
@@ -47,8 +48,12 @@ export async function runCli(args: string[], options: CliOptions = {}): Promise<
   }).spawn();
   if (options.stdin !== undefined) {
     const writer = child.stdin.getWriter();
-    await writer.write(new TextEncoder().encode(options.stdin));
-    await writer.close();
+    const bytes = typeof options.stdin === "string"
+      ? new TextEncoder().encode(options.stdin)
+      : options.stdin;
+    // A child that stops reading early (a size limit) closes the pipe: not our failure.
+    await writer.write(bytes).catch(() => {});
+    await writer.close().catch(() => {});
   }
   const out = await child.output();
   const decoder = new TextDecoder();

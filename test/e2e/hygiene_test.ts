@@ -609,7 +609,8 @@ Deno.test("secret hygiene: no secret, key, token or SASL string where it must no
         GET_IMAPACCESSTOKEN_CERT_DIR: strong.thumbprints,
       };
       if (!inv.deviceCode && !inv.paste) return await runCli(inv.args, { env, stdin: inv.stdin });
-      const cli = spawnCli(inv.args, { env });
+      // The paste flow opens the sign-in page first: "true" is a browser that opened.
+      const cli = spawnCli(inv.args, { env: inv.paste ? { ...env, BROWSER: "true" } : env });
       if (inv.deviceCode) {
         const [, code] = await cli.waitForStderr(/enter the code (\S+) to authenticate/);
         bed.entra.approveDeviceCode(code, USER);

@@ -170,7 +170,7 @@ async function runInProcess(args: string[]): Promise<number> {
   if (command.kind !== "run") throw new Error(`not a run: ${command.kind}`);
   const reporter = new Reporter({ format: "Json", verbose: false, sink: quiet, lang: "en" });
   const { report } = await run(command.options, reporter, {
-    readStdin: () => Promise.resolve(""),
+    stdin: () => new Response("").body!,
     readLine: () => Promise.resolve(null),
     interactive: false,
     env: () => undefined,

@@ -1,0 +1,125 @@
+/**
+ * Hostile inputs and environments (issue 14): standard input that never ends,
+ * files written by Windows PowerShell 5.1 (UTF-16 with a byte order mark), a
+ * closed standard output. What the user sees: the exit code, the one line, and
+ * whether Entra ID was asked at all.
+ */
+import assert from "node:assert/strict";
+import { json, runCli, secretArgs, spawnCli } from "./cli.ts";
+import { MAILBOX, SECRET, startTestBed } from "../bed/testbed.ts";
+
+function utf16le(text: string): Uint8Array {
+  const bytes = new Uint8Array(2 + text.length * 2);
+  bytes.set([0xff, 0xfe]);
+  for (let i = 0; i < text.length; i++) {
+    bytes[2 + 2 * i] = text.charCodeAt(i) & 0xff;
+    bytes[3 + 2 * i] = text.charCodeAt(i) >> 8;
+  }
+  return bytes;
+}
+
+const tokenPosts = (requests: { method: string; path: string }[]) =>
+  requests.filter((r) => r.method === "POST" && r.path.endsWith("/token")).length;
+
+Deno.test("hostile input: stdin, files from Windows PowerShell 5.1, a closed stdout", async (t) => {
+  const bed = await startTestBed();
+  const posts = () => tokenPosts(bed.entra.requests);
+  try {
+    await t.step("an open, silent pipe on stdin ends at -TimeoutSeconds with exit 2", async () => {
+      const before = posts();
+      const cli = spawnCli([
+        ...bed.common().map((a) => (a === "5" ? "1" : a)),
+        "-NoTokenCache",
+        ...secretArgs({ secret: "-" }),
+        "-NoConnect",
+      ]);
+      // Standard input stays open and silent; the run must not wait for it forever.
+      const r = await cli.done;
+      await cli.closeStdin();
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(
+        r.stderr,
+        /^ERROR: -clientsecret: standard input did not end within 1 s \(-TimeoutSeconds\).*\[INPUT_TIMEOUT\]\n$/,
+      );
+      assert.ok(r.ms < 10_000, `took ${r.ms} ms`);
+      assert.equal(posts(), before, "nothing sent");
+    });
+
+    await t.step("a secret piped as UTF-16 with a byte order mark is read correctly", async () => {
+      // What `$secret | Out-File s.txt` then `< s.txt` hands over on Windows PowerShell 5.1.
+      const r = await runCli(
+        [...bed.common(), "-NoTokenCache", ...secretArgs({ secret: "-" }), "-NoConnect"],
+        { stdin: utf16le(`${SECRET}\r\n`) },
+      );
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(bed.entra.tokenRequests.at(-1)!.body.client_secret, SECRET);
+    });
+
+    await t.step("-MailboxFile written as UTF-16 with a byte order mark is read", async () => {
+      const file = `${bed.dir}/mailboxes-utf16.txt`;
+      await Deno.writeFile(file, utf16le(`# from Out-File\r\n${MAILBOX}\r\n`));
+      const r = await runCli([
+        ...bed.common(),
+        "-NoTokenCache",
+        ...secretArgs({ mailbox: null }),
+        "-MailboxFile",
+        file,
+        "-NoConnect",
+        "-OutputFormat",
+        "Json",
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(json(r).mailbox, MAILBOX);
+    });
+
+    await t.step("-CaFile written as UTF-16 with a byte order mark is read", async () => {
+      const file = `${bed.dir}/ca-utf16.pem`;
+      await Deno.writeFile(file, utf16le(await Deno.readTextFile(bed.pki.caFile)));
+      const r = await runCli([
+        ...bed.common().map((a) => (a === bed.pki.caFile ? file : a)),
+        "-NoTokenCache",
+        ...secretArgs(),
+        "-Port",
+        String(bed.exchange.imapPort),
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+    });
+
+    await t.step({
+      name: "-OutputFormat Token with standard output closed fails, asking nothing" +
+        (Deno.build.os === "linux" ? "" : " (skipped: /proc needed to see a closed stdout)"),
+      ignore: Deno.build.os !== "linux",
+      fn: async () => {
+        const before = posts();
+        const main = new URL("../../src/main.ts", import.meta.url).pathname;
+        const out = await new Deno.Command("sh", {
+          args: [
+            "-c",
+            'exec "$0" "$@" >&-',
+            Deno.execPath(),
+            "run",
+            "--allow-all",
+            "--quiet",
+            main,
+            ...bed.common(),
+            ...secretArgs(),
+            "-OutputFormat",
+            "Token",
+          ],
+          stdin: "null",
+          stderr: "piped",
+          env: { NO_COLOR: "1" },
+        }).output();
+        const stderr = new TextDecoder().decode(out.stderr);
+        assert.equal(out.code, 2, stderr);
+        assert.match(
+          stderr,
+          /^ERROR: -OutputFormat Token: standard output is closed .*\[NO_OUTPUT\]\n$/,
+        );
+        assert.equal(posts(), before, "no token requested for nobody");
+      },
+    });
+  } finally {
+    await bed.close();
+  }
+});
