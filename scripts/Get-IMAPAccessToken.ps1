@@ -84,209 +84,188 @@ param (
 )
 
 begin {
-    $pipelineInput = [System.Collections.Generic.List[object]]::new()
+    # A plain list (a generic List costs Windows PowerShell a type lookup at every start).
+    $pipelineInput = [System.Collections.ArrayList]::new()
+}
 
-    # Write-Host without Write-Host: the cmdlet lives in a module whose loading costs PowerShell a
-    # noticeable part of a second. This is what Write-Host does: an information record tagged
-    # PSHOST, shown by the host and captured or silenced like Write-Host (6>&1, 6>$null).
-    function Write-HostLine($Cmdlet, [string]$Text, $Color) {
+process {
+    if ($PSCmdlet.MyInvocation.ExpectingInput) { [void]$pipelineInput.Add($InputObject) }
+}
+
+end {
+    # Start-up time matters (this runs before every mail fetch): everything here sticks to the
+    # language and .NET. Cmdlets such as Test-Path, Write-Host or ForEach-Object load modules or
+    # compile pipelines that cost PowerShell a large part of a second.
+
+    # Write-Host without Write-Host: an information record tagged PSHOST, shown by the host and
+    # captured or silenced like Write-Host (6>&1, 6>$null, $InformationPreference).
+    $cmdlet = $PSCmdlet
+    function Write-HostLine([string]$Text, $Color) {
         $message = [System.Management.Automation.HostInformationMessage]::new()
         $message.Message = $Text
         if ($null -ne $Color) { $message.ForegroundColor = $Color }
-        $Cmdlet.WriteInformation($message, [string[]]@('PSHOST'))
+        $cmdlet.WriteInformation($message, [string[]]@('PSHOST'))
     }
 
-    function Write-ShimError([string]$Message) {
-        # Same shape and stream as the program's own errors, so scripts and logs see one format.
-        Write-HostLine $PSCmdlet "ERROR: $Message" ([ConsoleColor]::Red)
-    }
-
-    # The program's lines, tagged by it (GET_IMAPACCESSTOKEN_STREAMS=1) with the stream the
-    # original script used: O output (the server's lines: this script's output), I progress and
-    # prompts (Write-Host), W warnings (Write-Host, yellow), E errors and their advice
-    # (Write-Host, red), V verbose (Write-Verbose). A pipeline function keeps them in order and
-    # passes each on as it arrives.
-    function Write-ToolLine($Cmdlet) {
-        process {
-            $line = [string]$_
-            $text = if ($line.Length -ge 2) { $line.Substring(2) } else { '' }
-            switch ($line[0]) {
-                'O' { $text }
-                'I' { Write-HostLine $Cmdlet $text $null }
-                'W' { Write-HostLine $Cmdlet $text ([ConsoleColor]::Yellow) }
-                'E' { Write-HostLine $Cmdlet $text ([ConsoleColor]::Red) }
-                'V' { $Cmdlet.WriteVerbose($text) }
-                # An untagged line (an older program): output, as before.
-                default { $line }
-            }
-        }
-    }
-
-    # Splits GET_IMAP_ACCESS_TOKEN_COMMAND into words without evaluating anything: whitespace
-    # separates words, '...' and "..." group literally (backslashes are ordinary characters, so
-    # Windows paths need no escaping).
-    function Split-CommandLine([string]$Text) {
-        $words = [System.Collections.Generic.List[string]]::new()
+    # The command to run: GET_IMAP_ACCESS_TOKEN_COMMAND, or the program beside this script in
+    # the folder named after this platform's deno compile target, or directly beside it.
+    $command = $null
+    $override = $env:GET_IMAP_ACCESS_TOKEN_COMMAND
+    if ($null -ne $override -and $override.Trim() -ne '') {
+        # Words separated by whitespace; '...' and "..." group literally; nothing is expanded
+        # (backslashes are ordinary characters, so Windows paths need no escaping).
+        $words = [System.Collections.ArrayList]::new()
         $word = [System.Text.StringBuilder]::new()
         $inWord = $false
-        $quote = $null
-        foreach ($c in $Text.ToCharArray()) {
-            if ($null -ne $quote) {
-                if ($c -eq $quote) { $quote = $null } else { [void]$word.Append($c) }
+        $quote = [char]0
+        foreach ($c in $override.ToCharArray()) {
+            if ($quote -ne [char]0) {
+                if ($c -eq $quote) { $quote = [char]0 } else { [void]$word.Append($c) }
             } elseif ($c -eq [char]'"' -or $c -eq [char]"'") {
                 $quote = $c
                 $inWord = $true
             } elseif ([char]::IsWhiteSpace($c)) {
-                if ($inWord) { $words.Add($word.ToString()); [void]$word.Clear(); $inWord = $false }
+                if ($inWord) { [void]$words.Add($word.ToString()); [void]$word.Clear(); $inWord = $false }
             } else {
                 [void]$word.Append($c)
                 $inWord = $true
             }
         }
-        if ($null -ne $quote) { throw "GET_IMAP_ACCESS_TOKEN_COMMAND has an unclosed $quote quote." }
-        if ($inWord) { $words.Add($word.ToString()) }
-        return , $words.ToArray()
-    }
-
-    # deno compile's target name for this machine.
-    function Get-TargetName {
-        # Windows PowerShell 5.1 has no $IsWindows; it only runs on Windows.
-        if ($PSVersionTable.PSEdition -ne 'Core' -or $IsWindows) {
-            # Windows on ARM runs the x64 build emulated; there is no native one.
-            return 'x86_64-pc-windows-msvc'
+        if ($quote -ne [char]0) {
+            Write-HostLine "ERROR: GET_IMAP_ACCESS_TOKEN_COMMAND has an unclosed $quote quote." ([ConsoleColor]::Red)
+            exit 1
         }
-        $arch = [System.Runtime.InteropServices.RuntimeInformation]::OSArchitecture.ToString()
-        $cpu = switch ($arch) { 'X64' { 'x86_64' } 'Arm64' { 'aarch64' } default { $null } }
-        if ($null -eq $cpu) { throw "there is no Get-IMAPAccessToken build for this CPU ($arch)." }
-        if ($IsMacOS) { return "$cpu-apple-darwin" }
-        return "$cpu-unknown-linux-gnu"
-    }
-
-    # The command to run, as an array: the program beside this script, or the override.
-    function Get-ToolCommand {
-        $override = $env:GET_IMAP_ACCESS_TOKEN_COMMAND
-        if (-not [string]::IsNullOrWhiteSpace($override)) { return , (Split-CommandLine $override) }
-        $target = Get-TargetName
-        $name = if ($target -like '*windows*') { 'Get-IMAPAccessToken.exe' } else { 'Get-IMAPAccessToken' }
+        if ($inWord) { [void]$words.Add($word.ToString()) }
+        $command = [string[]]$words.ToArray()
+    } else {
+        # Windows PowerShell 5.1 has no $IsWindows; it only runs on Windows. Windows on ARM runs
+        # the x64 build emulated; there is no native one.
+        if ($PSVersionTable.PSEdition -ne 'Core' -or $IsWindows) {
+            $target = 'x86_64-pc-windows-msvc'
+            $name = 'Get-IMAPAccessToken.exe'
+        } else {
+            $arch = [string][System.Runtime.InteropServices.RuntimeInformation]::OSArchitecture
+            $cpu = if ($arch -eq 'X64') { 'x86_64' } elseif ($arch -eq 'Arm64') { 'aarch64' } else { $null }
+            if ($null -eq $cpu) {
+                Write-HostLine "ERROR: there is no Get-IMAPAccessToken build for this CPU ($arch)." ([ConsoleColor]::Red)
+                exit 1
+            }
+            $target = if ($IsMacOS) { "$cpu-apple-darwin" } else { "$cpu-unknown-linux-gnu" }
+            $name = 'Get-IMAPAccessToken'
+        }
         $candidates = @(
             [System.IO.Path]::Combine($PSScriptRoot, $target, $name),
             [System.IO.Path]::Combine($PSScriptRoot, $name)
         )
         foreach ($candidate in $candidates) {
-            # Not Test-Path: loading its module costs a large part of a second.
-            if ([System.IO.File]::Exists($candidate)) { return , @($candidate) }
+            if ([System.IO.File]::Exists($candidate)) { $command = @($candidate); break }
         }
-        throw ("the Get-IMAPAccessToken program for $target was not found (looked for " +
-            ($candidates -join ' and ') + "). Copy the folder $target from the release next to " +
-            'this script, or set GET_IMAP_ACCESS_TOKEN_COMMAND to the command to run.')
-    }
-
-    # Windows PowerShell 5.1 and PowerShell before 7.3 join arguments into one command line without
-    # escaping quotes, and drop empty strings. Quoting every argument ourselves, by the rules
-    # programs use to split a Windows command line, makes them arrive intact.
-    function ConvertTo-LegacyArgument([string]$Value) {
-        # Backslashes before a quote are doubled and the quote escaped; so are trailing
-        # backslashes, which would otherwise escape the closing quote.
-        $escaped = [regex]::Replace($Value, '(\\*)"', { param($m) ($m.Groups[1].Value * 2) + '\"' })
-        $escaped = [regex]::Replace($escaped, '(\\+)$', { param($m) $m.Groups[1].Value * 2 })
-        return '"' + $escaped + '"'
+        if ($null -eq $command) {
+            Write-HostLine ("ERROR: the Get-IMAPAccessToken program for $target was not found (looked for " +
+                ($candidates -join ' and ') + "). Copy the folder $target from the release next to " +
+                'this script, or set GET_IMAP_ACCESS_TOKEN_COMMAND to the command to run.') ([ConsoleColor]::Red)
+            exit 1
+        }
     }
 
     # The program's arguments: exactly the parameters that were bound, each as one -Name:value
-    # argument, so that a value that looks like a parameter (a secret starting with '-') stays a
-    # value.
-    function Get-ForwardedArguments($Bound, $VerbosePreferenceOfCaller) {
-        $common = [System.Management.Automation.Cmdlet]::CommonParameters +
-        [System.Management.Automation.Cmdlet]::OptionalCommonParameters
-        $arguments = [System.Collections.Generic.List[string]]::new()
-        foreach ($entry in $Bound.GetEnumerator()) {
-            $name = $entry.Key
-            $value = $entry.Value
-            # PowerShell has already applied its common parameters; -Verbose is added below.
-            if ($name -eq 'InputObject' -or $name -eq 'Verbose' -or $common -contains $name) { continue }
-            if ($value -is [System.Management.Automation.SwitchParameter]) {
-                $arguments.Add($(if ($value.IsPresent) { "-$name" } else { "-${name}:`$false" }))
-            } elseif ($value -is [array]) {
-                # -Scopes a,b and -targetMailbox a,b arrive as arrays; the program takes one
-                # comma-separated value.
-                $arguments.Add("-${name}:" + ($value -join ','))
-            } elseif ($value -is [double] -or $value -is [int]) {
-                # Not the current culture: 2.5 must not become "2,5".
-                $arguments.Add("-${name}:" + $value.ToString([cultureinfo]::InvariantCulture))
-            } else {
-                $arguments.Add("-${name}:$value")
-            }
-        }
-        # -Verbose is a common parameter here; the original also showed its verbose text when the
-        # caller had set $VerbosePreference = 'Continue'.
-        if ($Bound.ContainsKey('Verbose')) {
-            $arguments.Add($(if ($Bound['Verbose'].IsPresent) { '-Verbose' } else { '-Verbose:$false' }))
-        } elseif ($VerbosePreferenceOfCaller -eq 'Continue') {
-            $arguments.Add('-Verbose')
-        }
-        return , $arguments.ToArray()
-    }
-
-    # Runs the program with its lines tagged (see Write-ToolLine) and puts each into its
-    # PowerShell stream as it arrives; pipeline input goes to its stdin. Sets $LASTEXITCODE.
-    # Preference and environment variables set here are restored or stay in this scope.
-    function Invoke-Tool($Cmdlet, [string[]]$Command, [string[]]$Arguments, $InputLines, [bool]$HasInput) {
-        $exe = $Command[0]
-        $argv = $Arguments
-        if ($Command.Length -gt 1) { $argv = @($Command[1..($Command.Length - 1)]) + $Arguments }
-        if ($null -ne $ExecutionContext.SessionState.PSVariable.Get('PSNativeCommandArgumentPassing')) {
-            # PowerShell 7.3+: every argument is passed as is, empty strings included.
-            $PSNativeCommandArgumentPassing = 'Standard'
+    # argument, so that a value that looks like a parameter (a secret starting with '-') stays
+    # a value. PowerShell has already applied its common parameters; -Verbose is added below.
+    $common = [System.Management.Automation.Cmdlet]::CommonParameters +
+    [System.Management.Automation.Cmdlet]::OptionalCommonParameters
+    $arguments = [System.Collections.ArrayList]::new()
+    foreach ($entry in $PSBoundParameters.GetEnumerator()) {
+        $name = $entry.Key
+        $value = $entry.Value
+        if ($name -eq 'InputObject' -or $name -eq 'Verbose' -or $common -contains $name) { continue }
+        if ($value -is [System.Management.Automation.SwitchParameter]) {
+            if ($value.IsPresent) { [void]$arguments.Add("-$name") } else { [void]$arguments.Add("-${name}:`$false") }
+        } elseif ($value -is [array]) {
+            # -Scopes a,b and -targetMailbox a,b arrive as arrays; the program takes one
+            # comma-separated value.
+            [void]$arguments.Add("-${name}:" + ($value -join ','))
+        } elseif ($value -is [double] -or $value -is [int]) {
+            # Not the current culture: 2.5 must not become "2,5".
+            [void]$arguments.Add("-${name}:" + $value.ToString([cultureinfo]::InvariantCulture))
         } else {
-            $argv = @(foreach ($arg in $argv) { ConvertTo-LegacyArgument $arg })
-        }
-        # The program reads and writes UTF-8; Windows PowerShell would otherwise send pipeline
-        # input as ASCII and read the program's output in the console's code page.
-        $OutputEncoding = [System.Text.UTF8Encoding]::new($false)
-        $consoleEncoding = $null
-        try {
-            if ([Console]::OutputEncoding.CodePage -ne 65001) {
-                $consoleEncoding = [Console]::OutputEncoding
-                [Console]::OutputEncoding = $OutputEncoding
-            }
-        } catch {
-            $consoleEncoding = $null # no console (e.g. a service): nothing to decode with anyway
-        }
-        $streams = $env:GET_IMAPACCESSTOKEN_STREAMS
-        $env:GET_IMAPACCESSTOKEN_STREAMS = '1'
-        try {
-            if ($HasInput) {
-                $InputLines | & $exe @argv | Write-ToolLine $Cmdlet
-            } else {
-                & $exe @argv | Write-ToolLine $Cmdlet
-            }
-        } finally {
-            $env:GET_IMAPACCESSTOKEN_STREAMS = $streams
-            if ($null -ne $consoleEncoding) { [Console]::OutputEncoding = $consoleEncoding }
+            [void]$arguments.Add("-${name}:$value")
         }
     }
-}
+    # -Verbose is a common parameter here; the original also showed its verbose text when the
+    # caller had set $VerbosePreference = 'Continue'.
+    if ($PSBoundParameters.ContainsKey('Verbose')) {
+        if ($PSBoundParameters['Verbose'].IsPresent) { [void]$arguments.Add('-Verbose') } else { [void]$arguments.Add('-Verbose:$false') }
+    } elseif ($VerbosePreference -eq 'Continue') {
+        [void]$arguments.Add('-Verbose')
+    }
 
-process {
-    if ($PSCmdlet.MyInvocation.ExpectingInput) { $pipelineInput.Add($InputObject) }
-}
+    $exe = $command[0]
+    $argv = [string[]]$arguments.ToArray()
+    if ($command.Length -gt 1) { $argv = @($command[1..($command.Length - 1)]) + $argv }
+    if ($null -ne $ExecutionContext.SessionState.PSVariable.Get('PSNativeCommandArgumentPassing')) {
+        # PowerShell 7.3+: every argument is passed as is, empty strings included.
+        $PSNativeCommandArgumentPassing = 'Standard'
+    } else {
+        # Windows PowerShell 5.1 and PowerShell before 7.3 join arguments into one command line
+        # without escaping quotes, and drop empty strings. Quoting every argument by the rules
+        # programs use to split a Windows command line makes them arrive intact: backslashes
+        # before a quote are doubled and the quote escaped; so are trailing backslashes.
+        function ConvertTo-LegacyArgument([string]$Value) {
+            $escaped = [regex]::Replace($Value, '(\\*)"', { param($m) ($m.Groups[1].Value * 2) + '\"' })
+            $escaped = [regex]::Replace($escaped, '(\\+)$', { param($m) $m.Groups[1].Value * 2 })
+            return '"' + $escaped + '"'
+        }
+        $argv = @(foreach ($arg in $argv) { ConvertTo-LegacyArgument $arg })
+    }
 
-end {
+    # The program reads and writes UTF-8; Windows PowerShell would otherwise send pipeline input
+    # as ASCII and read the program's output in the console's code page.
+    $OutputEncoding = [System.Text.UTF8Encoding]::new($false)
+    $consoleEncoding = $null
     try {
-        $command = Get-ToolCommand
+        if ([Console]::OutputEncoding.CodePage -ne 65001) {
+            $consoleEncoding = [Console]::OutputEncoding
+            [Console]::OutputEncoding = $OutputEncoding
+        }
     } catch {
-        Write-ShimError $_.Exception.Message
-        exit 1
+        $consoleEncoding = $null # no console (e.g. a service): nothing to decode with anyway
     }
-    $arguments = Get-ForwardedArguments $PSBoundParameters $VerbosePreference
+
+    # The program tags its lines (GET_IMAPACCESSTOKEN_STREAMS=1) with the stream the original
+    # script used: O output (the server's lines: this script's output), I progress and prompts
+    # (Write-Host), W warnings (Write-Host, yellow), E errors and their advice (Write-Host, red),
+    # V verbose (Write-Verbose). Each line is passed on as it arrives, in order.
+    $toStreams = {
+        process {
+            $line = [string]$_
+            $tag = if ($line.Length -ge 2 -and $line[1] -eq ' ') { $line[0] } else { '' }
+            $text = if ($tag -ne '') { $line.Substring(2) } else { $line }
+            if ($tag -eq 'O') { $text }
+            elseif ($tag -eq 'I') { Write-HostLine $text $null }
+            elseif ($tag -eq 'W') { Write-HostLine $text ([ConsoleColor]::Yellow) }
+            elseif ($tag -eq 'E') { Write-HostLine $text ([ConsoleColor]::Red) }
+            elseif ($tag -eq 'V') { $cmdlet.WriteVerbose($text) }
+            # An untagged line (an older program): output, as before.
+            else { $line }
+        }
+    }
+    $streams = $env:GET_IMAPACCESSTOKEN_STREAMS
+    $env:GET_IMAPACCESSTOKEN_STREAMS = '1'
     try {
-        Invoke-Tool $PSCmdlet $command $arguments $pipelineInput $PSCmdlet.MyInvocation.ExpectingInput
+        if ($PSCmdlet.MyInvocation.ExpectingInput) {
+            $pipelineInput | & $exe @argv | & $toStreams
+        } else {
+            & $exe @argv | & $toStreams
+        }
     } catch [System.Management.Automation.CommandNotFoundException],
     [System.Management.Automation.ApplicationFailedException] {
         # Not found or not executable: no exit code to pass on.
         $reason = ($_.Exception.Message -split '\r?\n')[0]
-        Write-ShimError "cannot run $($command[0]): $reason"
+        Write-HostLine "ERROR: cannot run ${exe}: $reason" ([ConsoleColor]::Red)
         exit 1
+    } finally {
+        $env:GET_IMAPACCESSTOKEN_STREAMS = $streams
+        if ($null -ne $consoleEncoding) { [Console]::OutputEncoding = $consoleEncoding }
     }
     # The program's exit code becomes the caller's $LASTEXITCODE (and pwsh -File's exit code).
     exit $LASTEXITCODE

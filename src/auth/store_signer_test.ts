@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { join } from "node:path";
+import { findPwsh } from "../../test/bed/dotnet_store.ts";
+import { sevenOnly } from "../../test/bed/ps51.ts";
 import { UsageError } from "../errors.ts";
 import {
   encodeCommand,
@@ -82,65 +83,7 @@ Deno.test("signerScript() drops comments and indentation and stays far below the
 
 // ---------------------------------------------------------------------------------------------
 // The script must run unchanged on Windows PowerShell 5.1: pwsh's own parser finds every
-// construct that 5.1 does not know.
-
-function findPwsh(): string | undefined {
-  const home = Deno.env.get("HOME");
-  const dirs = [
-    ...(Deno.env.get("PATH") ?? "").split(":"),
-    home ? join(home, ".dotnet", "tools") : "",
-  ];
-  for (const dir of dirs) {
-    try {
-      if (dir && Deno.statSync(join(dir, "pwsh")).isFile) return join(dir, "pwsh");
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
-/**
- * Lists the PowerShell 7-only constructs in the file at `path` (and parse errors), one per line:
- * ternaries, `??`, `??=`, `?.`/`?[]`, `&&`/`||` chains, `clean` blocks, `ForEach-Object -Parallel`.
- */
-const FIND_7_ONLY = String.raw`
-$tokens = $null; $errors = $null
-$ast = [System.Management.Automation.Language.Parser]::ParseFile($env:SCRIPT_PATH, [ref]$tokens, [ref]$errors)
-foreach ($e in $errors) { 'parse error: ' + $e.Message }
-$kinds = 'QuestionQuestion', 'QuestionQuestionEquals', 'QuestionDot', 'QuestionLBracket', 'AndAnd', 'OrOr'
-foreach ($t in $tokens) { if ($kinds -contains [string]$t.Kind) { 'token ' + $t.Kind + ' at line ' + $t.Extent.StartLineNumber } }
-$found = $ast.FindAll({
-  param($n)
-  ($n -is [System.Management.Automation.Language.TernaryExpressionAst]) -or
-  ($n -is [System.Management.Automation.Language.PipelineChainAst]) -or
-  ($n -is [System.Management.Automation.Language.MemberExpressionAst] -and $n.NullConditional) -or
-  ($n -is [System.Management.Automation.Language.IndexExpressionAst] -and $n.NullConditional) -or
-  ($n -is [System.Management.Automation.Language.NamedBlockAst] -and [string]$n.BlockKind -eq 'Clean') -or
-  ($n -is [System.Management.Automation.Language.CommandAst] -and $n.GetCommandName() -match '^(ForEach-Object|%|foreach)$' -and
-    @($n.CommandElements | Where-Object { $_ -is [System.Management.Automation.Language.CommandParameterAst] -and 'parallel' -like ($_.ParameterName + '*') }).Count -gt 0)
-}, $true)
-foreach ($n in $found) { $n.GetType().Name + ' at line ' + $n.Extent.StartLineNumber + ': ' + $n.Extent.Text }
-`;
-
-async function sevenOnly(pwsh: string, script: string): Promise<string[]> {
-  const path = await Deno.makeTempFile({ suffix: ".ps1" });
-  try {
-    await Deno.writeTextFile(path, script);
-    const out = await new Deno.Command(pwsh, {
-      args: ["-NoProfile", "-NonInteractive", "-Command", FIND_7_ONLY],
-      env: { SCRIPT_PATH: path },
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const stderr = new TextDecoder().decode(out.stderr);
-    assert.equal(out.code, 0, stderr);
-    assert.equal(stderr, "");
-    return new TextDecoder().decode(out.stdout).split("\n").map((l) => l.trim()).filter((l) => l);
-  } finally {
-    await Deno.remove(path);
-  }
-}
+// construct that 5.1 does not know (test/bed/ps51.ts).
 
 const PWSH = findPwsh();
 const pwshNeeded = !PWSH && Deno.env.get("CI") !== "true";

@@ -11,6 +11,7 @@
  * scripts/test.sh installs pwsh) a missing pwsh fails them instead.
  */
 import assert from "node:assert/strict";
+import { sevenOnly } from "../bed/ps51.ts";
 import { join } from "node:path";
 import {
   APP,
@@ -273,6 +274,11 @@ function assertParamBlockMirrorsTable(result: PwshResult): void {
     assert.equal(p.allowEmpty, spec.allowEmpty === true, `${where}: AllowEmptyString`);
   }
 }
+
+pwshTest("shim: no PowerShell 7-only syntax (Windows PowerShell 5.1 runs it)", async () => {
+  assert.ok(PWSH);
+  assert.deepEqual(await sevenOnly(PWSH, await Deno.readTextFile(SHIM)), []);
+});
 
 pwshTest("shim: parameters, argument passing, stdin, exit codes (no network)", async (t) => {
   const dir = await Deno.makeTempDir({ prefix: "gia-echo-" });
