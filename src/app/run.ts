@@ -23,7 +23,7 @@ import { clientIdIsTenant, type MixupCode, secretLooksLikeId } from "../diagnose
 import { chooseProtocol } from "../diagnose/protocol_choice.ts";
 import type { FindingCode } from "../diagnose/claims_check.ts";
 import { buildXoauth2 } from "../sasl/xoauth2.ts";
-import { mailSession } from "./session.ts";
+import { connectEarly, type EarlyConnection, mailSession } from "./session.ts";
 import { checkMailboxes } from "./many.ts";
 import { adviceContext, authorityPlace, errorReport, type Place } from "./error_report.ts";
 import type { Reporter } from "../output/console.ts";
@@ -75,6 +75,7 @@ export async function run(
     checks.note(check, { code, step: advice.step, text: advice.cause, warning: true });
   };
   let forget: (() => Promise<void>) | undefined;
+  let early: EarlyConnection | undefined;
   try {
     if (clientIdIsTenant(options.clientId, options.tenantId)) {
       context.clientIdIsTenant = true;
@@ -99,6 +100,16 @@ export async function run(
         },
         certificateLoaded: (certificate) => {
           context.certificate = certificate;
+        },
+        // TCP, TLS and the server's greeting do not depend on the token: they overlap the token
+        // request. Only when the protocol is known before the token (-Protocol given; otherwise
+        // the token's roles choose it), for one mailbox, and not under -Diagnose, whose checks
+        // run one after the other.
+        beforeTokenRequest: () => {
+          const many = "mailboxes" in options && options.mailboxes.length > 1;
+          if (connecting && protocolGiven && !many && !options.diagnose) {
+            early = connectEarly(mail);
+          }
         },
       }));
     place = undefined;
@@ -196,12 +207,16 @@ export async function run(
       if (many.results.some((r) => r.exitCode === ExitCode.auth)) await forget?.();
     } else {
       if (connecting) {
-        Object.assign(report, await mailSession(mail, { mailbox, sasl, token }, reporter, checks));
+        const session = mailSession(mail, { mailbox, sasl, token }, reporter, checks, early);
+        early = undefined;
+        Object.assign(report, await session);
       }
       report.ok = true;
       report.exitCode = ExitCode.ok;
     }
   } catch (thrown) {
+    // A connection opened ahead of a login that never came.
+    early?.abandon();
     const error = toToolError(thrown);
     report.exitCode = error.exitCode;
     report.error = errorReport(error, context, lang, place);

@@ -6,7 +6,7 @@
  */
 import type { MailTarget } from "../cli/options.ts";
 import type { CheckId, Checks } from "../diagnose/checklist.ts";
-import { connectPlain, connectTls } from "../mail/tls_transport.ts";
+import { connectPlain, connectTls, type StartTlsTransport } from "../mail/tls_transport.ts";
 import { runSmtp } from "../mail/smtp.ts";
 import { dialThroughProxy } from "../mail/proxy.ts";
 import { runImap } from "../mail/imap.ts";
@@ -40,39 +40,67 @@ export interface SessionLogin {
 /** Steps after which the server has accepted the login. */
 const PAST_LOGIN: SessionStep[] = ["list", "stat", "send", "logout"];
 
-export async function mailSession(
-  target: MailTarget,
-  login: SessionLogin,
-  sink: SessionSink,
-  checks?: Checks,
-): Promise<SessionOutcome> {
-  sink.progress(`Connect to ${target.server}:${target.port} (${target.protocol}).`);
+/**
+ * A connection to the mail server opened ahead of the login (while the token request is still
+ * in flight): TCP, TLS and the greeting do not depend on the token. `secrets` is the redactor
+ * its transport uses; the session adds the token and SASL string once they exist.
+ */
+export interface EarlyConnection {
+  transport: Promise<StartTlsTransport>;
+  secrets: Redactor;
+  /** Closes the connection when no session will use it (the token request failed). */
+  abandon(): void;
+}
+
+/** Starts connecting to `target` now; the session joins the connection later. */
+export function connectEarly(target: MailTarget): EarlyConnection {
+  const secrets = new Redactor();
+  const transport = openTransport(target, secrets);
+  // Awaited by the session; until then a failure must not count as unhandled.
+  transport.catch(() => {});
+  return {
+    transport,
+    secrets,
+    abandon: () => transport.then((t) => t.close(), () => {}),
+  };
+}
+
+function openTransport(target: MailTarget, secrets: Redactor): Promise<StartTlsTransport> {
   const timeoutMs = target.timeoutSeconds * 1000;
   const proxy = target.proxy;
   // Through -Proxy the mail connection is a CONNECT tunnel; TLS runs inside it, end to end.
   const dial = proxy
     ? () => dialThroughProxy({ proxy, host: target.server, port: target.port, timeoutMs })
     : undefined;
+  // SMTP submission starts in plain text and upgrades with STARTTLS; IMAP/POP3 use implicit TLS.
+  return target.protocol === "SMTP"
+    ? connectPlain({ host: target.server, port: target.port, timeoutMs, dial, secrets })
+    : connectTls({
+      host: target.server,
+      port: target.port,
+      caCerts: target.caCerts,
+      timeoutMs,
+      dial,
+      secrets,
+    });
+}
+
+export async function mailSession(
+  target: MailTarget,
+  login: SessionLogin,
+  sink: SessionSink,
+  checks?: Checks,
+  early?: EarlyConnection,
+): Promise<SessionOutcome> {
+  sink.progress(`Connect to ${target.server}:${target.port} (${target.protocol}).`);
   // A broken or hostile server may echo our credentials (whole or cut short) in a reply that
   // ends up quoted in an error message: the transport removes them from every line it hands up.
-  const secrets = new Redactor();
+  const secrets = early?.secrets ?? new Redactor();
   secrets.add(login.sasl, "<XOAUTH2 string>");
   secrets.add(login.token, "<access token>");
-  const connect = () =>
-    // SMTP submission starts in plain text and upgrades with STARTTLS; IMAP/POP3 use implicit TLS.
-    target.protocol === "SMTP"
-      ? connectPlain({ host: target.server, port: target.port, timeoutMs, dial, secrets })
-      : connectTls({
-        host: target.server,
-        port: target.port,
-        caCerts: target.caCerts,
-        timeoutMs,
-        dial,
-        secrets,
-      });
   // The single run charges each phase to its -Diagnose check; a many-mailbox run has none.
   const phase = <T>(id: CheckId, fn: () => Promise<T>) => checks ? checks.run(id, fn) : fn();
-  const transport = await phase("server", connect);
+  const transport = await phase("server", () => early?.transport ?? openTransport(target, secrets));
   try {
     const callbacks = {
       sasl: login.sasl,

@@ -144,6 +144,8 @@ function facts(
 export interface TokenHooks {
   /** The client secret as read, just before it is sent to Entra ID (not on a cache hit). */
   beforeSecretSent?(secret: string): void;
+  /** An app token is about to be requested from Entra ID (not on a cache hit). */
+  beforeTokenRequest?(): void;
   /**
    * The certificate's thumbprints, as soon as it is loaded (before the request), so that advice
    * about a refusal can name them.
@@ -256,6 +258,7 @@ export async function acquireToken(
         `Get access token from ${options.authorityHost}/${options.tenantId} ` +
           `(client credentials, ${credential.kind === "secret" ? "secret" : "certificate"}).`,
       );
+      hooks.beforeTokenRequest?.();
       const result = await acquireAppToken({
         ...target,
         cachePlugin: cache?.msalPlugin(),

@@ -95,6 +95,8 @@ export interface FakeEntraOptions {
   authCodeLifetimeSeconds?: number;
   /** A refresh token unused for longer than this is refused (AADSTS700082); default 90 days. */
   refreshTokenMaxInactiveSeconds?: number;
+  /** Every token answer waits this long (a slow authority); default 0. */
+  tokenDelayMs?: number;
 }
 
 export interface TokenRequestRecord {
@@ -104,6 +106,8 @@ export interface TokenRequestRecord {
   /** Request headers, lower-case names. */
   headers: Record<string, string>;
   status: number;
+  /** `performance.timeOrigin + performance.now()` when the answer was sent (ms since the epoch). */
+  answeredAt?: number;
   /** OAuth error, e.g. `invalid_client`. */
   error?: string;
   /** Entra's error code, e.g. `AADSTS7000215`. */
@@ -1931,6 +1935,8 @@ ${alert}<form method="post" action="/devicelogin" aria-label="Enter code">
       response = errorResponse(ctx, e);
     }
     record.status = response.status;
+    if (options.tokenDelayMs) await new Promise((r) => setTimeout(r, options.tokenDelayMs));
+    record.answeredAt = performance.timeOrigin + performance.now();
     return response;
   }
 

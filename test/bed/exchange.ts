@@ -75,6 +75,8 @@ export interface ExchangeSession {
   credentialsBeforeTls: boolean;
   /** SMTP: messages accepted for delivery in this session, in order. */
   delivered: DeliveredMessage[];
+  /** When the client connected (ms since the epoch, `performance.timeOrigin` based). */
+  connectedAt: number;
 }
 
 export interface ExchangeServer {
@@ -182,6 +184,7 @@ export async function startExchange(options: ExchangeOptions): Promise<ExchangeS
           sent: [],
           credentialsBeforeTls: false,
           delivered: [],
+          connectedAt: performance.timeOrigin + performance.now(),
         };
         server.sessions.push(session);
         open.add(conn);
