@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { type LiveCli, spawnCli } from "./cli.ts";
 import { APP, MAILBOX, SECRET, startTestBed, TENANT, type TestBed } from "../bed/testbed.ts";
 import { type Dovecot, startDovecot } from "../bed/dovecot.ts";
+import { type ExchangeServer, startExchange } from "../bed/exchange.ts";
 import { LineClient } from "../bed/line_client.ts";
 import { freePort } from "../bed/ports.ts";
 import { requireProgram, run, type RunResult, subjectOf } from "../clients/harness.ts";
@@ -131,10 +132,11 @@ async function fetchmail(dir: string, port: number, password: string): Promise<R
   ], { env: { HOME: dir }, timeoutMs: 30_000 });
 }
 
-Deno.test("bridge: fetchmail with a plain password fetches from Dovecot through -Bridge", async (t) => {
+Deno.test("bridge: fetchmail with a plain password fetches through -Bridge from Dovecot and the Exchange-like server", async (t) => {
   requireProgram("fetchmail", "fetchmail");
   const bed = await startTestBed();
   let dovecot: Dovecot | undefined;
+  let exchange: ExchangeServer | undefined;
   const dir = await Deno.makeTempDir({ prefix: "gia-bridge-" });
   const bridges: Bridge[] = [];
   try {
@@ -215,6 +217,32 @@ Deno.test("bridge: fetchmail with a plain password fetches from Dovecot through 
       assert.equal(bed.entra.tokenRequests.length - before, 1);
     });
 
+    await t.step("the same through the bridge to the Exchange-like server", async () => {
+      exchange = await startExchange({
+        tls: { certPem: bed.pki.certPem, keyPem: bed.pki.keyPem },
+        tokenKey: { publicKeyPem: bed.entra.signingKey.publicKeyPem },
+        mailboxPermissions: { [MAILBOX]: [APP] },
+        contents: { [MAILBOX]: KNOWN.map((m, i) => rawMessage(i + 1, m)) },
+      });
+      const toExchange = await startBridge(bed, dir, "exchange", exchange.pop3Port, hash);
+      bridges.push(toExchange);
+      const r = await fetchmail(dir, toExchange.port, LOCAL_PASSWORD);
+      assert.equal(r.code, 0, show(r));
+      const fetched = await Deno.readTextFile(`${dir}/fetched.bsmtp`);
+      for (const m of KNOWN) {
+        assert.ok(fetched.includes(`Subject: ${m.subject}`), fetched);
+        assert.ok(fetched.includes(m.body), `body of ${m.subject}`);
+      }
+      const session = exchange.sessions.at(-1);
+      assert.deepEqual(session?.received.slice(0, 1), ["AUTH XOAUTH2"], "XOAUTH2 first, no PASS");
+      assert.ok(!session?.received.some((l) => l.includes(LOCAL_PASSWORD)));
+
+      const before = exchange.connections;
+      const wrong = await fetchmail(dir, toExchange.port, "not the password");
+      assert.equal(wrong.code, 3, show(wrong));
+      assert.equal(exchange.connections, before, "no upstream connection for a wrong password");
+    });
+
     await t.step("SIGTERM stops it cleanly; no secret, password or token in its log", async () => {
       const logs: string[] = [];
       for (const b of bridges.splice(0)) logs.push(await b.stop());
@@ -230,6 +258,7 @@ Deno.test("bridge: fetchmail with a plain password fetches from Dovecot through 
   } finally {
     for (const b of bridges) await b.stop().catch(() => {});
     await dovecot?.stop();
+    await exchange?.close();
     await bed.close();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
