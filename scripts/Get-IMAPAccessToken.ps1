@@ -29,13 +29,25 @@ PS> .\Get-IMAPAccessToken.ps1 -tenantID "<tenantID>" -clientId "<clientID>" -red
 
 .EXAMPLE
 PS> .\Get-IMAPAccessToken.ps1 -tenantID "<tenantID>" -clientId "<clientID>" -DeviceCode
+
+.EXAMPLE
+PS> .\Get-IMAPAccessToken.ps1 -Bridge C:\ProgramData\Get-IMAPAccessToken\bridge.json
 #>
 [CmdletBinding()]
 param (
     # The original script's parameters, sets and mandatory rules (-targetMailbox now also takes a
     # list: -targetMailbox a@contoso.com,b@contoso.com).
-    [Parameter(Mandatory = $true)][string]$tenantID,
-    [Parameter(Mandatory = $true)][string]$clientId,
+    # Mandatory in every sign-in set; the bridge's sets take them from their configuration file.
+    [Parameter(Mandatory = $true, ParameterSetName = 'clientcredentialsSecret')]
+    [Parameter(Mandatory = $true, ParameterSetName = 'clientcredentialsCertificate')]
+    [Parameter(Mandatory = $true, ParameterSetName = 'authorizationcode')]
+    [Parameter(Mandatory = $true, ParameterSetName = 'devicecode')]
+    [string]$tenantID,
+    [Parameter(Mandatory = $true, ParameterSetName = 'clientcredentialsSecret')]
+    [Parameter(Mandatory = $true, ParameterSetName = 'clientcredentialsCertificate')]
+    [Parameter(Mandatory = $true, ParameterSetName = 'authorizationcode')]
+    [Parameter(Mandatory = $true, ParameterSetName = 'devicecode')]
+    [string]$clientId,
     [Parameter(Mandatory = $true, ParameterSetName = 'authorizationcode')][string]$redirectUri,
     [Parameter(Mandatory = $true, ParameterSetName = 'authorizationcode')]
     [Parameter(ParameterSetName = 'devicecode')]
@@ -77,6 +89,9 @@ param (
     [switch]$NoTokenCache,
     [switch]$Diagnose,
     [ValidateSet('en', 'de')][string]$Language,
+    # Bridge mode (README: Bridge for software without OAuth).
+    [Parameter(Mandatory = $true, ParameterSetName = 'bridge')][string]$Bridge,
+    [Parameter(Mandatory = $true, ParameterSetName = 'bridgePasswordHash')][switch]$BridgePasswordHash,
 
     # Not the program's: an advanced script only accepts pipeline input through a parameter. What
     # arrives here is written to the program's standard input.

@@ -59,6 +59,7 @@ export const TOOL_CODES = [
   "POWERSHELL_NOT_FOUND",
   "POWERSHELL_CONSTRAINED",
   "SIGNER_TIMEOUT",
+  "BRIDGE_BAD_CONFIG",
   // Token (exit 3); Entra's own codes are `AADSTS<n>` and `HTTP_<status>`, see ErrorCode
   "NO_TOKEN",
   "BAD_TOKEN",
@@ -119,6 +120,8 @@ export const TOOL_CODES = [
   "SMTP_BAD_ADDRESS",
   "SMTP_BASIC_AUTH_RETIRED",
   "SMTP_SEND_AS_DENIED",
+  // Bridge (exit 4): a listener could not be opened
+  "BRIDGE_LISTEN_FAILED",
   // Bugs (exit 1): a caller broke a module's contract
   "NO_SASL",
   "INVALID_LINE",

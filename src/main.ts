@@ -1,7 +1,7 @@
 /**
  * Entry point: the only place that prints a final error and calls Deno.exit.
  */
-import { parseCommandLine } from "./cli/parse.ts";
+import { type BridgeCommand, parseCommandLine } from "./cli/parse.ts";
 import { helpText } from "./cli/help.ts";
 import { lookupParameter } from "./cli/bind.ts";
 import { ExitCode, toToolError, UsageError } from "./errors.ts";
@@ -87,6 +87,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     sink.out(`${TOOL_NAME} ${VERSION}\n`);
     return ExitCode.ok;
   }
+  if (command.kind === "bridge" || command.kind === "bridgePasswordHash") {
+    return await bridgeCommand(command);
+  }
   const { options } = command;
   const lang = pickLanguage(options.language, (name) => Deno.env.get(name));
   const reporter = new Reporter({
@@ -127,6 +130,46 @@ export async function main(argv: readonly string[]): Promise<number> {
     return ExitCode.usage;
   }
   return report.exitCode;
+}
+
+/** A failure before or outside a run (bridge mode): reported like a parameter error. */
+function reportFailure(thrown: unknown, language?: "en" | "de"): number {
+  const error = toToolError(thrown);
+  const lang = pickLanguage(language, (name) => Deno.env.get(name));
+  const reporter = new Reporter({ format: "Text", verbose: false, lang, sink: sinkOption });
+  reporter.finish(failedReport(errorReport(error, {}, lang), error.exitCode), {});
+  return error.exitCode;
+}
+
+/** When SIGTERM or Ctrl+C (SIGINT) arrives; what arrived. */
+function stopSignal(): Promise<string> {
+  return new Promise((resolve) => {
+    for (const signal of ["SIGINT", "SIGTERM"] as const) {
+      try {
+        Deno.addSignalListener(signal, () => resolve(signal));
+      } catch {
+        // SIGTERM cannot be watched on Windows; Ctrl+C (SIGINT) can
+      }
+    }
+  });
+}
+
+async function bridgeCommand(command: BridgeCommand | { kind: "bridgePasswordHash" }) {
+  const language = "language" in command ? command.language : undefined;
+  const bridge = await import("./bridge/run.ts");
+  try {
+    if (command.kind === "bridgePasswordHash") {
+      sink.out(`${await bridge.passwordHashCommand(Deno.stdin.readable, 60_000)}\n`);
+      return ExitCode.ok;
+    }
+    const config = bridge.loadBridgeConfig(command.configPath);
+    return await bridge.runBridge(config, {
+      log: (line) => sink.err(`${line}\n`),
+      stopRequested: stopSignal(),
+    });
+  } catch (thrown) {
+    return reportFailure(thrown, language);
+  }
 }
 
 if (import.meta.main) {

@@ -14,6 +14,8 @@ const SET_TITLES: Record<ParameterSetName, string> = {
   clientcredentialsCertificate: "App sign-in with a certificate (clientcredentialsCertificate)",
   authorizationcode: "Interactive user sign-in in a browser (authorizationcode)",
   devicecode: "User sign-in with a code on another device (devicecode)",
+  bridge: "Local POP3 bridge for software without OAuth (bridge)",
+  bridgePasswordHash: "Hash a local bridge password read from standard input (bridgePasswordHash)",
 };
 
 function usageToken(p: ParameterSpec, set: ParameterSetName): string {

@@ -10,7 +10,10 @@ import { shown } from "../text.ts";
 import { readFileBoundedSync } from "../bounded_input.ts";
 import { caCertificates } from "./ca_file.ts";
 import type { BoundValue } from "./bind.ts";
-import type { ParameterSetName } from "./parameters.ts";
+import type { ParameterSetName, SIGN_IN_SETS } from "./parameters.ts";
+
+/** The sets that sign in from the command line (the bridge's sets have no `Options`). */
+export type SignInSetName = typeof SIGN_IN_SETS[number];
 import { type Cloud, CLOUDS } from "../net/clouds.ts";
 import { cacheFolderProblem } from "../auth/cache_location.ts";
 
@@ -413,7 +416,7 @@ function checkExists(name: string, path: string): string {
 /** Builds options from bound values and the resolved set. */
 export function buildOptions(
   values: ReadonlyMap<string, BoundValue>,
-  set: ParameterSetName,
+  set: SignInSetName,
 ): Options {
   const protocol = (str(values, "Protocol") ?? "IMAP") as Protocol;
   const cloud = (str(values, "Cloud") ?? "Global") as Cloud;

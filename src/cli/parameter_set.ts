@@ -13,6 +13,7 @@ import {
   type ParameterSetName,
   type ParameterSpec,
   setsOf,
+  SIGN_IN_SETS,
 } from "./parameters.ts";
 
 const SET_EXAMPLES: Record<ParameterSetName, string> = {
@@ -20,6 +21,8 @@ const SET_EXAMPLES: Record<ParameterSetName, string> = {
   clientcredentialsCertificate: "-clientcertificate <file|thumbprint> -targetMailbox <mailbox>",
   authorizationcode: "-redirectUri <URI> -LoginHint <user>",
   devicecode: "-DeviceCode [-LoginHint <user>]",
+  bridge: "-Bridge <config.json>",
+  bridgePasswordHash: "-BridgePasswordHash",
 };
 
 function spec(name: string): ParameterSpec {
@@ -45,8 +48,12 @@ export function resolveParameterSet(values: ReadonlyMap<string, BoundValue>): Pa
     if (sets.length === PARAMETER_SETS.length) continue;
     const next = candidates.filter((s) => sets.includes(s));
     if (next.length === 0) {
+      // -tenantID and -clientId belong to every sign-in method: name them only against the bridge.
+      const signInCommon = (n: string) => SIGN_IN_SETS.every((s) => setsOf(spec(n)).includes(s));
+      const specific = narrowing.filter((n) => !signInCommon(n));
+      const named = specific.length > 0 ? specific : narrowing;
       throw new UsageError(
-        `-${name} cannot be used together with ${narrowing.map((n) => `-${n}`).join(", ")}: ` +
+        `-${name} cannot be used together with ${named.map((n) => `-${n}`).join(", ")}: ` +
           `they belong to different sign-in methods.`,
         { code: "PARAMETER_SET_CONFLICT" },
       );
@@ -64,7 +71,11 @@ export function resolveParameterSet(values: ReadonlyMap<string, BoundValue>): Pa
       { code: "MISSING_MANDATORY" },
     );
   }
-  const common = PARAMETERS.filter((p) => p.mandatoryIn === "all" && !given.has(p.name));
+  // What every remaining sign-in method needs (-tenantID, -clientId): named before the choice.
+  const signIn = candidates.filter((s) => (SIGN_IN_SETS as readonly string[]).includes(s));
+  const common = signIn.length === 0
+    ? []
+    : PARAMETERS.filter((p) => signIn.every((s) => isMandatory(p, s)) && !given.has(p.name));
   if (common.length > 0) {
     throw new UsageError(
       `missing mandatory parameter${common.length > 1 ? "s" : ""} ${

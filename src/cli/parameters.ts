@@ -9,7 +9,9 @@ export type ParameterSetName =
   | "authorizationcode"
   | "devicecode"
   | "clientcredentialsSecret"
-  | "clientcredentialsCertificate";
+  | "clientcredentialsCertificate"
+  | "bridge"
+  | "bridgePasswordHash";
 
 /** All sets, in the order help lists them. */
 export const PARAMETER_SETS: readonly ParameterSetName[] = [
@@ -17,7 +19,23 @@ export const PARAMETER_SETS: readonly ParameterSetName[] = [
   "clientcredentialsCertificate",
   "authorizationcode",
   "devicecode",
+  "bridge",
+  "bridgePasswordHash",
 ];
+
+/** The sets that sign in to Entra ID from the command line (the original script's sets). */
+export const SIGN_IN_SETS = [
+  "clientcredentialsSecret",
+  "clientcredentialsCertificate",
+  "authorizationcode",
+  "devicecode",
+] as const satisfies readonly ParameterSetName[];
+
+/** The bridge's sets: everything else comes from its configuration file. */
+export const BRIDGE_SETS = [
+  "bridge",
+  "bridgePasswordHash",
+] as const satisfies readonly ParameterSetName[];
 
 export type ParameterType = "string" | "int" | "number" | "switch" | "enum";
 
@@ -53,14 +71,16 @@ export const PARAMETERS: readonly ParameterSpec[] = [
   {
     name: "tenantID",
     type: "string",
-    mandatoryIn: "all",
+    sets: SIGN_IN_SETS,
+    mandatoryIn: SIGN_IN_SETS,
     placeholder: "<tenant>",
     help: "Directory (tenant) ID, a GUID, or the tenant's domain (contoso.onmicrosoft.com).",
   },
   {
     name: "clientId",
     type: "string",
-    mandatoryIn: "all",
+    sets: SIGN_IN_SETS,
+    mandatoryIn: SIGN_IN_SETS,
     placeholder: "<GUID>",
     help: "Application (client) ID of the app registration.",
   },
@@ -253,6 +273,22 @@ export const PARAMETERS: readonly ParameterSpec[] = [
     values: { en: "en", de: "de" },
     placeholder: "en|de",
     help: "Language of advice and checklist. Default from LC_ALL/LC_MESSAGES/LANG, else English.",
+  },
+  {
+    name: "Bridge",
+    type: "string",
+    sets: ["bridge"],
+    mandatoryIn: ["bridge"],
+    placeholder: "<config.json>",
+    help: "Run the local POP3 bridge for software without OAuth (see README: Bridge).",
+  },
+  {
+    name: "BridgePasswordHash",
+    type: "switch",
+    sets: ["bridgePasswordHash"],
+    mandatoryIn: ["bridgePasswordHash"],
+    placeholder: "",
+    help: "Read a local bridge password from standard input; print its scrypt hash.",
   },
   {
     name: "Verbose",

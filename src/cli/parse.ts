@@ -1,16 +1,56 @@
 /** The command line, end to end: argv -> help | version | validated options. Pure except file checks. */
-import { bindArguments } from "./bind.ts";
+import { UsageError } from "../errors.ts";
+import { bindArguments, type BoundValue } from "./bind.ts";
 import { buildOptions, type Options } from "./options.ts";
 import { resolveParameterSet } from "./parameter_set.ts";
+import { PARAMETERS } from "./parameters.ts";
+
+/** `-Bridge`: everything else comes from the configuration file (src/bridge/config.ts). */
+export interface BridgeCommand {
+  kind: "bridge";
+  configPath: string;
+  verbose: boolean;
+  language?: "en" | "de";
+}
 
 export type Command =
   | { kind: "help" }
   | { kind: "version" }
-  | { kind: "run"; options: Options };
+  | { kind: "run"; options: Options }
+  | BridgeCommand
+  | { kind: "bridgePasswordHash"; language?: "en" | "de" };
+
+/** Parameters the bridge's sets take besides their own (and PowerShell's common ones). */
+const BRIDGE_ALSO = new Set(["Verbose", "Language"]);
+
+function checkBridgeParameters(values: ReadonlyMap<string, BoundValue>, own: string): void {
+  for (const name of values.keys()) {
+    const spec = PARAMETERS.find((p) => p.name === name);
+    if (name === own || BRIDGE_ALSO.has(name) || spec?.common) continue;
+    throw new UsageError(
+      `-${name} cannot be used with -${own}` +
+        (own === "Bridge" ? "; the bridge takes its settings from the configuration file." : "."),
+      { code: "BAD_COMBINATION" },
+    );
+  }
+}
 
 export function parseCommandLine(argv: readonly string[]): Command {
   const bound = bindArguments(argv);
   if (bound.kind !== "bound") return bound;
   const set = resolveParameterSet(bound.values);
+  const language = bound.values.get("Language") as "en" | "de" | undefined;
+  if (set === "bridge") {
+    checkBridgeParameters(bound.values, "Bridge");
+    const configPath = String(bound.values.get("Bridge") ?? "");
+    if (configPath.trim() === "") {
+      throw new UsageError("-Bridge: give the configuration file.", { code: "EMPTY_VALUE" });
+    }
+    return { kind: "bridge", configPath, verbose: bound.values.get("Verbose") === true, language };
+  }
+  if (set === "bridgePasswordHash") {
+    checkBridgeParameters(bound.values, "BridgePasswordHash");
+    return { kind: "bridgePasswordHash", language };
+  }
   return { kind: "run", options: buildOptions(bound.values, set) };
 }

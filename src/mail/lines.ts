@@ -45,6 +45,16 @@ export class LineBuffer {
     return this.#end - this.#start;
   }
 
+  /**
+   * Removes and returns every byte not yet returned as a line (a copy): what a
+   * relay must pass on when it stops reading lines and starts copying bytes.
+   */
+  takeRest(): Uint8Array {
+    const rest = this.#data.slice(this.#start, this.#end);
+    this.#start = this.#end = this.#scan = 0;
+    return rest;
+  }
+
   /** Appends bytes (copied, so the caller may reuse its read buffer). */
   push(bytes: Uint8Array): void {
     if (bytes.length === 0) return;

@@ -25,17 +25,8 @@ export async function runPop3(
     throw new InternalError("no XOAUTH2 string to log in with", { code: "NO_SASL" });
   }
   const wire = new Wire(transport, options);
-  const violation = (what: string, line: string) =>
-    new ConnectionError(`POP3 protocol violation (${what}): ${wire.quote(line)}`, {
-      code: "POP3_PROTOCOL_ERROR",
-    });
-
-  const greeting = await wire.receive();
-  if (!OK.test(greeting)) {
-    throw new ConnectionError(`POP3 server sent an unexpected greeting: ${wire.quote(greeting)}`, {
-      code: "POP3_BAD_GREETING",
-    });
-  }
+  const violation = violationOf(wire);
+  const greeting = await receiveGreeting(wire);
 
   let counts: RegExpExecArray | null;
   try {
@@ -61,6 +52,42 @@ export async function runPop3(
   options.onProgress?.("logout", "Quit.");
   await quit(wire);
   return { greeting, count: Number(counts[1]), octets: Number(counts[2]) };
+}
+
+/**
+ * Reads the greeting and logs in with XOAUTH2, nothing else: the bridge's upstream login, after
+ * which the session is the caller's (the transport is neither closed nor told to QUIT, also
+ * not when the login was refused). Returns the greeting.
+ */
+export async function loginPop3(
+  transport: LineTransport,
+  options: SessionOptions,
+): Promise<string> {
+  if (options.sasl === "") {
+    throw new InternalError("no XOAUTH2 string to log in with", { code: "NO_SASL" });
+  }
+  const wire = new Wire(transport, options);
+  const greeting = await receiveGreeting(wire);
+  options.onProgress?.("authenticate", "Authenticate using XOAuth2.");
+  await authenticate(wire, options.sasl, violationOf(wire));
+  return greeting;
+}
+
+function violationOf(wire: Wire): (what: string, line: string) => ConnectionError {
+  return (what, line) =>
+    new ConnectionError(`POP3 protocol violation (${what}): ${wire.quote(line)}`, {
+      code: "POP3_PROTOCOL_ERROR",
+    });
+}
+
+async function receiveGreeting(wire: Wire): Promise<string> {
+  const greeting = await wire.receive();
+  if (!OK.test(greeting)) {
+    throw new ConnectionError(`POP3 server sent an unexpected greeting: ${wire.quote(greeting)}`, {
+      code: "POP3_BAD_GREETING",
+    });
+  }
+  return greeting;
 }
 
 /** Ends the session; the result (or the error being reported) stands whatever happens here. */

@@ -92,12 +92,21 @@ export interface StartTlsTransport extends LineTransport {
   startTls(options: StartTlsOptions): Promise<void>;
 }
 
+/** A transport whose connection can be handed over (the bridge relays bytes after the login). */
+export interface DetachableTransport extends StartTlsTransport {
+  /**
+   * Stops using the connection and hands it over with the bytes received but not yet read as
+   * lines. The transport is closed afterwards (later calls fail) but the connection is not.
+   */
+  detach(): { conn: Deno.Conn; rest: Uint8Array };
+}
+
 const DEFAULT_MAX_LINE_LENGTH = 64 * 1024;
 const DEFAULT_MAX_REPLY_BYTES = 2 * 1024 * 1024;
 const READ_CHUNK = 16 * 1024;
 
 /** Connects and completes the TLS handshake, so certificate problems surface here. */
-export async function connectTls(options: TlsOptions): Promise<StartTlsTransport> {
+export async function connectTls(options: TlsOptions): Promise<DetachableTransport> {
   const target = checkedTarget(options, "TLS");
   // Deno.connect (not connectTls) because only it takes a signal: the TCP
   // connect and the name lookup can then really be abandoned on timeout.
@@ -143,7 +152,7 @@ export async function connectTls(options: TlsOptions): Promise<StartTlsTransport
  * Connects over plain TCP (for protocols that upgrade with STARTTLS). Nothing
  * secret may be sent before `startTls()` has resolved.
  */
-export async function connectPlain(options: PlainOptions): Promise<StartTlsTransport> {
+export async function connectPlain(options: PlainOptions): Promise<DetachableTransport> {
   const target = checkedTarget(options, "connection");
   const abort = new AbortController();
   let timedOut = false;
@@ -182,7 +191,7 @@ export async function connectPlain(options: PlainOptions): Promise<StartTlsTrans
   );
 }
 
-class SocketLineTransport implements StartTlsTransport {
+class SocketLineTransport implements DetachableTransport {
   /** The TCP connection until `startTls`, the TLS connection on top of it afterwards. */
   #conn: Deno.Conn;
   #secure: boolean;
@@ -355,6 +364,17 @@ class SocketLineTransport implements StartTlsTransport {
 
   close(): void {
     this.#end("the connection was closed");
+  }
+
+  detach(): { conn: Deno.Conn; rest: Uint8Array } {
+    if (this.#closed || this.#busy) {
+      throw new InternalError("detach() called on a closed or busy transport", {
+        code: "TRANSPORT_BUSY",
+      });
+    }
+    this.#closed = true;
+    this.#endReason = "the connection was handed over";
+    return { conn: this.#conn, rest: this.#lines.takeRest() };
   }
 
   #end(reason: string): void {

@@ -30,6 +30,11 @@ export interface ExchangeOptions {
   mailboxPermissions: Record<string, string[]>;
   /** Mailbox -> message sizes in octets (for POP3 STAT); default: 3 messages. */
   messages?: Record<string, number[]>;
+  /**
+   * Mailbox -> whole messages (header, blank line, body; LF or CRLF) that POP3 serves with
+   * RETR, TOP and UIDL; their sizes replace `messages`. Without it, contents are not served.
+   */
+  contents?: Record<string, string[]>;
   /** Mailbox -> extra IMAP folders ("/" separated); INBOX and the standard folders are always there. */
   folders?: Record<string, string[]>;
   /** Faults for timeout tests: "silent" = accept TCP+TLS but never send a greeting. */
@@ -604,6 +609,8 @@ async function pop3Transaction(
     } else await io.send("-ERR The specified message is out of range.");
   } else if (command === "NOOP" || command === "RSET") {
     await io.send("+OK");
+  } else if (context.options.contents?.[mailbox] !== undefined) {
+    await pop3Contents(io, command, args, messageLines(context.options.contents[mailbox]));
   } else {
     // Modelling choice: the test bed does not serve message contents.
     await io.send("-ERR Protocol error. 14");
@@ -611,7 +618,48 @@ async function pop3Transaction(
 }
 
 function messageSizes(options: ExchangeOptions, mailbox: string): number[] {
+  const contents = options.contents?.[mailbox];
+  if (contents) return messageLines(contents).map((lines) => lines.join("\r\n").length + 2);
   return options.messages?.[mailbox] ?? DEFAULT_MESSAGES;
+}
+
+function messageLines(contents: string[]): string[][] {
+  return contents.map((m) => m.replace(/\r?\n$/, "").split(/\r?\n/));
+}
+
+/**
+ * RETR, TOP, UIDL and DELE for mailboxes with `contents`. Modelling choice: exchange-wire.md
+ * records no transaction replies beyond STAT; these follow RFC 1939 (dot stuffing, "." ends a
+ * multi-line reply) with Exchange's wording for a bad message number.
+ */
+async function pop3Contents(
+  io: SessionIo,
+  command: string,
+  args: string[],
+  messages: string[][],
+): Promise<void> {
+  const n = Number(args[0]);
+  const valid = Number.isInteger(n) && n >= 1 && n <= messages.length;
+  const uid = (i: number) => `AAQkAGE${String(i).padStart(4, "0")}`;
+  const stuffed = (lines: string[]) => lines.map((l) => (l.startsWith(".") ? `.${l}` : l));
+  if (command === "UIDL" && args.length === 0) {
+    await io.send("+OK", ...messages.map((_, i) => `${i + 1} ${uid(i + 1)}`), ".");
+  } else if (!valid) {
+    await io.send("-ERR The specified message is out of range.");
+  } else if (command === "UIDL") {
+    await io.send(`+OK ${n} ${uid(n)}`);
+  } else if (command === "RETR") {
+    await io.send("+OK", ...stuffed(messages[n - 1]), ".");
+  } else if (command === "TOP") {
+    const lines = messages[n - 1];
+    const blank = lines.indexOf("");
+    const head = blank < 0 ? lines : lines.slice(0, blank + 1 + Math.max(0, Number(args[1]) || 0));
+    await io.send("+OK", ...stuffed(head), ".");
+  } else if (command === "DELE") {
+    await io.send("+OK");
+  } else {
+    await io.send("-ERR Protocol error. 14");
+  }
 }
 
 // ---------------------------------------------------------------- SMTP

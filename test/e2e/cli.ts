@@ -103,6 +103,8 @@ export interface LiveCli {
   waitForStderr(pattern: RegExp, ms?: number): Promise<RegExpMatchArray>;
   writeStdin(text: string): Promise<void>;
   closeStdin(): Promise<void>;
+  /** Sends a signal to the CLI (e.g. SIGTERM to stop a long-running `-Bridge`). */
+  kill(signal: Deno.Signal): void;
   done: Promise<CliResult>;
 }
 
@@ -160,6 +162,13 @@ export function spawnCli(args: string[], options: { env?: Record<string, string>
     },
     writeStdin: (text) => writer.write(new TextEncoder().encode(text)),
     closeStdin: () => writer.close().catch(() => {}),
+    kill: (signal) => {
+      try {
+        child.kill(signal);
+      } catch {
+        // it has ended already
+      }
+    },
     done,
   };
 }

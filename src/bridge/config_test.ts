@@ -1,0 +1,105 @@
+import assert from "node:assert/strict";
+import { parseBridgeConfig } from "./config.ts";
+
+const HASH =
+  "scrypt$16384$8$1$c2FsdHNhbHRzYWx0c2FsdA==$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g=";
+const GUID = "3f6d2b1e-8c47-4a59-b0e2-71d9c5a8f403";
+
+function minimal(): Record<string, unknown> {
+  return {
+    tenantId: "contoso.onmicrosoft.com",
+    clientId: GUID,
+    credential: { secretFile: "/etc/secret" },
+    listeners: [{ protocol: "POP3", port: 1110 }],
+    accounts: { scanner: { mailbox: "box@contoso.com", passwordHash: HASH } },
+  };
+}
+
+const files = (path: string) => {
+  if (path === "/etc/secret") return "the-secret\n";
+  throw new Deno.errors.NotFound(path);
+};
+
+function parse(config: unknown) {
+  return parseBridgeConfig(JSON.stringify(config), "bridge.json", files);
+}
+
+Deno.test("parseBridgeConfig() fills in the defaults of a minimal file", () => {
+  const c = parse(minimal());
+  assert.deepEqual(c.credential, { kind: "secret", secret: "the-secret" });
+  assert.deepEqual(c.listeners, [{ protocol: "POP3", address: "127.0.0.1", port: 1110 }]);
+  assert.deepEqual(c.upstream.POP3, { host: "outlook.office365.com", port: 995 });
+  assert.equal(c.authorityHost, "https://login.microsoftonline.com");
+  assert.equal(c.resource, "https://outlook.office365.com");
+  assert.equal(c.accounts.get("scanner")?.mailbox, "box@contoso.com");
+  assert.deepEqual(c.timeouts, { upstreamMs: 30_000, idleMs: 600_000, shutdownMs: 10_000 });
+});
+
+Deno.test("parseBridgeConfig() follows -Cloud-like settings and overrides", () => {
+  const c = parse({
+    ...minimal(),
+    cloud: "usgov",
+    upstream: { pop3: { host: "127.0.0.1", port: 9955 } },
+    accounts: { Scanner: { mailbox: "box@contoso.com", passwordHash: HASH }, _note: "comment" },
+    _comment: "keys starting with _ are comments",
+  });
+  assert.equal(c.cloud, "USGov");
+  assert.deepEqual(c.upstream.POP3, { host: "127.0.0.1", port: 9955 });
+  assert.equal(c.accounts.get("scanner")?.name, "Scanner", "looked up without case");
+});
+
+Deno.test("parseBridgeConfig() names the field of each problem in one line (exit 2)", () => {
+  const cases: [Record<string, unknown>, RegExp][] = [
+    [{ ...minimal(), clientId: "app" }, /clientId: expected the Application \(client\) ID/],
+    [{ ...minimal(), tenantid: "x" }, /tenantid: unknown setting/],
+    [{ ...minimal(), credential: {} }, /credential: give exactly one of/],
+    [
+      { ...minimal(), credential: { secretFile: "/nope" } },
+      /credential.secretFile: file not found/,
+    ],
+    [{ ...minimal(), listeners: [] }, /listeners: expected a list/],
+    [
+      { ...minimal(), listeners: [{ protocol: "POP3", port: 70000 }] },
+      /listeners\[0\]\.port: expected a whole number from 0 to 65535/,
+    ],
+    [
+      { ...minimal(), listeners: [{ protocol: "IMAP", port: 1143 }] },
+      /listeners\[0\]\.protocol: IMAP is not supported by the bridge yet/,
+    ],
+    [
+      { ...minimal(), listeners: [{ protocol: "POP3", address: "0.0.0.0", port: 1110 }] },
+      /listeners\[0\]\.address: 0\.0\.0\.0 is not a loopback address; .*needs TLS/,
+    ],
+    [
+      { ...minimal(), accounts: { scanner: { mailbox: "box", passwordHash: HASH } } },
+      /accounts\.scanner\.mailbox: 'box'/,
+    ],
+    [
+      { ...minimal(), accounts: { scanner: { mailbox: "a@b.c", passwordHash: "hunter2" } } },
+      /accounts\.scanner\.passwordHash: expected scrypt.*-BridgePasswordHash/,
+    ],
+    [{ ...minimal(), accounts: {} }, /accounts: expected at least one local account/],
+    [{ ...minimal(), timeouts: { idleSeconds: -1 } }, /timeouts\.idleSeconds: expected a number/],
+  ];
+  for (const [config, message] of cases) {
+    assert.throws(() => parse(config), (error: Error & { code?: string; exitCode?: number }) => {
+      assert.match(error.message, message);
+      assert.match(error.message, /^-Bridge bridge\.json: /);
+      assert.ok(!error.message.includes("\n"), "one line");
+      assert.equal(error.code, "BRIDGE_BAD_CONFIG");
+      assert.equal(error.exitCode, 2);
+      return true;
+    });
+  }
+  assert.throws(
+    () => parseBridgeConfig("{ not json", "bridge.json", files),
+    /bridge\.json: \(top level\): not valid JSON/,
+  );
+});
+
+Deno.test("parseBridgeConfig() never puts the secret into a message", () => {
+  assert.throws(
+    () => parse({ ...minimal(), credential: { secret: "s3cr3t-value", certificate: "x" } }),
+    (error: Error) => !error.message.includes("s3cr3t-value"),
+  );
+});

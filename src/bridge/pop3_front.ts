@@ -1,0 +1,132 @@
+/**
+ * The bridge's POP3 server side before the relay starts: its own greeting and CAPA, USER/PASS
+ * checked locally, and only after a local login succeeded the upstream login (`openUpstream`).
+ * A state machine over `FrontLines`, so every rule is testable without sockets; it never
+ * repeats a password and never says whether a user name exists.
+ */
+import type { AccountConfig } from "./config.ts";
+
+/** The client's side as the state machine sees it (ClientLines in production). */
+export interface FrontLines {
+  /** The next line without its line end; null when the client is gone (closed, idle, ...). */
+  readLine(): Promise<string | null>;
+  /** Sends lines; false when the client is gone. */
+  write(...lines: string[]): Promise<boolean>;
+}
+
+export type UpstreamAttempt<U> =
+  | { ok: true; upstream: U }
+  | { ok: false; reason: string };
+
+export interface Pop3FrontOptions<U> {
+  /** The account when `password` is right for `user`, else undefined (slow: scrypt). */
+  checkLogin(user: string, password: string): Promise<AccountConfig | undefined>;
+  /** Logs in upstream for the account; called only after a successful local login. */
+  openUpstream(account: AccountConfig): Promise<UpstreamAttempt<U>>;
+  /** Delay before a failed local login is answered. */
+  failureDelayMs: number;
+  /** Failed logins after which the session is closed; default 3. */
+  maxFailures?: number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export type FrontOutcome<U> =
+  /** Logged in locally and upstream: relay from here. */
+  | { kind: "relay"; account: AccountConfig; upstream: U }
+  /** The client said QUIT before logging in. */
+  | { kind: "quit"; failures: number }
+  /** The client went away (or stayed silent) before logging in. */
+  | { kind: "gone"; failures: number }
+  /** Too many wrong passwords: the session was closed. */
+  | { kind: "refused"; failures: number }
+  /** The local login was right, the upstream login failed: the client got -ERR [SYS/TEMP]. */
+  | { kind: "upstream-failed"; account: AccountConfig; reason: string };
+
+export const POP3_GREETING = "+OK Get-IMAPAccessToken POP3 bridge ready";
+export const POP3_CAPA = [
+  "+OK Capability list follows",
+  "USER",
+  "TOP",
+  "UIDL",
+  "RESP-CODES",
+  "AUTH-RESP-CODE",
+  "IMPLEMENTATION Get-IMAPAccessToken-bridge",
+  ".",
+];
+export const POP3_LOGIN_FAILED = "-ERR [AUTH] Authentication failed.";
+export const POP3_UPSTREAM_FAILED =
+  "-ERR [SYS/TEMP] The mail server cannot be reached right now; try again later.";
+
+const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Runs the session from after the greeting until the relay can start or the session ends. */
+export async function pop3Front<U>(
+  client: FrontLines,
+  options: Pop3FrontOptions<U>,
+): Promise<FrontOutcome<U>> {
+  const maxFailures = options.maxFailures ?? 3;
+  const sleep = options.sleep ?? defaultSleep;
+  let user: string | undefined;
+  let failures = 0;
+  while (true) {
+    const line = await client.readLine();
+    if (line === null) return { kind: "gone", failures };
+    const space = line.indexOf(" ");
+    const command = (space < 0 ? line : line.slice(0, space)).toUpperCase();
+    const argument = space < 0 ? "" : line.slice(space + 1);
+    switch (command) {
+      case "CAPA":
+        await client.write(...POP3_CAPA);
+        break;
+      case "QUIT":
+        await client.write("+OK Bye.");
+        return { kind: "quit", failures };
+      case "USER":
+        if (argument.trim() === "") {
+          await client.write("-ERR USER needs a user name.");
+          break;
+        }
+        user = argument.trim();
+        await client.write("+OK Send the password (PASS).");
+        break;
+      case "PASS": {
+        if (user === undefined) {
+          await client.write("-ERR Send USER first.");
+          break;
+        }
+        // The whole rest of the line: passwords may contain spaces.
+        const account = await options.checkLogin(user, argument);
+        user = undefined;
+        if (account === undefined) {
+          failures++;
+          await sleep(options.failureDelayMs);
+          if (failures >= maxFailures) {
+            await client.write("-ERR [AUTH] Authentication failed; too many attempts.");
+            return { kind: "refused", failures };
+          }
+          await client.write(POP3_LOGIN_FAILED);
+          break;
+        }
+        const attempt = await options.openUpstream(account);
+        if (!attempt.ok) {
+          await client.write(POP3_UPSTREAM_FAILED);
+          return { kind: "upstream-failed", account, reason: attempt.reason };
+        }
+        await client.write("+OK Logged in.");
+        return { kind: "relay", account, upstream: attempt.upstream };
+      }
+      case "AUTH":
+      case "APOP":
+        await client.write("-ERR Log in with USER and PASS.");
+        break;
+      case "STLS":
+        await client.write("-ERR STLS is not available on this loopback listener.");
+        break;
+      case "":
+        await client.write("-ERR Empty command.");
+        break;
+      default:
+        await client.write("-ERR Log in first (USER and PASS).");
+    }
+  }
+}

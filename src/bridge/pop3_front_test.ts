@@ -1,0 +1,100 @@
+import assert from "node:assert/strict";
+import type { AccountConfig } from "./config.ts";
+import {
+  type FrontLines,
+  POP3_CAPA,
+  POP3_LOGIN_FAILED,
+  POP3_UPSTREAM_FAILED,
+  pop3Front,
+  type Pop3FrontOptions,
+} from "./pop3_front.ts";
+
+const ACCOUNT: AccountConfig = { name: "scanner", mailbox: "box@contoso.com", passwordHash: "h" };
+
+/** A client that sends `input` line by line (then goes away) and records what it got. */
+function client(input: string[]): FrontLines & { got: string[] } {
+  const queue = [...input];
+  const got: string[] = [];
+  return {
+    got,
+    readLine: () => Promise.resolve(queue.length > 0 ? queue.shift() ?? null : null),
+    write: (...lines) => {
+      got.push(...lines);
+      return Promise.resolve(true);
+    },
+  };
+}
+
+function options(
+  events: string[],
+  upstream: "ok" | "down" = "ok",
+): Pop3FrontOptions<string> {
+  return {
+    failureDelayMs: 250,
+    sleep: (ms) => {
+      events.push(`sleep ${ms}`);
+      return Promise.resolve();
+    },
+    checkLogin: (user, password) => {
+      events.push(`check ${user}`);
+      return Promise.resolve(user === "scanner" && password === "pass word" ? ACCOUNT : undefined);
+    },
+    openUpstream: (account) => {
+      events.push(`upstream ${account.mailbox}`);
+      return Promise.resolve(
+        upstream === "ok" ? { ok: true, upstream: "conn" } : { ok: false, reason: "TIMEOUT" },
+      );
+    },
+  };
+}
+
+Deno.test("pop3Front() answers CAPA itself and relays after USER/PASS (password with spaces)", async () => {
+  const events: string[] = [];
+  const c = client(["CAPA", "USER scanner", "PASS pass word", "STAT"]);
+  const outcome = await pop3Front(c, options(events));
+  assert.deepEqual(outcome, { kind: "relay", account: ACCOUNT, upstream: "conn" });
+  assert.deepEqual(c.got, [...POP3_CAPA, "+OK Send the password (PASS).", "+OK Logged in."]);
+  assert.deepEqual(events, ["check scanner", "upstream box@contoso.com"]);
+});
+
+Deno.test("pop3Front() checks a wrong password locally: delay, -ERR, no upstream login", async () => {
+  const events: string[] = [];
+  const c = client(["USER scanner", "PASS wrong", "QUIT"]);
+  const outcome = await pop3Front(c, options(events));
+  assert.deepEqual(outcome, { kind: "quit", failures: 1 });
+  assert.deepEqual(events, ["check scanner", "sleep 250"]);
+  assert.ok(c.got.includes(POP3_LOGIN_FAILED));
+  assert.ok(!c.got.join("\n").includes("wrong"), "the password is never repeated");
+});
+
+Deno.test("pop3Front() answers an unknown user exactly like a wrong password", async () => {
+  const [a, b] = [client(["USER nobody", "PASS x"]), client(["USER scanner", "PASS x"])];
+  await pop3Front(a, options([]));
+  await pop3Front(b, options([]));
+  assert.deepEqual(a.got, b.got);
+});
+
+Deno.test("pop3Front() closes the session after three failed logins", async () => {
+  const c = client(["USER a", "PASS 1", "USER a", "PASS 2", "USER a", "PASS 3", "USER scanner"]);
+  const outcome = await pop3Front(c, options([]));
+  assert.deepEqual(outcome, { kind: "refused", failures: 3 });
+  assert.match(c.got.at(-1) ?? "", /^-ERR \[AUTH\] .*too many/);
+});
+
+Deno.test("pop3Front() reports an upstream failure as -ERR [SYS/TEMP]", async () => {
+  const c = client(["USER scanner", "PASS pass word"]);
+  const outcome = await pop3Front(c, options([], "down"));
+  assert.deepEqual(outcome, { kind: "upstream-failed", account: ACCOUNT, reason: "TIMEOUT" });
+  assert.equal(c.got.at(-1), POP3_UPSTREAM_FAILED);
+  assert.match(POP3_UPSTREAM_FAILED, /^-ERR \[SYS\/TEMP\] /);
+});
+
+Deno.test("pop3Front() refuses commands before login and PASS before USER", async () => {
+  const events: string[] = [];
+  const c = client(["STAT", "PASS x", "AUTH PLAIN", "STLS", "RETR 1"]);
+  const outcome = await pop3Front(c, options(events));
+  assert.deepEqual(outcome, { kind: "gone", failures: 0 });
+  assert.equal(c.got.length, 5);
+  for (const line of c.got) assert.match(line, /^-ERR /);
+  assert.deepEqual(events, [], "nothing checked, nothing upstream");
+});

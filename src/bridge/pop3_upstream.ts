@@ -1,0 +1,57 @@
+/**
+ * The bridge's upstream POP3 login: TLS to the server, `AUTH XOAUTH2` for the mapped mailbox
+ * with the shared app token, then the connection is handed over for the relay. A token the
+ * server refuses is dropped and the login tried once more with a new one (unless the refused
+ * token had just been fetched: a fresh token will not do better).
+ */
+import { AuthError, toToolError } from "../errors.ts";
+import { loginPop3 } from "../mail/pop3.ts";
+import { connectTls } from "../mail/tls_transport.ts";
+import { redactorOf } from "../redact.ts";
+import { buildXoauth2 } from "../sasl/xoauth2.ts";
+import type { TokenSource } from "./token_source.ts";
+
+export interface UpstreamTarget {
+  host: string;
+  port: number;
+  caCerts: string[];
+  timeoutMs: number;
+}
+
+export interface UpstreamConnection {
+  conn: Deno.Conn;
+  /** Bytes the server sent after its login reply (normally none). */
+  rest: Uint8Array;
+}
+
+/** Logs `mailbox` in upstream; throws a ToolError (TokenError, ConnectionError, AuthError). */
+export async function openPop3Upstream(
+  target: UpstreamTarget,
+  mailbox: string,
+  tokens: TokenSource,
+): Promise<UpstreamConnection> {
+  for (let attempt = 1;; attempt++) {
+    const before = tokens.requests;
+    const token = await tokens.get();
+    const fresh = tokens.requests !== before;
+    const sasl = buildXoauth2(mailbox, token);
+    const transport = await connectTls({
+      host: target.host,
+      port: target.port,
+      caCerts: target.caCerts,
+      timeoutMs: target.timeoutMs,
+      secrets: redactorOf([sasl, token]),
+    });
+    try {
+      await loginPop3(transport, { sasl });
+      return transport.detach();
+    } catch (error) {
+      transport.close();
+      if (error instanceof AuthError && error.code === "POP3_AUTH_FAILED") {
+        tokens.refused(token);
+        if (attempt === 1 && !fresh) continue;
+      }
+      throw toToolError(error);
+    }
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * After both logins the bridge is a byte pipe: whatever one side sends goes to the other,
+ * unchanged, until either side closes, nothing moved for `idleMs`, or `stop` fires (shutdown
+ * deadline). Both connections are closed when it ends.
+ */
+
+export interface RelayOptions {
+  idleMs: number;
+  /** Bytes already read from the client / server that belong to the other side. */
+  clientRest?: Uint8Array;
+  serverRest?: Uint8Array;
+  /** Ends the relay at once (the shutdown deadline passed). */
+  stop?: AbortSignal;
+}
+
+export type RelayEnd = "client closed" | "server closed" | "idle" | "error" | "stopped";
+
+export interface RelayResult {
+  /** Bytes from the client to the server, and back. */
+  up: number;
+  down: number;
+  end: RelayEnd;
+}
+
+const CHUNK = 64 * 1024;
+
+export async function relay(
+  client: Deno.Conn,
+  server: Deno.Conn,
+  options: RelayOptions,
+): Promise<RelayResult> {
+  const result: RelayResult = { up: 0, down: 0, end: "error" };
+  let ended: RelayEnd | undefined;
+  let last = performance.now();
+  const finish = (why: RelayEnd) => {
+    if (ended !== undefined) return;
+    ended = why;
+    for (const c of [client, server]) {
+      try {
+        c.close();
+      } catch {
+        // already closed
+      }
+    }
+  };
+  const timer = setInterval(() => {
+    if (performance.now() - last >= options.idleMs) finish("idle");
+  }, Math.min(1000, Math.max(10, options.idleMs / 4)));
+  const onStop = () => finish("stopped");
+  options.stop?.addEventListener("abort", onStop);
+  if (options.stop?.aborted) onStop();
+
+  const writeAll = async (to: Deno.Conn, bytes: Uint8Array) => {
+    for (let sent = 0; sent < bytes.length;) sent += await to.write(bytes.subarray(sent));
+  };
+  const pump = async (
+    from: Deno.Conn,
+    to: Deno.Conn,
+    first: Uint8Array | undefined,
+    count: (n: number) => void,
+    closed: RelayEnd,
+  ) => {
+    try {
+      if (first && first.length > 0) {
+        await writeAll(to, first);
+        count(first.length);
+      }
+      const buffer = new Uint8Array(CHUNK);
+      while (ended === undefined) {
+        const n = await from.read(buffer);
+        if (n === null) return finish(closed);
+        last = performance.now();
+        await writeAll(to, buffer.subarray(0, n));
+        count(n);
+      }
+    } catch {
+      finish("error");
+    }
+  };
+  try {
+    await Promise.all([
+      pump(client, server, options.clientRest, (n) => result.up += n, "client closed"),
+      pump(server, client, options.serverRest, (n) => result.down += n, "server closed"),
+    ]);
+  } finally {
+    clearInterval(timer);
+    options.stop?.removeEventListener("abort", onStop);
+  }
+  result.end = ended ?? "error";
+  return result;
+}

@@ -1,0 +1,117 @@
+/**
+ * `-Bridge <config.json>`: reads and checks the configuration (exit 2 on any problem, before
+ * anything listens), loads the credential, starts the listeners and serves until SIGTERM or
+ * Ctrl+C; then stops accepting and lets sessions finish within `timeouts.shutdownSeconds`.
+ * `-BridgePasswordHash`: reads a password from standard input and prints its scrypt hash.
+ */
+import { UsageError } from "../errors.ts";
+import { readBoundedText, readFileBoundedSync } from "../bounded_input.ts";
+import { acquireAppToken, type AppCredential } from "../auth/token.ts";
+import { type BridgeConfig, parseBridgeConfig } from "./config.ts";
+import { hashPassword } from "./password.ts";
+import { type RunningBridge, startBridge } from "./server.ts";
+import { TokenSource } from "./token_source.ts";
+
+const MAX_CONFIG_BYTES = 1024 * 1024;
+
+export interface BridgeEnvironment {
+  /** One log line (no newline), to stderr. */
+  log: (line: string) => void;
+  /** Resolves when the bridge should stop (SIGTERM, Ctrl+C). */
+  stopRequested: Promise<string>;
+}
+
+/** Reads and checks the configuration file; UsageError (exit 2) on any problem. */
+export function loadBridgeConfig(path: string): BridgeConfig {
+  const read = (file: string, what: string) => {
+    try {
+      return readFileBoundedSync(file, what, MAX_CONFIG_BYTES);
+    } catch (error) {
+      if (error instanceof UsageError) throw error;
+      const reason = error instanceof Deno.errors.NotFound
+        ? "file not found"
+        : error instanceof Deno.errors.IsADirectory
+        ? "is a folder, not a file"
+        : "cannot be read";
+      throw new UsageError(`-Bridge: ${reason}: ${file}`, { code: "BAD_FILE", cause: error });
+    }
+  };
+  return parseBridgeConfig(read(path, `-Bridge: ${path}`), path, (file) => {
+    try {
+      return readFileBoundedSync(file, file, MAX_CONFIG_BYTES);
+    } catch (error) {
+      if (error instanceof UsageError) throw new Error(error.message);
+      throw error;
+    }
+  });
+}
+
+async function credentialOf(config: BridgeConfig): Promise<AppCredential> {
+  const c = config.credential;
+  if (c.kind === "secret") return { kind: "secret", secret: c.secret };
+  const { loadCertificate } = await import("../auth/certificate.ts");
+  const certificate = await loadCertificate({
+    value: c.value,
+    password: c.password,
+    keyFile: c.keyFile,
+    timeoutMs: config.timeouts.upstreamMs,
+  });
+  return certificate.source === "store"
+    ? { kind: "store", certificate }
+    : { kind: "certificate", certificate };
+}
+
+/** Serves until asked to stop; returns the exit code (0 after a clean stop). */
+export async function runBridge(config: BridgeConfig, env: BridgeEnvironment): Promise<number> {
+  const credential = await credentialOf(config);
+  const tokens = new TokenSource({
+    fetch: () =>
+      acquireAppToken({
+        authorityHost: config.authorityHost,
+        tenantId: config.tenantId,
+        clientId: config.clientId,
+        caCerts: config.caCerts,
+        timeoutMs: config.timeouts.upstreamMs,
+        credential,
+        scopes: [`${config.resource}/.default`],
+      }),
+  });
+  const bridge: RunningBridge = startBridge(config, { tokens, log: env.log });
+  for (const a of bridge.addresses) {
+    const upstream = config.upstream.POP3;
+    env.log(
+      `bridge: listening for ${a.protocol} on ${a.hostname}:${a.port}, relaying to ` +
+        `${upstream.host}:${upstream.port} for ${config.accounts.size} local account(s)`,
+    );
+  }
+  const why = await env.stopRequested;
+  env.log(
+    `bridge: ${why}: no new sessions; waiting up to ${
+      config.timeouts.shutdownMs / 1000
+    } s for ${bridge.active} open session(s)`,
+  );
+  await bridge.shutdown();
+  env.log(`bridge: stopped (${tokens.requests} token request(s) in all)`);
+  return 0;
+}
+
+/** `-BridgePasswordHash`: the password is the first line of standard input (never echoed). */
+export async function passwordHashCommand(
+  stdin: ReadableStream<Uint8Array>,
+  timeoutMs: number,
+): Promise<string> {
+  const text = await readBoundedText(stdin, {
+    what: "-BridgePasswordHash: standard input",
+    maxBytes: 4096,
+    timeoutMs,
+  });
+  const password = text.split(/\r?\n/)[0];
+  if (password === "") {
+    throw new UsageError(
+      "-BridgePasswordHash: standard input holds no password; e.g. " +
+        "printf '%s' \"$PASSWORD\" | Get-IMAPAccessToken -BridgePasswordHash",
+      { code: "NO_INPUT" },
+    );
+  }
+  return await hashPassword(password);
+}

@@ -1,0 +1,197 @@
+/**
+ * The bridge's listeners and sessions: accepts clients, runs each session (local login, upstream
+ * login, relay), writes one log line per session, and shuts down cleanly: `shutdown()` stops
+ * accepting at once, lets open sessions finish, and closes those still open after the deadline.
+ */
+import { ConnectionError, toToolError } from "../errors.ts";
+import type { AccountConfig, BridgeConfig, ListenerConfig } from "./config.ts";
+import { ClientLines } from "./client_lines.ts";
+import { verifyPassword } from "./password.ts";
+import { POP3_GREETING, pop3Front } from "./pop3_front.ts";
+import { openPop3Upstream } from "./pop3_upstream.ts";
+import { relay } from "./relay.ts";
+import type { TokenSource } from "./token_source.ts";
+
+export interface BridgeDeps {
+  tokens: TokenSource;
+  /** One line (no newline) for the service log: stderr in production. Never gets a secret. */
+  log: (line: string) => void;
+}
+
+export interface RunningBridge {
+  /** Where each listener listens (the real port when the configuration said 0). */
+  addresses: { protocol: string; hostname: string; port: number }[];
+  /** Sessions open right now. */
+  readonly active: number;
+  /** Stops accepting; resolves when every session has ended (closed at the deadline). */
+  shutdown(): Promise<void>;
+}
+
+export function startBridge(config: BridgeConfig, deps: BridgeDeps): RunningBridge {
+  const listeners: Deno.Listener[] = [];
+  try {
+    for (const l of config.listeners) listeners.push(listen(l));
+  } catch (error) {
+    for (const l of listeners) l.close();
+    throw error;
+  }
+  const sessions = new Set<Promise<void>>();
+  const stop = new AbortController();
+  const loops = listeners.map(async (listener) => {
+    try {
+      for await (const conn of listener) {
+        const session = pop3Session(conn, config, deps, stop.signal).catch((error) => {
+          deps.log(`bridge: internal error in a session: ${toToolError(error).message}`);
+        });
+        sessions.add(session);
+        session.finally(() => sessions.delete(session));
+      }
+    } catch {
+      // the listener was closed
+    }
+  });
+  let shuttingDown: Promise<void> | undefined;
+  return {
+    addresses: listeners.map((l, i) => {
+      const addr = l.addr as Deno.NetAddr;
+      return { protocol: config.listeners[i].protocol, hostname: addr.hostname, port: addr.port };
+    }),
+    get active() {
+      return sessions.size;
+    },
+    shutdown() {
+      shuttingDown ??= (async () => {
+        for (const l of listeners) l.close();
+        await Promise.all(loops);
+        const deadline = setTimeout(() => stop.abort(), config.timeouts.shutdownMs);
+        try {
+          await Promise.all([...sessions]);
+        } finally {
+          clearTimeout(deadline);
+        }
+      })();
+      return shuttingDown;
+    },
+  };
+}
+
+function listen(l: ListenerConfig): Deno.Listener {
+  try {
+    return Deno.listen({ hostname: l.address, port: l.port });
+  } catch (error) {
+    const why = error instanceof Deno.errors.AddrInUse
+      ? "the port is in use"
+      : error instanceof Error
+      ? error.message
+      : String(error);
+    throw new ConnectionError(`cannot listen on ${l.address}:${l.port} (${why})`, {
+      code: "BRIDGE_LISTEN_FAILED",
+      cause: error,
+    });
+  }
+}
+
+function peerOf(conn: Deno.Conn): string {
+  const addr = conn.remoteAddr as Deno.NetAddr;
+  return addr.hostname.includes(":")
+    ? `[${addr.hostname}]:${addr.port}`
+    : `${addr.hostname}:${addr.port}`;
+}
+
+async function pop3Session(
+  conn: Deno.Conn,
+  config: BridgeConfig,
+  deps: BridgeDeps,
+  stop: AbortSignal,
+): Promise<void> {
+  const started = performance.now();
+  const peer = peerOf(conn);
+  const client = new ClientLines(conn, config.timeouts.idleMs);
+  const onStop = () => closeQuietly(conn);
+  stop.addEventListener("abort", onStop);
+  let account: AccountConfig | undefined;
+  let result = "closed";
+  let up = 0;
+  let down = 0;
+  const upstream = config.upstream.POP3;
+  try {
+    if (!(await client.write(POP3_GREETING))) return;
+    const outcome = await pop3Front(client, {
+      failureDelayMs: config.failureDelayMs,
+      async checkLogin(user, password) {
+        const found = config.accounts.get(user.toLowerCase());
+        const ok = await verifyPassword(password, found?.passwordHash);
+        return ok ? found : undefined;
+      },
+      async openUpstream(a) {
+        try {
+          const connection = await openPop3Upstream(
+            {
+              host: upstream.host,
+              port: upstream.port,
+              caCerts: config.caCerts,
+              timeoutMs: config.timeouts.upstreamMs,
+            },
+            a.mailbox,
+            deps.tokens,
+          );
+          return { ok: true, upstream: connection };
+        } catch (error) {
+          const e = toToolError(error);
+          return { ok: false, reason: `${e.code ?? e.kind}: ${e.message}` };
+        }
+      },
+    });
+    switch (outcome.kind) {
+      case "relay": {
+        account = outcome.account;
+        stop.removeEventListener("abort", onStop);
+        const r = await relay(conn, outcome.upstream.conn, {
+          idleMs: config.timeouts.idleMs,
+          clientRest: client.takeRest(),
+          serverRest: outcome.upstream.rest,
+          stop,
+        });
+        up = r.up;
+        down = r.down;
+        result = `relayed (${r.end})`;
+        break;
+      }
+      case "upstream-failed":
+        account = outcome.account;
+        result = `upstream failed (${oneLine(outcome.reason)})`;
+        break;
+      case "quit":
+        result = outcome.failures > 0 ? `quit after ${outcome.failures} failed logins` : "quit";
+        break;
+      case "refused":
+        result = `refused after ${outcome.failures} failed logins`;
+        break;
+      case "gone":
+        result = `client ${client.ended ?? "closed"}` +
+          (outcome.failures > 0 ? ` after ${outcome.failures} failed logins` : "");
+        break;
+    }
+  } finally {
+    stop.removeEventListener("abort", onStop);
+    closeQuietly(conn);
+    const ms = Math.round(performance.now() - started);
+    deps.log(
+      `bridge: POP3 ${peer} user=${account?.name ?? "-"} mailbox=${account?.mailbox ?? "-"} ` +
+        `upstream=${upstream.host}:${upstream.port} result=${result} ` +
+        `bytes_in=${client.bytesIn + up} bytes_out=${client.bytesOut + down} ms=${ms}`,
+    );
+  }
+}
+
+function oneLine(text: string): string {
+  return text.replace(/[\r\n]+/g, " ").slice(0, 300);
+}
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // already closed
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * One app token shared by every bridge session: fetched on first use, renewed a while before it
+ * expires, and dropped when the upstream server refused it (the next session gets a fresh one).
+ * Concurrent callers share one request, so fifty sessions starting at once cost one token
+ * request.
+ */
+
+export interface FetchedToken {
+  accessToken: string;
+  /** null = unknown; then the token is renewed after `unknownLifetimeMs`. */
+  expiresOn: Date | null;
+}
+
+export interface TokenSourceOptions {
+  fetch: () => Promise<FetchedToken>;
+  /** Renew this long before `expiresOn`; default 5 minutes. */
+  renewBeforeMs?: number;
+  /** Lifetime assumed when the token's expiry is unknown; default 30 minutes. */
+  unknownLifetimeMs?: number;
+  now?: () => number;
+}
+
+export class TokenSource {
+  #current: { token: string; renewAt: number } | undefined;
+  #pending: Promise<string> | undefined;
+  #requests = 0;
+  readonly #options:
+    & Required<Omit<TokenSourceOptions, "fetch">>
+    & Pick<TokenSourceOptions, "fetch">;
+
+  constructor(options: TokenSourceOptions) {
+    this.#options = {
+      renewBeforeMs: 5 * 60_000,
+      unknownLifetimeMs: 30 * 60_000,
+      now: () => Date.now(),
+      ...options,
+    };
+  }
+
+  /** Token requests made so far. */
+  get requests(): number {
+    return this.#requests;
+  }
+
+  /** A token that is not about to expire; rejects with the token request's error. */
+  get(): Promise<string> {
+    const current = this.#current;
+    if (current && this.#options.now() < current.renewAt) return Promise.resolve(current.token);
+    if (this.#pending) return this.#pending;
+    this.#requests++;
+    const pending = this.#options.fetch().then((fetched) => {
+      const now = this.#options.now();
+      const expires = fetched.expiresOn?.getTime() ?? now + this.#options.unknownLifetimeMs;
+      // A short-lived token is still used for half its life rather than renewed on every call.
+      const renewAt = Math.max(expires - this.#options.renewBeforeMs, now + (expires - now) / 2);
+      this.#current = { token: fetched.accessToken, renewAt };
+      return fetched.accessToken;
+    }).finally(() => {
+      if (this.#pending === pending) this.#pending = undefined;
+    });
+    this.#pending = pending;
+    return pending;
+  }
+
+  /** The upstream server refused `token`: forget it unless a newer one replaced it already. */
+  refused(token: string): void {
+    if (this.#current?.token === token) this.#current = undefined;
+  }
+}

@@ -1,0 +1,265 @@
+/**
+ * Bridge mode (issue 17), first slice: the real CLI runs `-Bridge <config.json>` as a child
+ * process; fetchmail from Debian (no OAuth at all) logs in with a plain password and fetches
+ * through it from real Dovecot, which gets XOAUTH2 logins with tokens from the fake Entra ID.
+ * Raw POP3 clients check what fetchmail cannot show: no upstream connection after a wrong
+ * local password, a quick -ERR [SYS/TEMP] when the upstream is down, one token request for
+ * many concurrent sessions, and the log lines (one per session, never a secret).
+ */
+import assert from "node:assert/strict";
+import { type LiveCli, spawnCli } from "./cli.ts";
+import { APP, MAILBOX, SECRET, startTestBed, TENANT, type TestBed } from "../bed/testbed.ts";
+import { type Dovecot, startDovecot } from "../bed/dovecot.ts";
+import { type ExchangeServer, startExchange } from "../bed/exchange.ts";
+import { LineClient } from "../bed/line_client.ts";
+import { freePort } from "../bed/ports.ts";
+import { requireProgram, run, type RunResult, subjectOf } from "../clients/harness.ts";
+import { hashPassword } from "../../src/bridge/password.ts";
+
+const LOCAL_USER = "scanner";
+const LOCAL_PASSWORD = "Scanner pass 4 the bridge";
+
+const KNOWN = [
+  { subject: "Invoice 1001 for March", body: "Please pay invoice 1001 by Friday." },
+  { subject: "Delivery note 2002", body: "Three pallets leave the warehouse today." },
+];
+
+function rawMessage(i: number, m: { subject: string; body: string }): string {
+  return [
+    "From: Sender <sender@testbed.localhost>",
+    `To: ${MAILBOX}`,
+    `Subject: ${m.subject}`,
+    `Message-ID: <bridge-${i}@testbed.localhost>`,
+    `Date: Mon, 1 Jan 2024 10:0${i}:00 +0000`,
+    "",
+    m.body,
+    "",
+  ].join("\n");
+}
+
+function show(r: RunResult): string {
+  return `exit ${r.code}${
+    r.timedOut ? " (timed out)" : ""
+  }\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
+}
+
+interface Bridge {
+  cli: LiveCli;
+  port: number;
+  stop(): Promise<string>;
+}
+
+/** Writes a configuration for `upstreamPort` and starts `-Bridge` on a free loopback port. */
+async function startBridge(
+  bed: TestBed,
+  dir: string,
+  name: string,
+  upstreamPort: number,
+  passwordHash: string,
+): Promise<Bridge> {
+  const config = `${dir}/${name}.json`;
+  await Deno.writeTextFile(
+    config,
+    JSON.stringify({
+      _comment: "test bed: fake Entra ID, test CA, upstream on loopback",
+      tenantId: TENANT,
+      clientId: APP,
+      credential: { secretFile: `${dir}/secret` },
+      authorityHost: bed.entra.url,
+      caFile: bed.pki.caFile,
+      listeners: [{ protocol: "POP3", address: "127.0.0.1", port: 0 }],
+      upstream: { pop3: { host: "127.0.0.1", port: upstreamPort } },
+      accounts: { [LOCAL_USER]: { mailbox: MAILBOX, passwordHash } },
+      timeouts: { upstreamSeconds: 5, idleSeconds: 20, shutdownSeconds: 5 },
+      failureDelaySeconds: 0.3,
+    }),
+  );
+  const cli = spawnCli(["-Bridge", config]);
+  const m = await cli.waitForStderr(/listening for POP3 on 127\.0\.0\.1:(\d+)/);
+  return {
+    cli,
+    port: Number(m[1]),
+    async stop() {
+      cli.kill("SIGTERM");
+      const r = await cli.done;
+      assert.equal(r.code, 0, r.stderr);
+      return r.stderr;
+    },
+  };
+}
+
+/** One POP3 session through the bridge with a raw client; returns every line received. */
+async function pop3Login(port: number, password: string, then: string[] = []): Promise<string[]> {
+  const c = await LineClient.tcp(port);
+  try {
+    const got = [await c.nextLine()];
+    for (const command of ["USER " + LOCAL_USER, "PASS " + password, ...then]) {
+      await c.send(command);
+      const line = await c.line(10_000);
+      got.push(line ?? "(closed)");
+      if (line === null || line.startsWith("-ERR")) break;
+    }
+    return got;
+  } finally {
+    await c.close();
+  }
+}
+
+async function fetchmail(dir: string, port: number, password: string): Promise<RunResult> {
+  const rc = `${dir}/fetchmailrc`;
+  const out = `${dir}/fetched.bsmtp`;
+  await Deno.remove(out).catch(() => {});
+  await Deno.writeTextFile(
+    rc,
+    [
+      "set no syslog",
+      `poll 127.0.0.1 service ${port} protocol pop3 auth password`,
+      `  user "${LOCAL_USER}" password "${password}" is "local"`,
+      // The bridge listens on loopback without TLS: no opportunistic STLS.
+      `  fetchall keep no rewrite sslproto "" bsmtp "${out}"`,
+      "",
+    ].join("\n"),
+    { mode: 0o600 },
+  );
+  return await run("fetchmail", [
+    "-f",
+    rc,
+    "--pidfile",
+    `${dir}/fetchmail.pid`,
+    "-i",
+    `${dir}/fetchids`,
+    "-v",
+  ], { env: { HOME: dir }, timeoutMs: 30_000 });
+}
+
+Deno.test("bridge: fetchmail with a plain password fetches through -Bridge from Dovecot and the Exchange-like server", async (t) => {
+  requireProgram("fetchmail", "fetchmail");
+  const bed = await startTestBed();
+  let dovecot: Dovecot | undefined;
+  let exchange: ExchangeServer | undefined;
+  const dir = await Deno.makeTempDir({ prefix: "gia-bridge-" });
+  const bridges: Bridge[] = [];
+  try {
+    dovecot = await startDovecot({
+      tls: { certFile: bed.pki.certFile, keyFile: bed.pki.keyFile },
+      issuers: [bed.entra.issuer(TENANT)],
+      signingKey: {
+        kid: bed.entra.signingKey.kid,
+        publicKeyPem: bed.entra.signingKey.publicKeyPem,
+      },
+      mechanisms: ["xoauth2"],
+      seed: { [MAILBOX]: KNOWN.map((m, i) => rawMessage(i + 1, m)) },
+    });
+    await Deno.writeTextFile(`${dir}/secret`, `${SECRET}\n`, { mode: 0o600 });
+    const hash = await hashPassword(LOCAL_PASSWORD);
+    const toDovecot = await startBridge(bed, dir, "dovecot", dovecot.pop3sPort, hash);
+    bridges.push(toDovecot);
+    const logins = async () =>
+      (await dovecot?.log() ?? "").split("\n").filter((l) =>
+        l.includes(`Login: user=<${MAILBOX}>, method=XOAUTH2`)
+      ).length;
+
+    await t.step("the seeded messages arrive; Dovecot saw an XOAUTH2 login", async () => {
+      const r = await fetchmail(dir, toDovecot.port, LOCAL_PASSWORD);
+      assert.equal(r.code, 0, show(r));
+      const fetched = await Deno.readTextFile(`${dir}/fetched.bsmtp`);
+      const subjects = fetched.split(/\r?\n/).filter((l) => l.startsWith("Subject: ")).map((l) =>
+        subjectOf(l)
+      );
+      assert.deepEqual(subjects.sort(), KNOWN.map((m) => m.subject).sort(), fetched);
+      for (const m of KNOWN) assert.ok(fetched.includes(m.body), `body of ${m.subject}`);
+      assert.equal(await logins(), 1);
+      await toDovecot.cli.waitForStderr(
+        new RegExp(
+          `bridge: POP3 127\\.0\\.0\\.1:\\d+ user=${LOCAL_USER} mailbox=${MAILBOX} ` +
+            `upstream=127\\.0\\.0\\.1:${dovecot?.pop3sPort} result=relayed \\(\\w+ closed\\) ` +
+            "bytes_in=\\d+ bytes_out=\\d+ ms=\\d+",
+        ),
+      );
+    });
+
+    await t.step("a wrong local password: -ERR after a delay, no upstream traffic", async () => {
+      const [tokens, before] = [bed.entra.tokenRequests.length, await logins()];
+      const r = await fetchmail(dir, toDovecot.port, "not the password");
+      assert.equal(r.code, 3, show(r)); // fetchmail: authentication failed
+      const started = performance.now();
+      const lines = await pop3Login(toDovecot.port, "wrong again");
+      assert.equal(lines.at(-1), "-ERR [AUTH] Authentication failed.");
+      assert.ok(performance.now() - started >= 250, "slowed down");
+      assert.equal(bed.entra.tokenRequests.length, tokens, "no token request");
+      assert.equal(await logins(), before, "no upstream login");
+    });
+
+    await t.step("upstream down: -ERR [SYS/TEMP] at once, the bridge keeps serving", async () => {
+      const down = await startBridge(bed, dir, "down", await freePort(), hash);
+      bridges.push(down);
+      const started = performance.now();
+      const lines = await pop3Login(down.port, LOCAL_PASSWORD);
+      const ms = performance.now() - started;
+      assert.match(lines.at(-1) ?? "", /^-ERR \[SYS\/TEMP\] /);
+      assert.ok(ms < 4000, `answered after ${Math.round(ms)} ms`);
+      await down.cli.waitForStderr(/result=upstream failed \(CONNECTION_REFUSED: /);
+      const again = await pop3Login(down.port, LOCAL_PASSWORD);
+      assert.match(again.at(-1) ?? "", /^-ERR \[SYS\/TEMP\] /);
+    });
+
+    await t.step("concurrent sessions share one token request", async () => {
+      const fresh = await startBridge(bed, dir, "fresh", dovecot?.pop3sPort ?? 0, hash);
+      bridges.push(fresh);
+      const before = bed.entra.tokenRequests.length;
+      const sessions = await Promise.all(
+        Array.from({ length: 12 }, () => pop3Login(fresh.port, LOCAL_PASSWORD, ["STAT", "QUIT"])),
+      );
+      for (const lines of sessions) {
+        assert.equal(lines[2], "+OK Logged in.", lines.join("\n"));
+        assert.match(lines[3], /^\+OK 2 \d+$/, "STAT relayed from Dovecot");
+      }
+      assert.equal(bed.entra.tokenRequests.length - before, 1);
+    });
+
+    await t.step("the same through the bridge to the Exchange-like server", async () => {
+      exchange = await startExchange({
+        tls: { certPem: bed.pki.certPem, keyPem: bed.pki.keyPem },
+        tokenKey: { publicKeyPem: bed.entra.signingKey.publicKeyPem },
+        mailboxPermissions: { [MAILBOX]: [APP] },
+        contents: { [MAILBOX]: KNOWN.map((m, i) => rawMessage(i + 1, m)) },
+      });
+      const toExchange = await startBridge(bed, dir, "exchange", exchange.pop3Port, hash);
+      bridges.push(toExchange);
+      const r = await fetchmail(dir, toExchange.port, LOCAL_PASSWORD);
+      assert.equal(r.code, 0, show(r));
+      const fetched = await Deno.readTextFile(`${dir}/fetched.bsmtp`);
+      for (const m of KNOWN) {
+        assert.ok(fetched.includes(`Subject: ${m.subject}`), fetched);
+        assert.ok(fetched.includes(m.body), `body of ${m.subject}`);
+      }
+      const session = exchange.sessions.at(-1);
+      assert.deepEqual(session?.received.slice(0, 1), ["AUTH XOAUTH2"], "XOAUTH2 first, no PASS");
+      assert.ok(!session?.received.some((l) => l.includes(LOCAL_PASSWORD)));
+
+      const before = exchange.connections;
+      const wrong = await fetchmail(dir, toExchange.port, "not the password");
+      assert.equal(wrong.code, 3, show(wrong));
+      assert.equal(exchange.connections, before, "no upstream connection for a wrong password");
+    });
+
+    await t.step("SIGTERM stops it cleanly; no secret, password or token in its log", async () => {
+      const logs: string[] = [];
+      for (const b of bridges.splice(0)) logs.push(await b.stop());
+      const all = logs.join("\n");
+      assert.match(all, /bridge: SIGTERM: no new sessions/);
+      assert.match(all, /bridge: stopped \(1 token request\(s\) in all\)/);
+      for (
+        const secret of [SECRET, LOCAL_PASSWORD, "not the password", ...bed.entra.issuedTokens]
+      ) {
+        assert.ok(!all.includes(secret), "a secret in the bridge's log");
+      }
+    });
+  } finally {
+    for (const b of bridges) await b.stop().catch(() => {});
+    await dovecot?.stop();
+    await exchange?.close();
+    await bed.close();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});
