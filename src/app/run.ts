@@ -23,8 +23,7 @@ import { clientIdIsTenant, type MixupCode, secretLooksLikeId } from "../diagnose
 import { chooseProtocol } from "../diagnose/protocol_choice.ts";
 import type { FindingCode } from "../diagnose/claims_check.ts";
 import { buildXoauth2 } from "../sasl/xoauth2.ts";
-import { connectEarly, type EarlyConnection, mailSession } from "./session.ts";
-import { checkMailboxes } from "./many.ts";
+import type { EarlyConnection } from "./session.ts";
 import { adviceContext, authorityPlace, errorReport, type Place } from "./error_report.ts";
 import type { Reporter } from "../output/console.ts";
 import type { Report } from "../output/report.ts";
@@ -75,7 +74,10 @@ export async function run(
     checks.note(check, { code, step: advice.step, text: advice.cause, warning: true });
   };
   let forget: (() => Promise<void>) | undefined;
-  let early: EarlyConnection | undefined;
+  let early: Promise<EarlyConnection> | undefined;
+  // The mail modules load only when the run connects (Token/Sasl output never does), and
+  // then while the token is being fetched.
+  const sessions = connecting ? import("./session.ts") : undefined;
   try {
     if (clientIdIsTenant(options.clientId, options.tenantId)) {
       context.clientIdIsTenant = true;
@@ -108,7 +110,7 @@ export async function run(
         beforeTokenRequest: () => {
           const many = "mailboxes" in options && options.mailboxes.length > 1;
           if (connecting && protocolGiven && !many && !options.diagnose) {
-            early = connectEarly(mail);
+            early = sessions?.then((m) => m.connectEarly(mail));
           }
         },
       }));
@@ -199,6 +201,7 @@ export async function run(
     }
     reporter.verboseLine(`SASL XOAUTH2 login string ${sasl}`);
     if (connecting && !isUserSignIn(options) && options.mailboxes.length > 1) {
+      const { checkMailboxes } = await import("./many.ts");
       const many = await checkMailboxes({ ...options, mail }, token, reporter, lang, context);
       report.results = many.results;
       report.summary = many.summary;
@@ -207,8 +210,16 @@ export async function run(
       if (many.results.some((r) => r.exitCode === ExitCode.auth)) await forget?.();
     } else {
       if (connecting) {
-        const session = mailSession(mail, { mailbox, sasl, token }, reporter, checks, early);
+        const { mailSession } = await import("./session.ts");
+        const pending = early;
         early = undefined;
+        const session = mailSession(
+          mail,
+          { mailbox, sasl, token },
+          reporter,
+          checks,
+          await pending,
+        );
         Object.assign(report, await session);
       }
       report.ok = true;
@@ -216,7 +227,7 @@ export async function run(
     }
   } catch (thrown) {
     // A connection opened ahead of a login that never came.
-    early?.abandon();
+    early?.then((connection) => connection.abandon());
     const error = toToolError(thrown);
     report.exitCode = error.exitCode;
     report.error = errorReport(error, context, lang, place);

@@ -13,8 +13,8 @@ import {
   type SecretOptions,
 } from "../cli/options.ts";
 import { InternalError, UsageError } from "../errors.ts";
-import { acquireAppToken, type AppCredential } from "../auth/token.ts";
-import { acquireUserToken, type DeviceCodeInfo, type UserSignIn } from "../auth/user.ts";
+import type { AppCredential } from "../auth/token.ts";
+import type { DeviceCodeInfo, UserSignIn } from "../auth/user.ts";
 import { credentialId, TokenCache } from "../auth/cache.ts";
 import { defaultCacheDir } from "../auth/cache_location.ts";
 import { base64url } from "../auth/assertion.ts";
@@ -216,6 +216,8 @@ export async function acquireToken(
 
   let acquired: Acquired;
   if (isUserSignIn(options)) {
+    // Loaded only when a token must be requested: a cached token needs none of it.
+    const { acquireUserToken } = await import("../auth/user.ts");
     const result = await acquireUserToken({
       ...target,
       cachePlugin: cache?.msalPlugin(),
@@ -259,6 +261,7 @@ export async function acquireToken(
           `(client credentials, ${credential.kind === "secret" ? "secret" : "certificate"}).`,
       );
       hooks.beforeTokenRequest?.();
+      const { acquireAppToken } = await import("../auth/token.ts");
       const result = await acquireAppToken({
         ...target,
         cachePlugin: cache?.msalPlugin(),
