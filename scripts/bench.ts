@@ -4,7 +4,7 @@
  * each is also given as a ratio to a bare `deno run` of an empty script, so
  * results compare across machines.
  */
-import { APP, MAILBOX, SECRET, startTestBed } from "../test/bed/testbed.ts";
+import { APP, MAILBOX, SECRET, startTestBed, TENANT } from "../test/bed/testbed.ts";
 import { startExchange } from "../test/bed/exchange.ts";
 import { findPwsh, importIntoStore } from "../test/bed/dotnet_store.ts";
 import type { TestBed } from "../test/bed/testbed.ts";
@@ -86,6 +86,7 @@ try {
   const ratio = results.get("a")! / results.get("b")!;
   console.log(`(a)/(b) = ${ratio.toFixed(2)} (target <= 2.0)`);
 
+  await versusCurl(bed, app, run);
   await shimOverhead(app, run);
   await storeVersusPem(bed, run);
 
@@ -232,5 +233,65 @@ async function shimOverhead(app: string[], run: (...args: string[]) => string[])
     console.log(`shim overhead = ${(script - bare - direct).toFixed(0)} ms (target <= 150)`);
   } finally {
     await Deno.remove(dist, { recursive: true });
+  }
+}
+
+/**
+ * A fresh check against its floor: the same work done by two curl calls (one token POST, one
+ * XOAUTH2 login that lists the folders, or for POP3 the messages), same servers, interleaved.
+ * Targets: at most 2.0x for the secret, with IMAP and POP3, and for a PEM certificate.
+ */
+async function versusCurl(bed: TestBed, app: string[], run: (...args: string[]) => string[]) {
+  const ca = bed.pki.caFile;
+  const tokenUrl = `${bed.entra.url}/${TENANT}/oauth2/v2.0/token`;
+  const form = `client_id=${APP}&client_secret=${encodeURIComponent(SECRET)}` +
+    "&scope=https%3A%2F%2Foutlook.office365.com%2F.default&grant_type=client_credentials";
+  const floor = (url: string) => [
+    "-c",
+    `T=$(curl -sS --cacert '${ca}' -d '${form}' '${tokenUrl}' | ` +
+    `sed -E 's/.*"access_token":"([^"]+)".*/\\1/') && ` +
+    `curl -sS --cacert '${ca}' --user '${MAILBOX}:' --oauth2-bearer "$T" '${url}'`,
+  ];
+  const ex = bed.exchange;
+  const cert = [...app.slice(0, app.indexOf("-clientsecret")), "-clientcertificate"];
+  const cases: [string, string[], string[]][] = [
+    [
+      "IMAP, secret",
+      run(...app, "-Protocol", "IMAP", "-Port", String(ex.imapPort), "-NoTokenCache"),
+      floor(`imaps://127.0.0.1:${ex.imapPort}/`),
+    ],
+    [
+      "POP3, secret",
+      run(...app, "-Protocol", "POP3", "-Port", String(ex.pop3Port), "-NoTokenCache"),
+      floor(`pop3s://127.0.0.1:${ex.pop3Port}/`),
+    ],
+    [
+      "IMAP, PEM certificate",
+      run(
+        ...cert,
+        bed.cert.combinedFile,
+        "-targetMailbox",
+        MAILBOX,
+        "-Protocol",
+        "IMAP",
+        "-Port",
+        String(ex.imapPort),
+        "-NoTokenCache",
+      ),
+      floor(`imaps://127.0.0.1:${ex.imapPort}/`),
+    ],
+  ];
+  for (const [name, ours, curl] of cases) {
+    const times = { ours: [] as number[], curl: [] as number[] };
+    for (let i = 0; i < Math.max(RUNS, 7); i++) {
+      times.ours.push(await timeOnce(ours));
+      times.curl.push(await timeOnce(curl, undefined, "/bin/sh"));
+    }
+    const mid = (list: number[]) => list.sort((a, b) => a - b)[Math.floor(list.length / 2)];
+    const [tool, base] = [mid(times.ours), mid(times.curl)];
+    console.log(
+      `fresh ${name.padEnd(22)} ${tool.toFixed(0).padStart(5)} ms, curl floor ` +
+        `${base.toFixed(0).padStart(4)} ms: ${(tool / base).toFixed(2)}x (target <= 2.0)`,
+    );
   }
 }
