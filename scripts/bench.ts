@@ -86,6 +86,7 @@ try {
   const ratio = results.get("a")! / results.get("b")!;
   console.log(`(a)/(b) = ${ratio.toFixed(2)} (target <= 2.0)`);
 
+  await phaseBreakdown(bed, app, run);
   await versusCurl(bed, app, run);
   await shimOverhead(app, run);
   await storeVersusPem(bed, run);
@@ -293,5 +294,46 @@ async function versusCurl(bed: TestBed, app: string[], run: (...args: string[]) 
       `fresh ${name.padEnd(22)} ${tool.toFixed(0).padStart(5)} ms, curl floor ` +
         `${base.toFixed(0).padStart(4)} ms: ${(tool / base).toFixed(2)}x (target <= 2.0)`,
     );
+  }
+}
+
+/**
+ * Where the time goes: the opt-in trace (GET_IMAPACCESSTOKEN_TRACE=1) of a fresh IMAP check
+ * and of a cached -OutputFormat Token run, medians per phase (ms since the process started;
+ * "exit" is the wall time after the last mark).
+ */
+async function phaseBreakdown(bed: TestBed, app: string[], run: (...args: string[]) => string[]) {
+  const traced = async (args: string[]) => {
+    const started = performance.now();
+    const out = await new Deno.Command(Deno.execPath(), {
+      args,
+      env: { GET_IMAPACCESSTOKEN_TRACE: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const wall = performance.now() - started;
+    const marks = new TextDecoder().decode(out.stderr).split("\n")
+      .map((l) => /^TRACE (\S+) ([\d.]+)$/.exec(l)).filter((m) => m !== null)
+      .map((m) => [m[1], Number(m[2])] as [string, number]);
+    return { marks, wall };
+  };
+  const fresh = run(
+    ...app,
+    "-Protocol",
+    "IMAP",
+    "-Port",
+    String(bed.exchange.imapPort),
+    "-NoTokenCache",
+  );
+  const cached = run(...app, "-OutputFormat", "Token");
+  for (const [name, args] of [["fresh IMAP check", fresh], ["cached Token", cached]] as const) {
+    const runs: { marks: [string, number][]; wall: number }[] = [];
+    for (let i = 0; i < Math.max(RUNS, 5); i++) runs.push(await traced(args));
+    const names = runs[0].marks.map(([n]) => n);
+    const mid = (list: number[]) => list.sort((a, b) => a - b)[Math.floor(list.length / 2)];
+    const at = names.map((n) => mid(runs.map((r) => r.marks.find(([m]) => m === n)?.[1] ?? NaN)));
+    const wall = mid(runs.map((r) => r.wall));
+    const parts = names.map((n, i) => `${n} ${at[i].toFixed(0)}`);
+    console.log(`phases, ${name} (ms since start): ${parts.join(", ")}, exit ${wall.toFixed(0)}`);
   }
 }

@@ -11,6 +11,9 @@ import { errorReport } from "./app/error_report.ts";
 import { TOOL_NAME, VERSION } from "./version.ts";
 import { openBrowser } from "./platform/browser.ts";
 import { pickLanguage } from "./diagnose/messages.ts";
+import { mark, TRACE_ENV, traceLines } from "./trace.ts";
+
+mark("main");
 
 /** One line from standard input (the paste flow), without its line ending; null at its end. */
 async function readLine(): Promise<string | null> {
@@ -66,6 +69,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   let command;
   try {
     command = parseCommandLine(argv);
+    mark("parsed");
   } catch (thrown) {
     // Bad parameters: reported like any other failure, before anything else happens.
     const error = toToolError(thrown);
@@ -109,6 +113,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return error.exitCode;
   }
   const { run } = await import("./app/run.ts");
+  mark("loaded");
   const { report, token, sasl } = await run(options, reporter, {
     stdin: () => Deno.stdin.readable,
     readLine,
@@ -185,5 +190,7 @@ if (import.meta.main) {
     }
     code = ExitCode.internal;
   }
+  mark("done");
+  if (Deno.env.get(TRACE_ENV) === "1") sink.err(traceLines().join("\n") + "\n", "verbose");
   Deno.exit(code);
 }

@@ -13,8 +13,9 @@ import { runImap } from "../mail/imap.ts";
 import { runPop3 } from "../mail/pop3.ts";
 import type { LineTransport } from "../mail/transport.ts";
 import type { SessionStep } from "../mail/types.ts";
-import { AuthError, MailboxError } from "../errors.ts";
+import { AuthError, ConnectionError, MailboxError } from "../errors.ts";
 import { Redactor } from "../redact.ts";
+import { mark } from "../trace.ts";
 
 /** Where a session's lines and progress go (the reporter, or a per-mailbox collector). */
 export interface SessionSink {
@@ -52,10 +53,21 @@ export interface EarlyConnection {
   abandon(): void;
 }
 
+/**
+ * An early connect runs while this process is busy with the token request (loading msal,
+ * TLS to Entra ID): a timer could then fire before a finished connect is noticed. So its own
+ * limit is wide, and the session waits at most -TimeoutSeconds for it once it needs it.
+ */
+const EARLY_CONNECT_GRACE_MS = 60_000;
+
 /** Starts connecting to `target` now; the session joins the connection later. */
 export function connectEarly(target: MailTarget): EarlyConnection {
   const secrets = new Redactor();
-  const transport = openTransport(target, secrets);
+  const transport = openTransport(
+    target,
+    secrets,
+    target.timeoutSeconds * 1000 + EARLY_CONNECT_GRACE_MS,
+  );
   // Awaited by the session; until then a failure must not count as unhandled.
   transport.catch(() => {});
   return {
@@ -65,7 +77,11 @@ export function connectEarly(target: MailTarget): EarlyConnection {
   };
 }
 
-function openTransport(target: MailTarget, secrets: Redactor): Promise<StartTlsTransport> {
+function openTransport(
+  target: MailTarget,
+  secrets: Redactor,
+  connectTimeoutMs?: number,
+): Promise<StartTlsTransport> {
   const timeoutMs = target.timeoutSeconds * 1000;
   const proxy = target.proxy;
   // Through -Proxy the mail connection is a CONNECT tunnel; TLS runs inside it, end to end.
@@ -74,12 +90,20 @@ function openTransport(target: MailTarget, secrets: Redactor): Promise<StartTlsT
     : undefined;
   // SMTP submission starts in plain text and upgrades with STARTTLS; IMAP/POP3 use implicit TLS.
   return target.protocol === "SMTP"
-    ? connectPlain({ host: target.server, port: target.port, timeoutMs, dial, secrets })
+    ? connectPlain({
+      host: target.server,
+      port: target.port,
+      timeoutMs,
+      connectTimeoutMs,
+      dial,
+      secrets,
+    })
     : connectTls({
       host: target.server,
       port: target.port,
       caCerts: target.caCerts,
       timeoutMs,
+      connectTimeoutMs,
       dial,
       secrets,
     });
@@ -100,7 +124,11 @@ export async function mailSession(
   secrets.add(login.token, "<access token>");
   // The single run charges each phase to its -Diagnose check; a many-mailbox run has none.
   const phase = <T>(id: CheckId, fn: () => Promise<T>) => checks ? checks.run(id, fn) : fn();
-  const transport = await phase("server", () => early?.transport ?? openTransport(target, secrets));
+  const transport = await phase(
+    "server",
+    () => early ? joinEarly(early, target) : openTransport(target, secrets),
+  );
+  mark("connected");
   try {
     const callbacks = {
       sasl: login.sasl,
@@ -131,6 +159,7 @@ export async function mailSession(
       }
     };
     const outcome = await phase("login", dialogue);
+    mark("dialogue");
     await serverClose(transport);
     return outcome;
   } catch (error) {
@@ -140,6 +169,26 @@ export async function mailSession(
   } finally {
     transport.close();
   }
+}
+
+/** The early connection, if it is ready within -TimeoutSeconds from now. */
+async function joinEarly(early: EarlyConnection, target: MailTarget): Promise<StartTlsTransport> {
+  const timeoutMs = target.timeoutSeconds * 1000;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<"late">((resolve) =>
+    timer = setTimeout(() => resolve("late"), timeoutMs)
+  );
+  try {
+    const ready = await Promise.race([early.transport, late]);
+    if (ready !== "late") return ready;
+  } finally {
+    clearTimeout(timer);
+  }
+  early.abandon();
+  throw new ConnectionError(
+    `no answer from ${target.server}:${target.port} within ${target.timeoutSeconds} s (connect)`,
+    { code: "TIMEOUT" },
+  );
 }
 
 /**

@@ -19,6 +19,7 @@ import { credentialId, TokenCache } from "../auth/cache.ts";
 import { defaultCacheDir } from "../auth/cache_location.ts";
 import { base64url } from "../auth/assertion.ts";
 import type { Reporter } from "../output/console.ts";
+import { mark } from "../trace.ts";
 import { MAX_STDIN_BYTES, readBoundedText } from "../bounded_input.ts";
 
 export type SignIn = "clientCredentials" | UserSignIn | "cache";
@@ -202,6 +203,7 @@ export async function acquireToken(
     });
     const fast = await cache.readFast(scopes, { user, minValiditySeconds: MIN_VALIDITY_SECONDS });
     if (fast) {
+      mark("token-cached");
       reporter.verboseLine(`Token from the cache ${cache.path}`);
       return {
         accessToken: fast.accessToken,
@@ -261,6 +263,7 @@ export async function acquireToken(
           `(client credentials, ${credential.kind === "secret" ? "secret" : "certificate"}).`,
       );
       hooks.beforeTokenRequest?.();
+      mark("token-request");
       const { acquireAppToken } = await import("../auth/token.ts");
       const result = await acquireAppToken({
         ...target,
@@ -269,6 +272,7 @@ export async function acquireToken(
         scopes,
       });
       acquired = { ...result, signIn: result.fromCache ? "cache" : "clientCredentials" };
+      mark("token");
     } finally {
       // The store's PowerShell signer lives exactly as long as the token request.
       if (credential.kind === "store") await credential.certificate.signer.close();

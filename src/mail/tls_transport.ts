@@ -27,6 +27,11 @@ export interface TlsOptions {
    * stretch a step.
    */
   timeoutMs: number;
+  /**
+   * Bound for connect + handshake alone, when it must differ from `timeoutMs` (a connection
+   * opened early, while this process is busy with other work); default `timeoutMs`.
+   */
+  connectTimeoutMs?: number;
   /** Longest line accepted, in bytes without CRLF; default 64 KiB. */
   maxLineLength?: number;
   /**
@@ -53,6 +58,8 @@ export interface PlainOptions {
    * each step's reply (as for `TlsOptions.timeoutMs`).
    */
   timeoutMs: number;
+  /** Bound for the TCP connect alone (as for `TlsOptions.connectTimeoutMs`). */
+  connectTimeoutMs?: number;
   /** Longest line accepted, in bytes without CRLF; default 64 KiB. */
   maxLineLength?: number;
   /**
@@ -119,7 +126,7 @@ export async function connectTls(options: TlsOptions): Promise<DetachableTranspo
     timedOut = true;
     if (tcp === undefined) abort.abort();
     else closeQuietly(tls ?? tcp); // ends a pending handshake
-  }, options.timeoutMs);
+  }, options.connectTimeoutMs ?? options.timeoutMs);
 
   try {
     tcp = options.dial
@@ -132,7 +139,9 @@ export async function connectTls(options: TlsOptions): Promise<DetachableTranspo
   } catch (error) {
     closeQuietly(tls ?? tcp);
     if (error instanceof ConnectionError) throw error; // from dial: already explained
-    if (timedOut) throw timeoutError(step, target, options.timeoutMs, error);
+    if (timedOut) {
+      throw timeoutError(step, target, options.connectTimeoutMs ?? options.timeoutMs, error);
+    }
     throw connectError(error, step, options.host, target);
   } finally {
     clearTimeout(timer);
@@ -159,7 +168,7 @@ export async function connectPlain(options: PlainOptions): Promise<DetachableTra
   const timer = setTimeout(() => {
     timedOut = true;
     abort.abort();
-  }, options.timeoutMs);
+  }, options.connectTimeoutMs ?? options.timeoutMs);
   let tcp: Deno.TcpConn;
   try {
     tcp = options.dial
@@ -167,7 +176,14 @@ export async function connectPlain(options: PlainOptions): Promise<DetachableTra
       : await Deno.connect({ hostname: options.host, port: options.port, signal: abort.signal });
   } catch (error) {
     if (error instanceof ConnectionError) throw error; // from dial: already explained
-    if (timedOut) throw timeoutError("TCP connect", target, options.timeoutMs, error);
+    if (timedOut) {
+      throw timeoutError(
+        "TCP connect",
+        target,
+        options.connectTimeoutMs ?? options.timeoutMs,
+        error,
+      );
+    }
     throw connectError(error, "TCP connect", options.host, target);
   } finally {
     clearTimeout(timer);
