@@ -143,6 +143,13 @@ export function toTokenError(
   // Our own errors pass through: the store's signer fails inside msal's assertion callback.
   if (error instanceof ToolError) return error;
   if (network.lastFailure) return describeTransport(network.lastFailure, timeoutMs);
+  // Retries used up on 429/5xx: the whole answer, attempts and support IDs, as network.ts put it.
+  if (network.gaveUp) {
+    return new TokenError(`Entra ID refused the token request: ${network.gaveUp.message}`, {
+      code: receivedCode(network.gaveUp.code),
+      cause: error,
+    });
+  }
   const e = (error ?? {}) as Record<string, unknown>;
   let code: ErrorCode | undefined = aadstsCode(e);
   let description = typeof e.errorMessage === "string" && e.errorMessage

@@ -3,7 +3,7 @@
  * TLS, and does it know the tenant? One GET of the tenant's OpenID
  * configuration, the same document msal would fetch.
  */
-import { TokenError } from "../errors.ts";
+import { receivedCode, TokenError } from "../errors.ts";
 import { aadstsCode, describeTransport, entraDescription } from "./msal_common.ts";
 import { FetchNetworkClient } from "./network.ts";
 
@@ -23,6 +23,12 @@ export async function probeAuthority(target: {
   try {
     const response = await network.sendGetRequestAsync<Record<string, unknown>>(url);
     if (response.status === 200) return;
+    // Retries used up on 429/5xx: Entra is unwell, which says nothing about the tenant.
+    if (network.gaveUp) {
+      throw new TokenError(`Entra ID refused the request: ${network.gaveUp.message}`, {
+        code: receivedCode(network.gaveUp.code),
+      });
+    }
     const description = String(response.body?.error_description ?? `HTTP ${response.status}`);
     throw new TokenError(`Entra ID does not know the tenant: ${entraDescription(description)}`, {
       code: aadstsCode({ errorMessage: description }) ?? `HTTP_${response.status}` as const,

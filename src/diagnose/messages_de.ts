@@ -349,4 +349,12 @@ export const de: Record<MessageKey, Text> = {
   "SMTP_IMPLICIT_TLS_PORT.fix": () =>
     "-Port 587 verwenden (oder -Port weglassen): Exchange Online nimmt SMTP AUTH auf 587 mit " +
     "STARTTLS an.",
+  "ENTRA_UNAVAILABLE.cause": () =>
+    "Entra ID hat bei jedem Versuch mit einem Serverfehler (HTTP 5xx) geantwortet: ein " +
+    "vorübergehendes Problem bei Microsoft, nicht in Ihrer Einrichtung.",
+  "ENTRA_UNAVAILABLE.fix": () =>
+    "In einigen Minuten erneut versuchen. Bleibt der Fehler, den Dienststatus prüfen " +
+    "(Microsoft 365 Admin Center > Integrität > Dienstintegrität, oder " +
+    "https://status.cloud.microsoft) und dem Microsoft-Support die Trace ID und Correlation ID " +
+    "nennen, wenn die Meldung sie enthält.",
 };

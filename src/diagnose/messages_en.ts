@@ -315,4 +315,11 @@ export const en = {
     "submission here starts in plain text and switches with STARTTLS (port 587).",
   "SMTP_IMPLICIT_TLS_PORT.fix": () =>
     "Use -Port 587 (or leave -Port out): Exchange Online takes SMTP AUTH on 587 with STARTTLS.",
+  "ENTRA_UNAVAILABLE.cause": () =>
+    "Entra ID answered with a server error (HTTP 5xx) on every attempt: a transient problem on " +
+    "Microsoft's side, not in your setup.",
+  "ENTRA_UNAVAILABLE.fix": () =>
+    "Retry in a few minutes. If it persists, check the service health (Microsoft 365 admin " +
+    "center > Health > Service health, or https://status.cloud.microsoft) and give Microsoft " +
+    "support the Trace ID and Correlation ID, when the message names them.",
 } satisfies Record<string, Text>;
