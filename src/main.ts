@@ -65,7 +65,7 @@ const sinkOption = Deno.env.get(STREAMS_ENV) === "1" ? sink : undefined;
 export async function main(argv: readonly string[]): Promise<number> {
   let command;
   try {
-    command = parseCommandLine(argv);
+    command = parseCommandLine(argv, (name) => Deno.env.get(name));
   } catch (thrown) {
     // Bad parameters: reported like any other failure, before anything else happens.
     const error = toToolError(thrown);

@@ -20,6 +20,7 @@ import { defaultCacheDir } from "../auth/cache_location.ts";
 import { base64url } from "../auth/assertion.ts";
 import type { Reporter } from "../output/console.ts";
 import { MAX_STDIN_BYTES, readBoundedText } from "../bounded_input.ts";
+import { describeProxy } from "../net/proxy_choice.ts";
 
 export type SignIn = "clientCredentials" | UserSignIn | "cache";
 
@@ -160,9 +161,13 @@ export async function acquireToken(
   if (options.parameterSet === "clientcredentialsCertificate") {
     reporter.always.add(options.certificate.password, "<certificate password>");
   }
-  if (options.proxy?.password) {
-    reporter.always.add(decodeURIComponent(options.proxy.password), "<proxy password>");
-    reporter.always.add(options.proxy.password, "<proxy password>");
+  for (const proxy of [options.proxy, options.tokenProxy?.url]) {
+    if (!proxy?.password) continue;
+    reporter.always.add(decodeURIComponent(proxy.password), "<proxy password>");
+    reporter.always.add(proxy.password, "<proxy password>");
+  }
+  if (options.tokenProxy) {
+    reporter.verboseLine(`Token request through ${describeProxy(options.tokenProxy)}.`);
   }
   const secret = options.parameterSet === "clientcredentialsSecret"
     ? await readSecret(options, env)
@@ -177,6 +182,7 @@ export async function acquireToken(
     caCerts: options.caCerts,
     timeoutMs: options.timeoutSeconds * 1000,
     proxy: options.proxy,
+    proxyRoute: options.tokenProxy,
     onVerbose: (m: string) => reporter.verboseLine(m),
   };
 

@@ -19,6 +19,7 @@
  */
 import type { INetworkModule, NetworkRequestOptions, NetworkResponse } from "@azure/msal-node";
 import { redactorOf } from "../redact.ts";
+import type { ProxyRoute } from "../net/proxy_choice.ts";
 
 export interface NetworkOptions {
   caCerts: string[];
@@ -26,6 +27,11 @@ export interface NetworkOptions {
   timeoutMs: number;
   /** -Proxy (credentials allowed). Without it Deno honours HTTPS_PROXY / NO_PROXY itself. */
   proxy?: URL;
+  /**
+   * The proxy Deno will use for these requests (net/proxy_choice.ts mirrors its choice),
+   * named in failures; undefined when they go direct.
+   */
+  route?: ProxyRoute;
   /** Called once per attempt (retries included) with method and URL (for -Verbose). */
   onRequest?: (method: string, url: string) => void;
 }
@@ -35,6 +41,8 @@ export interface TransportFailure {
   url: string;
   error: unknown;
   timedOut: boolean;
+  /** The proxy the request went through, if any. */
+  proxy?: ProxyRoute;
 }
 
 /** Retries after the first attempt, for 429 and transient 5xx answers. */
@@ -205,13 +213,18 @@ export class FetchNetworkClient implements INetworkModule {
       }
       return { response, text: await readBounded(response) };
     } catch (error) {
-      this.lastFailure = { url, error: explain(error), timedOut: signal.aborted };
+      this.lastFailure = {
+        url,
+        error: explain(error),
+        timedOut: signal.aborted,
+        proxy: this.#options.route,
+      };
       throw this.lastFailure.error;
     }
   }
 
   #fail(url: string, error: Error): Error {
-    this.lastFailure = { url, error, timedOut: false };
+    this.lastFailure = { url, error, timedOut: false, proxy: this.#options.route };
     return error;
   }
 

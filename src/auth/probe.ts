@@ -6,6 +6,7 @@
 import { receivedCode, TokenError } from "../errors.ts";
 import { aadstsCode, describeTransport, entraDescription } from "./msal_common.ts";
 import { FetchNetworkClient } from "./network.ts";
+import type { ProxyRoute } from "../net/proxy_choice.ts";
 
 export async function probeAuthority(target: {
   authorityHost: string;
@@ -13,11 +14,13 @@ export async function probeAuthority(target: {
   caCerts: string[];
   timeoutMs: number;
   proxy?: URL;
+  proxyRoute?: ProxyRoute;
 }): Promise<void> {
   const network = new FetchNetworkClient({
     caCerts: target.caCerts,
     timeoutMs: target.timeoutMs,
     proxy: target.proxy,
+    route: target.proxyRoute,
   });
   const url = `${target.authorityHost}/${target.tenantId}/v2.0/.well-known/openid-configuration`;
   try {

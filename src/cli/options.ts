@@ -13,6 +13,7 @@ import type { BoundValue } from "./bind.ts";
 import type { ParameterSetName } from "./parameters.ts";
 import { type Cloud, CLOUDS } from "../net/clouds.ts";
 import { cacheFolderProblem } from "../auth/cache_location.ts";
+import { mailRoute, type ProxyRoute, proxySettings, tokenRoute } from "../net/proxy_choice.ts";
 
 export type Protocol = "IMAP" | "POP3" | "SMTP";
 export type OutputFormat = "Text" | "Json" | "Token" | "Sasl";
@@ -28,8 +29,8 @@ export interface MailTarget {
   /** PEM text of -CaFile, added to the system roots. */
   caCerts: string[];
   timeoutSeconds: number;
-  /** -Proxy: the mail connection is a CONNECT tunnel through it. */
-  proxy?: URL;
+  /** -Proxy unless NO_PROXY exempts the server: the mail connection is a CONNECT tunnel. */
+  proxy?: ProxyRoute;
   /** SMTP only: send one test message to this address after the login. */
   sendTestMessageTo?: string;
 }
@@ -49,6 +50,12 @@ interface CommonOptions {
   resource: string;
   /** -Proxy, validated; its credentials are secrets. */
   proxy?: URL;
+  /**
+   * The token request's proxy as Deno's fetch will choose it (-Proxy, else ALL_PROXY,
+   * all_proxy, HTTPS_PROXY, https_proxy; none when NO_PROXY exempts the authority), for
+   * messages; its credentials are secrets too.
+   */
+  tokenProxy?: ProxyRoute;
   /** Token cache folder (-TokenCachePath); undefined = the OS default. */
   tokenCachePath?: string;
   noTokenCache: boolean;
@@ -414,6 +421,7 @@ function checkExists(name: string, path: string): string {
 export function buildOptions(
   values: ReadonlyMap<string, BoundValue>,
   set: ParameterSetName,
+  env: (name: string) => string | undefined = () => undefined,
 ): Options {
   const protocol = (str(values, "Protocol") ?? "IMAP") as Protocol;
   const cloud = (str(values, "Cloud") ?? "Global") as Cloud;
@@ -423,15 +431,23 @@ export function buildOptions(
     ? checkTimeout(values.get("TimeoutSeconds") as number)
     : DEFAULT_TIMEOUT_SECONDS;
   const proxy = values.has("Proxy") ? checkProxy(required(values, "Proxy")) : undefined;
+  const proxies = proxySettings(proxy, env);
+  const authorityHost = values.has("AuthorityHost")
+    ? checkAuthorityHost(required(values, "AuthorityHost"))
+    : CLOUDS[cloud].authorityHost;
+  const server = values.has("Server")
+    ? checkServer(required(values, "Server"))
+    : protocol === "SMTP"
+    ? CLOUDS[cloud].smtpHost
+    : CLOUDS[cloud].mailHost;
   const common: CommonOptions = {
     tenantId: checkTenant(required(values, "tenantID"), set),
     clientId: checkClientId(required(values, "clientId")),
     cloud,
     resource: CLOUDS[cloud].resource,
     proxy,
-    authorityHost: values.has("AuthorityHost")
-      ? checkAuthorityHost(required(values, "AuthorityHost"))
-      : CLOUDS[cloud].authorityHost,
+    tokenProxy: tokenRoute(proxies, new URL(authorityHost).hostname),
+    authorityHost,
     caCerts,
     outputFormat: (str(values, "OutputFormat") ?? "Text") as OutputFormat,
     noConnect: values.get("NoConnect") === true,
@@ -446,15 +462,11 @@ export function buildOptions(
     explicit: { protocol: values.has("Protocol"), port: values.has("Port") },
     mail: {
       protocol,
-      server: values.has("Server")
-        ? checkServer(required(values, "Server"))
-        : protocol === "SMTP"
-        ? CLOUDS[cloud].smtpHost
-        : CLOUDS[cloud].mailHost,
+      server,
       port: values.has("Port") ? checkPort(values.get("Port") as number) : DEFAULT_PORTS[protocol],
       caCerts,
       timeoutSeconds,
-      proxy,
+      proxy: mailRoute(proxies, server),
       sendTestMessageTo: values.has("SendTestMessageTo")
         ? checkSendTo(protocol, required(values, "SendTestMessageTo"))
         : undefined,

@@ -8,9 +8,13 @@ export type Command =
   | { kind: "version" }
   | { kind: "run"; options: Options };
 
-export function parseCommandLine(argv: readonly string[]): Command {
+/** `env` gives the proxy variables (HTTPS_PROXY, NO_PROXY, ...); none by default. */
+export function parseCommandLine(
+  argv: readonly string[],
+  env: (name: string) => string | undefined = () => undefined,
+): Command {
   const bound = bindArguments(argv);
   if (bound.kind !== "bound") return bound;
   const set = resolveParameterSet(bound.values);
-  return { kind: "run", options: buildOptions(bound.values, set) };
+  return { kind: "run", options: buildOptions(bound.values, set, env) };
 }

@@ -44,7 +44,8 @@ export async function runCli(args: string[], options: CliOptions = {}): Promise<
     stdin: options.stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1", ...options.env },
+    // Deno's own update check would go through a test's HTTPS_PROXY (CONNECT dl.deno.land).
+    env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1", ...options.env },
   }).spawn();
   if (options.stdin !== undefined) {
     const writer = child.stdin.getWriter();
@@ -112,7 +113,8 @@ export function spawnCli(args: string[], options: { env?: Record<string, string>
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1", ...options.env },
+    // Deno's own update check would go through a test's HTTPS_PROXY (CONNECT dl.deno.land).
+    env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1", ...options.env },
   }).spawn();
   const writer = child.stdin.getWriter();
   let stderr = "";
