@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { json, runCli, secretArgs, spawnCli } from "./cli.ts";
-import { MAILBOX, SECRET, startTestBed } from "../bed/testbed.ts";
+import { APP, MAILBOX, SECRET, startTestBed } from "../bed/testbed.ts";
 
 function utf16le(text: string): Uint8Array {
   const bytes = new Uint8Array(2 + text.length * 2);
@@ -84,6 +84,61 @@ Deno.test("hostile input: stdin, files from Windows PowerShell 5.1, a closed std
       ]);
       assert.equal(r.code, 0, r.stderr);
     });
+
+    await t.step(
+      "certificate and key files written as UTF-16 with a byte order mark are read",
+      async () => {
+        // `Get-Content a.crt | Out-File` on Windows PowerShell 5.1: UTF-16 LE, BOM, CRLF.
+        const ps51 = async (from: string, to: string) =>
+          await Deno.writeFile(
+            to,
+            utf16le((await Deno.readTextFile(from)).replace(/\r?\n/g, "\r\n")),
+          );
+        const folder = `${bed.dir}/utf16-thumbprints`;
+        await Deno.mkdir(folder);
+        await ps51(bed.cert.certFile, `${bed.dir}/app-utf16.crt`);
+        await ps51(bed.cert.keyFile, `${bed.dir}/app-utf16.key`);
+        await ps51(bed.cert.combinedFile, `${bed.dir}/app-utf16.pem`);
+        await ps51(bed.cert.certFile, `${folder}/app.crt`);
+        await ps51(bed.cert.keyFile, `${folder}/app.key`);
+        const cases: [string, string[], Record<string, string>][] = [
+          ["-clientcertificate PEM (certificate and key)", [`${bed.dir}/app-utf16.pem`], {}],
+          [
+            "-clientcertificate PEM with -CertificateKeyFile",
+            [`${bed.dir}/app-utf16.crt`, "-CertificateKeyFile", `${bed.dir}/app-utf16.key`],
+            {},
+          ],
+          [
+            "-clientcertificate <thumbprint> from the folder (.crt and .key)",
+            [bed.cert.sha1Thumbprint],
+            { GET_IMAPACCESSTOKEN_CERT_DIR: folder },
+          ],
+        ];
+        for (const [name, certificate, env] of cases) {
+          const before = posts();
+          const r = await runCli([
+            ...bed.common(),
+            "-NoTokenCache",
+            "-clientId",
+            APP,
+            "-clientcertificate",
+            ...certificate,
+            "-targetMailbox",
+            MAILBOX,
+            "-NoConnect",
+            "-OutputFormat",
+            "Json",
+          ], { env });
+          assert.equal(r.code, 0, `${name}: ${r.stdout}${r.stderr}`);
+          assert.equal(json(r).parameterSet, "clientcredentialsCertificate");
+          assert.equal(posts(), before + 1, name);
+          // Signed with the certificate's key: Entra ID checked the assertion and issued a token.
+          const request = bed.entra.tokenRequests.at(-1)!;
+          assert.ok(request.body.client_assertion, name);
+          assert.equal(request.status, 200, name);
+        }
+      },
+    );
 
     await t.step({
       name: "-OutputFormat Token with standard output closed fails, asking nothing" +
