@@ -14,6 +14,8 @@ export interface CliOptions {
   /** Written to standard input, then closed (a string as UTF-8). */
   stdin?: string | Uint8Array;
   env?: Record<string, string>;
+  /** Kills the run after this long (a test of something that must not hang). */
+  killAfterMs?: number;
 }
 
 export interface SecretArgsOptions {
@@ -46,6 +48,9 @@ export async function runCli(args: string[], options: CliOptions = {}): Promise<
     stderr: "piped",
     // Deno's own update check would go through a test's HTTPS_PROXY (CONNECT dl.deno.land).
     env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1", ...options.env },
+    signal: options.killAfterMs === undefined
+      ? undefined
+      : AbortSignal.timeout(options.killAfterMs),
   }).spawn();
   if (options.stdin !== undefined) {
     const writer = child.stdin.getWriter();

@@ -141,6 +141,111 @@ Deno.test("hostile input: stdin, files from Windows PowerShell 5.1, a closed std
     );
 
     await t.step({
+      name: "a silent FIFO as a file argument ends at -TimeoutSeconds with exit 2, nothing sent" +
+        (Deno.build.os === "windows" ? " (skipped: no mkfifo on Windows)" : ""),
+      ignore: Deno.build.os === "windows",
+      fn: async () => {
+        const fifo = `${bed.dir}/silent.fifo`;
+        await new Deno.Command("mkfifo", { args: [fifo] }).output();
+        const pem = `${bed.dir}/app-combined.pem`;
+        await Deno.copyFile(bed.cert.combinedFile, pem);
+        const app = ["-clientId", APP, "-targetMailbox", MAILBOX];
+        const cases: [string, string[]][] = [
+          ["-MailboxFile", [...secretArgs({ mailbox: null }), "-MailboxFile", fifo]],
+          ["-CaFile", [...secretArgs(), "-CaFile", fifo]],
+          ["-clientcertificate", [...app, "-clientcertificate", fifo]],
+          ["-CertificateKeyFile", [
+            ...app,
+            "-clientcertificate",
+            bed.cert.certFile,
+            "-CertificateKeyFile",
+            fifo,
+          ]],
+        ];
+        for (const [name, args] of cases) {
+          const before = posts();
+          const r = await runCli([
+            ...bed.common().filter((a, i, all) =>
+              !(name === "-CaFile" && (a === "-CaFile" || all[i - 1] === "-CaFile"))
+            ).map((a) => (a === "5" ? "1" : a)),
+            "-NoTokenCache",
+            ...args,
+            "-NoConnect",
+          ], { killAfterMs: 20_000 });
+          assert.equal(r.code, 2, `${name}: ${r.stderr}`);
+          const error = r.stderr.split("\n").find((l) => l.startsWith("ERROR: "));
+          assert.equal(
+            error,
+            `ERROR: ${name}: ${fifo} did not end within 1 s (-TimeoutSeconds); a pipe or FIFO ` +
+              "must be closed by its writer [INPUT_TIMEOUT]",
+            r.stderr,
+          );
+          assert.ok(r.ms < 10_000, `${name}: took ${r.ms} ms`);
+          assert.equal(posts(), before, `${name}: nothing sent`);
+        }
+
+        // A writer that opens the FIFO and then says nothing: the same, after the open.
+        const writer = Deno.open(fifo, { write: true });
+        const r = await runCli([
+          ...bed.common().map((a) => (a === "5" ? "1" : a)),
+          "-NoTokenCache",
+          ...secretArgs({ mailbox: null }),
+          "-MailboxFile",
+          fifo,
+          "-NoConnect",
+        ], { killAfterMs: 20_000 });
+        (await writer).close();
+        assert.equal(r.code, 2, r.stderr);
+        assert.match(
+          r.stderr,
+          /^ERROR: -MailboxFile: .* did not end within 1 s .*\[INPUT_TIMEOUT\]$/m,
+        );
+      },
+    });
+
+    await t.step({
+      name: "a FIFO that delivers its content works once: -MailboxFile, -clientcertificate" +
+        (Deno.build.os === "windows" ? " (skipped: no mkfifo on Windows)" : ""),
+      ignore: Deno.build.os === "windows",
+      fn: async () => {
+        // What `-clientcertificate <(vault read ...)` hands over: a pipe, readable once.
+        for (
+          const [name, content, args] of [
+            ["-MailboxFile", new TextEncoder().encode(`${MAILBOX}\n`), [
+              ...secretArgs({ mailbox: null }),
+              "-MailboxFile",
+            ]],
+            ["-clientcertificate", await Deno.readFile(bed.cert.combinedFile), [
+              "-clientId",
+              APP,
+              "-targetMailbox",
+              MAILBOX,
+              "-clientcertificate",
+            ]],
+          ] as const
+        ) {
+          const fifo = `${bed.dir}/content-${name.slice(1)}.fifo`;
+          await new Deno.Command("mkfifo", { args: [fifo] }).output();
+          const writing = Deno.writeFile(fifo, content);
+          const before = posts();
+          const r = await runCli([
+            ...bed.common(),
+            "-NoTokenCache",
+            ...args,
+            fifo,
+            "-NoConnect",
+            "-OutputFormat",
+            "Json",
+          ], { killAfterMs: 20_000 });
+          await writing;
+          assert.equal(r.code, 0, `${name}: ${r.stdout}${r.stderr}`);
+          assert.equal(json(r).mailbox, MAILBOX);
+          assert.equal(posts(), before + 1, name);
+        }
+      },
+    });
+
+    await t.step({
       name: "-OutputFormat Token with standard output closed fails, asking nothing" +
         (Deno.build.os === "linux" ? "" : " (skipped: /proc needed to see a closed stdout)"),
       ignore: Deno.build.os !== "linux",
