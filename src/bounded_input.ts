@@ -18,6 +18,24 @@ export interface BoundedReadOptions {
   maxBytes: number;
   /** Gives up when the input has not ended by then (an open, silent pipe). */
   timeoutMs: number;
+  /** What to do about input that does not end; default: how to pipe a secret. */
+  endHint?: string;
+  /** Appended to the size message; default: "; it must hold only the value". */
+  sizeHint?: string;
+}
+
+/** The hints for a file named by a parameter (a FIFO, `<(...)`, a device). */
+export const FILE_HINTS = {
+  endHint: "a pipe or FIFO must be closed by its writer",
+  sizeHint: "",
+} as const;
+
+function timeoutError(options: BoundedReadOptions): UsageError {
+  return new UsageError(
+    `${options.what} did not end within ${options.timeoutMs / 1000} s (-TimeoutSeconds); ` +
+      (options.endHint ?? "close it after the value, e.g. printf '%s' \"$SECRET\" | ..."),
+    { code: "INPUT_TIMEOUT" },
+  );
 }
 
 function sizeText(bytes: number): string {
@@ -31,31 +49,26 @@ function sizeText(bytes: number): string {
 export async function readBounded(
   stream: ReadableStream<Uint8Array>,
   options: BoundedReadOptions,
+  /** What is left of `options.timeoutMs` (which the message names). */
+  remainingMs = options.timeoutMs,
 ): Promise<Uint8Array> {
   const reader = stream.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = new Promise<"timeout">((resolve) => {
-    timer = setTimeout(() => resolve("timeout"), options.timeoutMs);
+    timer = setTimeout(() => resolve("timeout"), remainingMs);
   });
   try {
     while (true) {
       const next = await Promise.race([reader.read(), deadline]);
-      if (next === "timeout") {
-        throw new UsageError(
-          `${options.what} did not end within ${options.timeoutMs / 1000} s ` +
-            "(-TimeoutSeconds); close it after the value, e.g. printf '%s' \"$SECRET\" | ...",
-          { code: "INPUT_TIMEOUT" },
-        );
-      }
+      if (next === "timeout") throw timeoutError(options);
       if (next.done) break;
       size += next.value.byteLength;
       if (size > options.maxBytes) {
         throw new UsageError(
-          `${options.what} is larger than ${
-            sizeText(options.maxBytes)
-          }; it must hold only the value`,
+          `${options.what} is larger than ${sizeText(options.maxBytes)}` +
+            (options.sizeHint ?? "; it must hold only the value"),
           { code: "INPUT_TOO_LARGE" },
         );
       }
@@ -109,6 +122,48 @@ export async function readBoundedText(
   options: BoundedReadOptions,
 ): Promise<string> {
   return decodeText(await readBounded(stream, options), options.what);
+}
+
+/**
+ * A file's bytes, at most `maxBytes`, within `timeoutMs` from the start: opening included,
+ * since opening a FIFO waits for its writer. For files that may be pipes (`<(...)`, mkfifo)
+ * or devices; a silent one ends as INPUT_TIMEOUT, an endless one as INPUT_TOO_LARGE. File
+ * system errors (not found, a folder, no permission) are thrown as they are.
+ */
+export async function readFileBounded(
+  path: string,
+  options: BoundedReadOptions,
+): Promise<Uint8Array> {
+  const started = Date.now();
+  const opening = Deno.open(path, { read: true });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), options.timeoutMs);
+  });
+  let file: Deno.FsFile;
+  try {
+    const opened = await Promise.race([opening, deadline]);
+    if (opened === "timeout") {
+      // The open goes on in the background until a writer comes; close the file then.
+      opening.then((f) => f.close(), () => {});
+      throw timeoutError(options);
+    }
+    file = opened;
+  } finally {
+    clearTimeout(timer);
+  }
+  try {
+    return await readBounded(
+      file.readable,
+      options,
+      Math.max(1, options.timeoutMs - (Date.now() - started)),
+    );
+  } finally {
+    // readBounded cancelled the stream, which closes the file; this is for the other paths.
+    try {
+      file.close();
+    } catch { /* already closed */ }
+  }
 }
 
 /**

@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { decodeText, readBounded, readBoundedText, readFileBoundedSync } from "./bounded_input.ts";
+import {
+  decodeText,
+  FILE_HINTS,
+  readBounded,
+  readBoundedText,
+  readFileBounded,
+  readFileBoundedSync,
+} from "./bounded_input.ts";
 import { UsageError } from "./errors.ts";
 
 const what = "-clientsecret: standard input";
@@ -122,4 +129,68 @@ Deno.test("readFileBoundedSync() caps a device that never ends and decodes UTF-1
   } finally {
     await Deno.remove(path);
   }
+});
+
+Deno.test({
+  name: "readFileBounded() ends a silent FIFO at the deadline and reads one that delivers" +
+    (Deno.build.os === "windows" ? " (skipped: no mkfifo on Windows)" : ""),
+  ignore: Deno.build.os === "windows",
+  fn: async () => {
+    const dir = await Deno.makeTempDir();
+    let n = 0;
+    /** A new FIFO each time: an abandoned read may still hold the last one open. */
+    const fifo = async () => {
+      const path = `${dir}/in${n++}.fifo`;
+      await new Deno.Command("mkfifo", { args: [path] }).output();
+      return path;
+    };
+    const options = (path: string, timeoutMs: number) => ({
+      what: `-MailboxFile: ${path}`,
+      maxBytes: 1024,
+      timeoutMs,
+      ...FILE_HINTS,
+    });
+    try {
+      // No writer at all: opening alone would wait forever.
+      const nobody = await fifo();
+      const started = Date.now();
+      await assert.rejects(readFileBounded(nobody, options(nobody, 300)), (e) => {
+        assert.ok(e instanceof UsageError);
+        assert.equal(e.code, "INPUT_TIMEOUT");
+        assert.equal(
+          e.message,
+          `-MailboxFile: ${nobody} did not end within 0.3 s (-TimeoutSeconds); a pipe or FIFO ` +
+            "must be closed by its writer",
+        );
+        return true;
+      });
+      assert.ok(Date.now() - started < 2000);
+      // Let the open still waiting in the background finish (it closes the file itself).
+      (await Deno.open(nobody, { write: true })).close();
+
+      // A writer that keeps it open and silent: the deadline counts from the start.
+      const quiet = await fifo();
+      const silent = Deno.open(quiet, { write: true });
+      await assert.rejects(readFileBounded(quiet, options(quiet, 300)), /within 0\.3 s/);
+      (await silent).close();
+
+      // One that writes and closes: its bytes.
+      const talks = await fifo();
+      const writing = Deno.writeFile(talks, new TextEncoder().encode("box@contoso.com\n"));
+      const bytes = await readFileBounded(talks, options(talks, 5000));
+      await writing;
+      assert.equal(new TextDecoder().decode(bytes), "box@contoso.com\n");
+
+      // One that sends more than the cap: stopped there.
+      const floods = await fifo();
+      const flooding = Deno.open(floods, { write: true }).then(async (f) => {
+        await f.write(new Uint8Array(4096)).catch(() => {});
+        f.close();
+      });
+      await assert.rejects(readFileBounded(floods, options(floods, 5000)), /is larger than 1 KiB$/);
+      await flooding;
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });

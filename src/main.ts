@@ -1,7 +1,7 @@
 /**
  * Entry point: the only place that prints a final error and calls Deno.exit.
  */
-import { type BridgeCommand, parseCommandLine } from "./cli/parse.ts";
+import { type BridgeCommand, readCommandLine } from "./cli/parse.ts";
 import { helpText } from "./cli/help.ts";
 import { lookupParameter } from "./cli/bind.ts";
 import { ExitCode, toToolError, UsageError } from "./errors.ts";
@@ -68,7 +68,7 @@ const sinkOption = Deno.env.get(STREAMS_ENV) === "1" ? sink : undefined;
 export async function main(argv: readonly string[]): Promise<number> {
   let command;
   try {
-    command = parseCommandLine(argv);
+    command = await readCommandLine(argv, (name) => Deno.env.get(name));
     mark("parsed");
   } catch (thrown) {
     // Bad parameters: reported like any other failure, before anything else happens.

@@ -9,11 +9,15 @@ import type { ToolError } from "../errors.ts";
 import { type AdviceContext, advise } from "../diagnose/advice.ts";
 import type { Lang } from "../diagnose/messages.ts";
 import type { ReportError } from "../output/report.ts";
+import { proxyLabel } from "../net/proxy_choice.ts";
 
 /** Where the failing step talked to, when that is not the mail server. */
 export interface Place {
   server: string;
   port: number;
+  /** The proxy of that step (host:port) and its setting, or undefined: direct. */
+  proxy: string | undefined;
+  proxySource: string | undefined;
 }
 
 /** The values advice is filled with, from the options (and the mailbox, once known). */
@@ -26,13 +30,20 @@ export function adviceContext(options: Options, mailbox = options.mailbox): Advi
     server: options.mail.server,
     port: options.mail.port,
     authorityHost: options.authorityHost,
+    proxy: options.mail.proxy && proxyLabel(options.mail.proxy.url),
+    proxySource: options.mail.proxy?.source,
   };
 }
 
 /** The authority as a place: before the mail session, network trouble is with Entra ID. */
 export function authorityPlace(options: Options): Place {
   const url = new URL(options.authorityHost);
-  return { server: url.hostname, port: Number(url.port || 443) };
+  return {
+    server: url.hostname,
+    port: Number(url.port || 443),
+    proxy: options.tokenProxy && proxyLabel(options.tokenProxy.url),
+    proxySource: options.tokenProxy?.source,
+  };
 }
 
 /** The report's error for `error`, with advice when the advice table knows its code. */

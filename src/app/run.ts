@@ -91,6 +91,7 @@ export async function run(
           caCerts: options.caCerts,
           timeoutMs: options.timeoutSeconds * 1000,
           proxy: options.proxy,
+          proxyRoute: options.tokenProxy,
         }));
     }
     const acquired = await checks.run("token", () =>

@@ -84,7 +84,8 @@ function openTransport(
 ): Promise<StartTlsTransport> {
   const timeoutMs = target.timeoutSeconds * 1000;
   const proxy = target.proxy;
-  // Through -Proxy the mail connection is a CONNECT tunnel; TLS runs inside it, end to end.
+  // Through -Proxy (unless NO_PROXY exempts the server) the mail connection is a CONNECT
+  // tunnel; TLS runs inside it, end to end.
   const dial = proxy
     ? () => dialThroughProxy({ proxy, host: target.server, port: target.port, timeoutMs })
     : undefined;

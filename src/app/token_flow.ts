@@ -21,6 +21,9 @@ import { base64url } from "../auth/assertion.ts";
 import type { Reporter } from "../output/console.ts";
 import { mark } from "../trace.ts";
 import { MAX_STDIN_BYTES, readBoundedText } from "../bounded_input.ts";
+import { describeProxy } from "../net/proxy_choice.ts";
+import { type FileReader, fileReader } from "../auth/cert_file_reader.ts";
+import { CERT, KEY_FILE } from "../auth/certificate_types.ts";
 
 export type SignIn = "clientCredentials" | UserSignIn | "cache";
 
@@ -70,14 +73,20 @@ async function readSecret(options: SecretOptions, env: RunEnvironment): Promise<
  * The cache key's credential part: a one-way hash, so the cache never holds the secret.
  * `secret` is the client secret as read (secret set only).
  */
-async function cacheCredential(options: Options, secret: string | undefined): Promise<string> {
+async function cacheCredential(
+  options: Options,
+  secret: string | undefined,
+  read: FileReader | undefined,
+): Promise<string> {
   if (secret !== undefined) return await credentialId("secret", secret);
   switch (options.parameterSet) {
     case "clientcredentialsCertificate": {
       const { value, keyFile } = options.certificate;
       try {
-        const bytes = await Deno.readFile(value);
-        const key = keyFile ? await Deno.readFile(keyFile) : [];
+        // The same reader as the certificate's load: each file is read once, bounded.
+        const reader = read ?? fileReader(options.timeoutSeconds * 1000);
+        const bytes = await reader(value, CERT);
+        const key = keyFile ? await reader(keyFile, KEY_FILE) : [];
         return await credentialId("certificate-file", new Uint8Array([...bytes, ...key]));
       } catch {
         // Not a file: a thumbprint (certificate.ts validates it later).
@@ -94,9 +103,10 @@ async function appCredential(
   options: AppOptions,
   secret: string | undefined,
   reporter: Reporter,
+  read: FileReader | undefined,
 ): Promise<AppCredential> {
   if (options.parameterSet === "clientcredentialsCertificate") {
-    const certificate = await loadCertificateFor(options, reporter);
+    const certificate = await loadCertificateFor(options, reporter, read);
     return certificate.source === "store"
       ? { kind: "store", certificate }
       : { kind: "certificate", certificate };
@@ -113,12 +123,17 @@ export interface CertificateFacts {
   sha256: string;
 }
 
-async function loadCertificateFor(options: CertificateOptions, reporter: Reporter) {
+async function loadCertificateFor(
+  options: CertificateOptions,
+  reporter: Reporter,
+  read: FileReader | undefined,
+) {
   // Loaded only for this set: it pulls in node:crypto (~40 ms of start-up).
   const { loadCertificate } = await import("../auth/certificate.ts");
   const certificate = await loadCertificate({
     ...options.certificate,
     timeoutMs: options.timeoutSeconds * 1000,
+    read,
   });
   if (certificate.source !== "store") {
     reporter.always.add(certificate.privateKeyPem, "<private key>");
@@ -163,12 +178,20 @@ export async function acquireToken(
   if (options.parameterSet === "clientcredentialsCertificate") {
     reporter.always.add(options.certificate.password, "<certificate password>");
   }
-  if (options.proxy?.password) {
-    reporter.always.add(decodeURIComponent(options.proxy.password), "<proxy password>");
-    reporter.always.add(options.proxy.password, "<proxy password>");
+  for (const proxy of [options.proxy, options.tokenProxy?.url]) {
+    if (!proxy?.password) continue;
+    reporter.always.add(decodeURIComponent(proxy.password), "<proxy password>");
+    reporter.always.add(proxy.password, "<proxy password>");
+  }
+  if (options.tokenProxy) {
+    reporter.verboseLine(`Token request through ${describeProxy(options.tokenProxy)}.`);
   }
   const secret = options.parameterSet === "clientcredentialsSecret"
     ? await readSecret(options, env)
+    : undefined;
+  // Certificate and key files are read once, bounded and within -TimeoutSeconds (FIFOs too).
+  const read = options.parameterSet === "clientcredentialsCertificate"
+    ? fileReader(options.timeoutSeconds * 1000)
     : undefined;
   reporter.always.add(secret, "<client secret>");
   const scopes = scopesFor(options);
@@ -180,6 +203,7 @@ export async function acquireToken(
     caCerts: options.caCerts,
     timeoutMs: options.timeoutSeconds * 1000,
     proxy: options.proxy,
+    proxyRoute: options.tokenProxy,
     onVerbose: (m: string) => reporter.verboseLine(m),
   };
 
@@ -195,7 +219,7 @@ export async function acquireToken(
       authorityHost: options.authorityHost,
       tenantId: options.tenantId,
       clientId: options.clientId,
-      credential: await cacheCredential(options, secret),
+      credential: await cacheCredential(options, secret, read),
     }, {
       warn: (m) => reporter.warning(m),
       // Only the default folder is the tool's own; -TokenCachePath's mode is never changed.
@@ -254,7 +278,7 @@ export async function acquireToken(
     });
     acquired = result;
   } else {
-    const credential = await appCredential(options, secret, reporter);
+    const credential = await appCredential(options, secret, reporter, read);
     try {
       if (credential.kind !== "secret") hooks.certificateLoaded?.(facts(credential.certificate));
       if (secret !== undefined) hooks.beforeSecretSent?.(secret);

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { createPublicKey, sign, verify } from "node:crypto";
 import { type AppCertificate, makeAppCertificate } from "../../test/bed/pki.ts";
 import { UsageError } from "../errors.ts";
 import {
@@ -259,4 +260,65 @@ Deno.test("loadCertificate() by thumbprint says which files it could not read", 
     loadCertificate({ store: false, value: a.sha1Thumbprint, certDir: folder, password: "wrong" }),
     /could not be read: a\.pfx \(wrong -CertificatePassword\)/,
   );
+});
+
+/** What Windows PowerShell writes: UTF-16 (LE: `Out-File`, `>`; BE: -Encoding BigEndianUnicode)
+ * or UTF-8 with a byte order mark (5.1's -Encoding UTF8), with CRLF line ends. */
+function windowsText(text: string, encoding: "utf-16le" | "utf-16be" | "utf-8-bom"): Uint8Array {
+  const crlf = text.replace(/\r?\n/g, "\r\n");
+  if (encoding === "utf-8-bom") {
+    return new Uint8Array([0xef, 0xbb, 0xbf, ...new TextEncoder().encode(crlf)]);
+  }
+  const bytes = new Uint8Array(2 + crlf.length * 2);
+  bytes.set(encoding === "utf-16le" ? [0xff, 0xfe] : [0xfe, 0xff]);
+  for (let i = 0; i < crlf.length; i++) {
+    const [lo, hi] = [crlf.charCodeAt(i) & 0xff, crlf.charCodeAt(i) >> 8];
+    bytes.set(encoding === "utf-16le" ? [lo, hi] : [hi, lo], 2 + 2 * i);
+  }
+  return bytes;
+}
+
+Deno.test("loadCertificate() by thumbprint reads UTF-16 and UTF-8-BOM files with CRLF", async () => {
+  const { dir, a, b } = await pki();
+  for (const encoding of ["utf-16le", "utf-16be", "utf-8-bom"] as const) {
+    const folder = await Deno.makeTempDir({ dir });
+    await Deno.writeFile(
+      `${folder}/a.crt`,
+      windowsText(await Deno.readTextFile(a.certFile), encoding),
+    );
+    await Deno.writeFile(
+      `${folder}/a.key`,
+      windowsText(await Deno.readTextFile(a.keyFile), encoding),
+    );
+    await Deno.writeFile(
+      `${folder}/b.pem`,
+      windowsText(await Deno.readTextFile(b.encryptedPkcs1File), encoding),
+    );
+    const loaded = await loadCertificate({
+      store: false,
+      value: a.sha1Thumbprint,
+      certDir: folder,
+    });
+    assert.equal(loaded.path, `${folder}/a.crt`, encoding);
+    assert.equal(loaded.thumbprintSha1, a.sha1Thumbprint);
+    assert.match(loaded.privateKeyPem, /^-----BEGIN PRIVATE KEY-----\n/);
+    const encrypted = await loadCertificate({
+      store: false,
+      value: b.sha1Thumbprint,
+      certDir: folder,
+      password: b.password,
+    });
+    assert.equal(encrypted.thumbprintSha1, b.sha1Thumbprint, encoding);
+
+    // -clientcertificate <file> with -CertificateKeyFile, both from Windows PowerShell.
+    const withKeyFile = await loadCertificate({
+      store: false,
+      value: `${folder}/a.crt`,
+      keyFile: `${folder}/a.key`,
+    });
+    assert.equal(withKeyFile.thumbprintSha1, a.sha1Thumbprint, encoding);
+    const data = new TextEncoder().encode("header.payload");
+    const signature = sign("sha256", data, withKeyFile.privateKeyPem);
+    assert.ok(verify("sha256", data, createPublicKey(a.publicKeyPem), signature), "a's key");
+  }
 });

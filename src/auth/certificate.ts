@@ -22,6 +22,7 @@ import {
   X509Certificate,
 } from "node:crypto";
 import { UsageError } from "../errors.ts";
+import { type FileReader, fileReader, statOrUndefined } from "./cert_file_reader.ts";
 import {
   CERT_DIR_ENV,
   defaultCertDir,
@@ -49,8 +50,16 @@ export interface CertificateInput {
   os?: typeof Deno.build.os;
   /** `false` searches the folder only (tests of the folder); default: the store too. */
   store?: false;
-  /** Deadline for each answer of the store's signer; default 30 s. */
+  /**
+   * Deadline for each answer of the store's signer, and for reading a certificate or key file
+   * that is a FIFO or `<(...)`; default 30 s.
+   */
   timeoutMs?: number;
+  /**
+   * Reads the certificate and key files; default `fileReader(timeoutMs)`. The caller passes its
+   * own when it read them already (a FIFO can be read only once).
+   */
+  read?: FileReader;
 }
 
 export type { StoreCertificate };
@@ -80,15 +89,14 @@ export interface LoadedCertificate {
   warnings: string[];
 }
 
-/** Certificate files are a few KB; anything much larger is not one, and forge is slow on it. */
-const MAX_FILE_BYTES = 1024 * 1024;
-
 /** Loads the certificate credential described by `input`; see the module comment. */
 export function loadCertificate(
   input: CertificateInput & { store: false },
 ): Promise<LoadedCertificate>;
 export function loadCertificate(input: CertificateInput): Promise<CertificateCredential>;
 export async function loadCertificate(input: CertificateInput): Promise<CertificateCredential> {
+  // One reader for the whole load: each file is read once (a FIFO can be read only once).
+  input = { ...input, read: readerOf(input) };
   const value = input.value.trim();
   if (value === "") {
     throw new UsageError(`${CERT}: empty value; give a certificate file or a thumbprint`, {
@@ -139,43 +147,8 @@ interface LoadOptions {
   opened?: Map<string, Contents>;
 }
 
-async function statOrUndefined(path: string, param: string): Promise<Deno.FileInfo | undefined> {
-  try {
-    return await Deno.stat(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
-      return undefined;
-    }
-    throw new UsageError(`${param}: cannot read ${path}: ${messageOf(error)}`, {
-      code: "CERT_UNREADABLE",
-      cause: error,
-    });
-  }
-}
-
-async function readBytes(path: string, param: string): Promise<Uint8Array> {
-  const info = await statOrUndefined(path, param);
-  if (!info) {
-    throw new UsageError(`${param}: file not found: ${path}`, {
-      code: "CERT_FILE_NOT_FOUND",
-    });
-  }
-  if (!info.isFile) {
-    throw new UsageError(`${param}: ${path} is not a file`, { code: "CERT_BAD_VALUE" });
-  }
-  if (info.size > MAX_FILE_BYTES) {
-    throw new UsageError(`${param}: ${path} is too large to be a certificate or key file`, {
-      code: "CERT_UNREADABLE",
-    });
-  }
-  try {
-    return await Deno.readFile(path);
-  } catch (error) {
-    throw new UsageError(`${param}: cannot read ${path}: ${messageOf(error)}`, {
-      code: "CERT_UNREADABLE",
-      cause: error,
-    });
-  }
+function readerOf(input: CertificateInput): FileReader {
+  return input.read ?? fileReader(input.timeoutMs ?? 30_000);
 }
 
 /** Tells PEM, PKCS#12 and a bare DER certificate apart by their content, not their name. */
@@ -337,7 +310,7 @@ async function loadFile(
   let contents = options.opened?.get(path);
   let format: Container["format"] = "pfx";
   if (!contents) {
-    const container = parseContainer(await readBytes(path, CERT), path, CERT);
+    const container = parseContainer(await readerOf(input)(path, CERT), path, CERT);
     format = container.format;
     contents = container.format === "pfx"
       ? await openPfx(container.der, input.password, path)
@@ -361,12 +334,12 @@ async function loadFile(
   let otherKeys = contents.otherKeys;
   let keyPath = path;
   if (input.keyFile) {
-    ({ keys, otherKeys } = await readKeyFile(input.keyFile, input.password));
+    ({ keys, otherKeys } = await readKeyFile(readerOf(input), input.keyFile, input.password));
     keyPath = input.keyFile;
   } else if (keys.length === 0 && otherKeys.length === 0 && options.siblingKey) {
     const sibling = path.replace(/\.[^./\\]*$/, "") + ".key";
     if (sibling !== path && (await statOrUndefined(sibling, CERT))?.isFile) {
-      ({ keys, otherKeys } = await readKeyFile(sibling, input.password, CERT));
+      ({ keys, otherKeys } = await readKeyFile(readerOf(input), sibling, input.password, CERT));
       keyPath = sibling;
     }
   }
@@ -382,11 +355,12 @@ async function loadFile(
 }
 
 async function readKeyFile(
+  read: FileReader,
   keyFile: string,
   password: string | undefined,
   param = KEY_FILE,
 ): Promise<{ keys: KeyObject[]; otherKeys: string[] }> {
-  const text = decodeText(await readBytes(keyFile, param));
+  const text = decodeText(await read(keyFile, param));
   const container = text.includes("-----BEGIN ") ? parsePem(text, keyFile, param) : undefined;
   if (!container || container.format !== "pem") {
     throw new UsageError(`${param}: ${keyFile} is not a PEM private key file`, {
@@ -598,7 +572,12 @@ async function loadFromFolder(
 
   const found = await findByThumbprint(dir, thumbprint, async (path) => {
     try {
-      const container = parseContainer(await readBytes(path, CERT), path, CERT);
+      // A FIFO in the folder is skipped ("not a file"), not waited for.
+      const info = await statOrUndefined(path, CERT);
+      if (info && !info.isFile) {
+        throw new UsageError(`${CERT}: ${path} is not a file`, { code: "CERT_BAD_VALUE" });
+      }
+      const container = parseContainer(await readerOf(input)(path, CERT), path, CERT);
       if (container.format !== "pfx") return container.certs.map((der) => sha1Hex(der));
       const contents = await openPfx(container.der, input.password, path);
       opened.set(path, contents);

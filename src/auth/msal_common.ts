@@ -14,6 +14,7 @@ import {
 import type { ICachePlugin } from "@azure/msal-node";
 import { FetchNetworkClient, type TransportFailure } from "./network.ts";
 import { classifyNetworkError } from "../net/classify.ts";
+import { describeProxy, type ProxyRoute, unreachableMessage } from "../net/proxy_choice.ts";
 
 export interface MsalTarget {
   authorityHost: string;
@@ -22,6 +23,8 @@ export interface MsalTarget {
   caCerts: string[];
   timeoutMs: number;
   proxy?: URL;
+  /** The proxy the token request goes through (for messages), see net/proxy_choice.ts. */
+  proxyRoute?: ProxyRoute;
   onVerbose?: (message: string) => void;
   cachePlugin?: ICachePlugin;
 }
@@ -69,8 +72,11 @@ export function describeTransport(
   const host = new URL(failure.url).host;
   const cause = failure.error;
   const detail = cause instanceof Error ? cause.message : String(cause);
+  // Through a proxy, every step but TLS (end to end, inside the tunnel) is the proxy's.
+  const proxy = failure.proxy;
+  const via = proxy ? ` through ${describeProxy(proxy)}` : "";
   if (failure.timedOut) {
-    return new TokenError(`no answer from ${host} within ${timeoutMs / 1000} s`, {
+    return new TokenError(`no answer from ${host}${via} within ${timeoutMs / 1000} s`, {
       code: "TIMEOUT",
       cause,
     });
@@ -82,6 +88,33 @@ export function describeTransport(
   // Any other certificate complaint (expired, revoked) means the same here: not trusted.
   const kind = classifyNetworkError(all) ??
     (/certificate/i.test(all) ? "TLS_UNTRUSTED" : undefined);
+  if (proxy) {
+    switch (kind) {
+      case "PROXY_AUTH_FAILED":
+        return new ConnectionError(
+          `${describeProxy(proxy)} refused the credentials (HTTP 407) for the request to ${host}`,
+          { code: kind, cause },
+        );
+      case "PROXY_REFUSED":
+        return new ConnectionError(
+          `${describeProxy(proxy)} refused the connection to ${host} ` +
+            `(${/tunnel/.test(all) ? "no tunnel: its answer to CONNECT was not 200" : detail})`,
+          { code: kind, cause },
+        );
+      case "TLS_HOSTNAME":
+      case "TLS_UNTRUSTED":
+        break;
+      default:
+        // Refused, unresolvable, or no TCP connection at all: the proxy's (a TLS failure with
+        // the authority also says "(Connect)", so only these).
+        if (kind === "CONNECTION_REFUSED" || kind === "DNS_FAILED" || /tcp connect/i.test(all)) {
+          return new ConnectionError(unreachableMessage(proxy, all), {
+            code: "PROXY_UNREACHABLE",
+            cause,
+          });
+        }
+    }
+  }
   switch (kind) {
     // A proxy that refuses is a connection problem (exit 4), like it is for the mail connection.
     case "PROXY_AUTH_FAILED":
@@ -95,12 +128,12 @@ export function describeTransport(
         { code: kind, cause },
       );
     case "TLS_HOSTNAME":
-      return new TokenError(`the TLS certificate of ${host} is not valid for that name`, {
+      return new TokenError(`the TLS certificate of ${host} is not valid for that name${via}`, {
         code: kind,
         cause,
       });
     case "TLS_UNTRUSTED":
-      return new TokenError(`the TLS certificate of ${host} is not trusted (${detail})`, {
+      return new TokenError(`the TLS certificate of ${host} is not trusted (${detail})${via}`, {
         code: kind,
         cause,
       });
@@ -109,7 +142,10 @@ export function describeTransport(
     case "DNS_FAILED":
       return new TokenError(`cannot resolve ${host}`, { code: kind, cause });
   }
-  return new TokenError(`request to ${host} failed: ${detail}`, { code: "NETWORK_ERROR", cause });
+  return new TokenError(`request to ${host}${via} failed: ${detail}`, {
+    code: "NETWORK_ERROR",
+    cause,
+  });
 }
 
 /** Everything msal's constructors need besides the credential. */
@@ -119,6 +155,7 @@ export function msalSetup(target: MsalTarget) {
     caCerts: target.caCerts,
     timeoutMs: target.timeoutMs,
     proxy: target.proxy,
+    route: target.proxyRoute,
     onRequest: (method, url) => target.onVerbose?.(`${method} ${url.split("?")[0]}`),
   });
   return {
@@ -143,6 +180,13 @@ export function toTokenError(
   // Our own errors pass through: the store's signer fails inside msal's assertion callback.
   if (error instanceof ToolError) return error;
   if (network.lastFailure) return describeTransport(network.lastFailure, timeoutMs);
+  // Retries used up on 429/5xx: the whole answer, attempts and support IDs, as network.ts put it.
+  if (network.gaveUp) {
+    return new TokenError(`Entra ID refused the token request: ${network.gaveUp.message}`, {
+      code: receivedCode(network.gaveUp.code),
+      cause: error,
+    });
+  }
   const e = (error ?? {}) as Record<string, unknown>;
   let code: ErrorCode | undefined = aadstsCode(e);
   let description = typeof e.errorMessage === "string" && e.errorMessage

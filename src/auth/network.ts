@@ -19,6 +19,7 @@
  */
 import type { INetworkModule, NetworkRequestOptions, NetworkResponse } from "@azure/msal-node";
 import { redactorOf } from "../redact.ts";
+import type { ProxyRoute } from "../net/proxy_choice.ts";
 
 export interface NetworkOptions {
   caCerts: string[];
@@ -26,6 +27,11 @@ export interface NetworkOptions {
   timeoutMs: number;
   /** -Proxy (credentials allowed). Without it Deno honours HTTPS_PROXY / NO_PROXY itself. */
   proxy?: URL;
+  /**
+   * The proxy Deno will use for these requests (net/proxy_choice.ts mirrors its choice),
+   * named in failures; undefined when they go direct.
+   */
+  route?: ProxyRoute;
   /** Called once per attempt (retries included) with method and URL (for -Verbose). */
   onRequest?: (method: string, url: string) => void;
 }
@@ -35,6 +41,8 @@ export interface TransportFailure {
   url: string;
   error: unknown;
   timedOut: boolean;
+  /** The proxy the request went through, if any. */
+  proxy?: ProxyRoute;
 }
 
 /** Retries after the first attempt, for 429 and transient 5xx answers. */
@@ -88,6 +96,8 @@ export class FetchNetworkClient implements INetworkModule {
    * keeps them for the error message.
    */
   lastErrorBody: { error?: string; error_description?: string } | undefined;
+  /** Set when the last request used up its retries on 429/5xx answers. */
+  gaveUp: GaveUp | undefined;
 
   constructor(options: NetworkOptions) {
     this.#options = options;
@@ -121,6 +131,7 @@ export class FetchNetworkClient implements INetworkModule {
     options?: NetworkRequestOptions,
   ): Promise<NetworkResponse<T>> {
     const started = Date.now();
+    this.gaveUp = undefined;
     const deadline = started + this.#options.timeoutMs;
     let answer: Answer;
     let attempts = 0;
@@ -139,7 +150,18 @@ export class FetchNetworkClient implements INetworkModule {
     const text = response.status >= 400 ? scrubEchoes(answer.text, options?.body) : answer.text;
     let body: unknown;
     if (isTransient(response.status)) {
-      body = gaveUp(response, text, url, attempts, Date.now() - started);
+      this.gaveUp = gaveUpReport({
+        url,
+        status: response.status,
+        statusText: response.statusText,
+        text,
+        headers: response.headers,
+        requestHeaders: options?.headers,
+        attempts,
+        elapsedMs: Date.now() - started,
+      });
+      // msal needs an OAuth error answer; toTokenError() reports `gaveUp` itself.
+      body = { error: this.gaveUp.code, error_description: this.gaveUp.message };
     } else {
       try {
         body = text === "" ? {} : JSON.parse(text);
@@ -191,13 +213,18 @@ export class FetchNetworkClient implements INetworkModule {
       }
       return { response, text: await readBounded(response) };
     } catch (error) {
-      this.lastFailure = { url, error: explain(error), timedOut: signal.aborted };
+      this.lastFailure = {
+        url,
+        error: explain(error),
+        timedOut: signal.aborted,
+        proxy: this.#options.route,
+      };
       throw this.lastFailure.error;
     }
   }
 
   #fail(url: string, error: Error): Error {
-    this.lastFailure = { url, error, timedOut: false };
+    this.lastFailure = { url, error, timedOut: false, proxy: this.#options.route };
     return error;
   }
 
@@ -300,42 +327,82 @@ function explain(error: unknown): unknown {
   return new RequestFailure(`${tls}${reason}`, { cause: inner });
 }
 
+/** Entra's words in a gave-up message are cut after this many characters (a hostile answer). */
+export const MAX_SAID_CHARS = 600;
+
+/** What the last request that ran out of retries (429, 5xx) ended with, for the error message. */
+export interface GaveUp {
+  /** `AADSTS<n>` when the answer named one, else `HTTP_<status>`. */
+  code: string;
+  /** `<host> answered HTTP 500 ... (AADSTS...: ...); gave up after N attempts in T s; Trace ID: ...` */
+  message: string;
+}
+
+/** The IDs Microsoft support asks for: a GUID-like token, never arbitrary server text. */
+function supportId(value: unknown): string | undefined {
+  return typeof value === "string" && /^[0-9A-Za-z-]{8,64}$/.test(value.trim())
+    ? value.trim()
+    : undefined;
+}
+
 /**
- * The OAuth error answer msal gets once the retries are used up: its code
- * (`HTTP_503`) becomes the run's error code, its description the message,
- * with whatever the server said (Entra's own JSON error, or its text).
+ * The message once the retries are used up: the whole of what the server said (Entra's AADSTS
+ * text without its trailing ID lines, bounded by MAX_SAID_CHARS), the attempt count and time,
+ * Retry-After, and the Trace and Correlation IDs (from the answer's JSON, its description or
+ * its headers; the Correlation ID else from the request's client-request-id).
  */
-function gaveUp(
-  response: Response,
-  text: string,
-  url: string,
-  attempts: number,
-  elapsedMs: number,
-) {
+export function gaveUpReport(answer: {
+  url: string;
+  status: number;
+  statusText: string;
+  text: string;
+  headers: Headers;
+  requestHeaders?: Record<string, string>;
+  attempts: number;
+  elapsedMs: number;
+}): GaveUp {
+  const { status, statusText, text, headers, attempts } = answer;
   let said = "";
+  let json: Record<string, unknown> | undefined;
   try {
-    const json = JSON.parse(text);
-    said = typeof json?.error_description === "string"
+    const parsed = JSON.parse(text);
+    if (parsed && typeof parsed === "object") json = parsed;
+  } catch { /* not JSON */ }
+  if (json) {
+    said = typeof json.error_description === "string"
       ? json.error_description
-      : typeof json?.error === "string"
+      : typeof json.error === "string"
       ? json.error
       : "";
-  } catch {
+  } else {
     said = text.replace(/<[^>]*>/g, " ");
   }
-  const status = `${response.status}${response.statusText ? ` ${response.statusText}` : ""}`;
-  said = said.replace(/\s+/g, " ").trim().slice(0, 200);
+  const fromText = (label: string) =>
+    supportId(new RegExp(`${label}:\\s*([0-9A-Za-z-]{8,64})`, "i").exec(said)?.[1]);
+  const requestId = Object.entries(answer.requestHeaders ?? {})
+    .find(([name]) => name.toLowerCase() === "client-request-id")?.[1];
+  const trace = supportId(json?.trace_id) ?? fromText("Trace ID") ??
+    supportId(headers.get("x-ms-request-id"));
+  const correlation = supportId(json?.correlation_id) ?? fromText("Correlation ID") ??
+    supportId(headers.get("client-request-id")) ?? supportId(requestId);
+  const statusLine = `${status}${statusText ? ` ${statusText}` : ""}`;
+  said = said.split(/\s*\b(?:Trace ID|Correlation ID|Timestamp):/)[0].replace(/\s+/g, " ").trim();
+  if (said.length > MAX_SAID_CHARS) {
+    const cut = said.slice(0, MAX_SAID_CHARS);
+    said = `${cut.slice(0, Math.max(cut.lastIndexOf(" "), MAX_SAID_CHARS / 2))} …`;
+  }
   // A gateway's error page usually says no more than its status line.
-  if (said === status || said === response.statusText) said = "";
-  const retryAfter = response.headers.get("retry-after");
-  return {
-    error: `HTTP_${response.status}`,
-    error_description: `${new URL(url).host} answered HTTP ${status}` +
-      (said ? ` (${said})` : "") +
-      `; gave up after ${attempts} attempt${attempts === 1 ? "" : "s"} in ` +
-      `${(elapsedMs / 1000).toFixed(1)} s` +
-      (retryAfter ? ` (Retry-After: ${retryAfter.slice(0, 40)})` : ""),
-  };
+  if (said === statusLine || said === statusText) said = "";
+  const retryAfter = headers.get("retry-after");
+  const message = `${new URL(answer.url).host} answered HTTP ${statusLine}` +
+    (said ? ` (${said})` : "") +
+    `; gave up after ${attempts} attempt${attempts === 1 ? "" : "s"} in ` +
+    `${(answer.elapsedMs / 1000).toFixed(1)} s` +
+    (retryAfter ? ` (Retry-After: ${retryAfter.slice(0, 40)})` : "") +
+    (trace ? `; Trace ID: ${trace}` : "") +
+    (correlation ? `; Correlation ID: ${correlation}` : "");
+  const named = /\bAADSTS(\d{1,9})\b/.exec(said);
+  return { code: named ? `AADSTS${Number(named[1])}` : `HTTP_${status}`, message };
 }
 
 /** Deno's proxy settings from a -Proxy URL: the credentials go to basicAuth, not the URL. */

@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { isTransient, retryAfterMs, retryDelayMs, scrubEchoes } from "./network.ts";
+import {
+  gaveUpReport,
+  isTransient,
+  MAX_SAID_CHARS,
+  retryAfterMs,
+  retryDelayMs,
+  scrubEchoes,
+} from "./network.ts";
 
 Deno.test("retry helpers: transient statuses and Retry-After in both forms", () => {
   for (const status of [429, 500, 502, 503, 504]) assert.equal(isTransient(status), true);
@@ -39,4 +46,58 @@ Deno.test("scrubEchoes() removes every spelling of the request's credentials", (
   }
   assert.ok(clean.includes("client_id=app"), "what is not a credential stays");
   assert.equal(scrubEchoes("nothing sent", undefined), "nothing sent");
+});
+
+Deno.test("gaveUpReport() keeps Entra's whole text, the attempts and the support IDs", () => {
+  const trace = "7e3f1c2a-9b4d-4e8f-a1c6-5d2b8e9f0a13";
+  const correlation = "c41d8a7e-2f6b-4c93-8e15-0b7a9d3f6e24";
+  const text = "There was an error issuing a token or an issue with our sign-in service. " +
+    "(The service is temporarily unavailable because the backend token store did not answer " +
+    "in time; the request was not processed and may be repeated.) Please try again later.";
+  const body = JSON.stringify({
+    error: "server_error",
+    error_description: `AADSTS50000: ${text}\r\nTrace ID: ${trace}\r\n` +
+      `Correlation ID: ${correlation}\r\nTimestamp: 2026-12-05 07:40:11Z`,
+  });
+  const report = gaveUpReport({
+    url: "https://login.microsoftonline.com/t/oauth2/v2.0/token",
+    status: 500,
+    statusText: "Internal Server Error",
+    text: body,
+    headers: new Headers(),
+    attempts: 4,
+    elapsedMs: 2140,
+  });
+  assert.equal(report.code, "AADSTS50000");
+  assert.equal(
+    report.message,
+    "login.microsoftonline.com answered HTTP 500 Internal Server Error " +
+      `(AADSTS50000: ${text}); gave up after 4 attempts in 2.1 s; ` +
+      `Trace ID: ${trace}; Correlation ID: ${correlation}`,
+  );
+});
+
+Deno.test("gaveUpReport() bounds a long answer, takes IDs from headers, refuses junk IDs", () => {
+  const report = gaveUpReport({
+    url: "https://login.microsoftonline.com/t/oauth2/v2.0/token",
+    status: 503,
+    statusText: "Service Unavailable",
+    text: `<html><body>${"word ".repeat(1000)}</body></html>`,
+    headers: new Headers({
+      "x-ms-request-id": "0a1b2c3d-0000-4000-8000-123456789abc",
+      "client-request-id": "not an id; rm -rf /",
+      "retry-after": "1",
+    }),
+    attempts: 2,
+    elapsedMs: 1000,
+  });
+  assert.equal(report.code, "HTTP_503");
+  const said = /\((word[^)]*)\)/.exec(report.message)?.[1] ?? "";
+  assert.ok(said.length <= MAX_SAID_CHARS + 2, `${said.length} characters`);
+  assert.ok(said.endsWith(" …"), "a cut answer says so");
+  assert.match(
+    report.message,
+    /; gave up after 2 attempts in 1\.0 s \(Retry-After: 1\); Trace ID: 0a1b2c3d-0000-4000-8000-123456789abc$/,
+  );
+  assert.ok(!report.message.includes("rm -rf"));
 });

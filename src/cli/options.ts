@@ -7,7 +7,7 @@
 import { UsageError } from "../errors.ts";
 import { mailboxProblem } from "../sasl/xoauth2.ts";
 import { shown } from "../text.ts";
-import { readFileBoundedSync } from "../bounded_input.ts";
+import { decodeText, FILE_HINTS, readFileBounded, readFileBoundedSync } from "../bounded_input.ts";
 import { caCertificates } from "./ca_file.ts";
 import type { BoundValue } from "./bind.ts";
 import type { ParameterSetName, SIGN_IN_SETS } from "./parameters.ts";
@@ -16,6 +16,7 @@ import type { ParameterSetName, SIGN_IN_SETS } from "./parameters.ts";
 export type SignInSetName = typeof SIGN_IN_SETS[number];
 import { type Cloud, CLOUDS } from "../net/clouds.ts";
 import { cacheFolderProblem } from "../auth/cache_location.ts";
+import { mailRoute, type ProxyRoute, proxySettings, tokenRoute } from "../net/proxy_choice.ts";
 
 export type Protocol = "IMAP" | "POP3" | "SMTP";
 export type OutputFormat = "Text" | "Json" | "Token" | "Sasl";
@@ -31,8 +32,8 @@ export interface MailTarget {
   /** PEM text of -CaFile, added to the system roots. */
   caCerts: string[];
   timeoutSeconds: number;
-  /** -Proxy: the mail connection is a CONNECT tunnel through it. */
-  proxy?: URL;
+  /** -Proxy unless NO_PROXY exempts the server: the mail connection is a CONNECT tunnel. */
+  proxy?: ProxyRoute;
   /** SMTP only: send one test message to this address after the login. */
   sendTestMessageTo?: string;
 }
@@ -52,6 +53,12 @@ interface CommonOptions {
   resource: string;
   /** -Proxy, validated; its credentials are secrets. */
   proxy?: URL;
+  /**
+   * The token request's proxy as Deno's fetch will choose it (-Proxy, else ALL_PROXY,
+   * all_proxy, HTTPS_PROXY, https_proxy; none when NO_PROXY exempts the authority), for
+   * messages; its credentials are secrets too.
+   */
+  tokenProxy?: ProxyRoute;
   /** Token cache folder (-TokenCachePath); undefined = the OS default. */
   tokenCachePath?: string;
   noTokenCache: boolean;
@@ -326,13 +333,17 @@ function checkProxy(raw: string): URL {
  * Both take lists separated by `,` or `;` (Outlook's separator); file lines are named
  * by number in messages.
  */
-function collectMailboxes(target: string | undefined, file: string | undefined): string[] {
+function collectMailboxes(
+  target: string | undefined,
+  file: string | undefined,
+  files?: FileTexts,
+): string[] {
   const raw: [string, string][] = [];
   for (const part of (target ?? "").split(/[,;]/)) {
     if (part.trim() !== "" || target === "") raw.push(["-targetMailbox", part]);
   }
   if (file !== undefined) {
-    const text = readFileOrFail("MailboxFile", file);
+    const text = readFileOrFail("MailboxFile", file, files);
     let fromFile = 0;
     text.split(/\r?\n/).forEach((line, i) => {
       for (const part of line.replace(/#.*$/, "").split(/[,;]/)) {
@@ -369,26 +380,74 @@ function checkTimeout(seconds: number): number {
 /** Files named by parameters hold a few addresses or certificates: more is a wrong file. */
 const MAX_FILE_BYTES: Record<string, number> = { MailboxFile: 1024 * 1024, CaFile: 4096 * 1024 };
 
-function readFileOrFail(name: string, path: string): string {
+/** The parameters whose files buildOptions reads (others are read where they are used). */
+const READ_FILES = ["CaFile", "MailboxFile"] as const;
+
+/** Texts of the files named by READ_FILES, read beforehand by readFileArguments(). */
+export type FileTexts = ReadonlyMap<string, string>;
+
+function fileProblem(name: string, path: string, error: unknown): UsageError {
+  if (error instanceof UsageError) return error;
+  const reason = error instanceof Deno.errors.NotFound
+    ? "file not found"
+    : error instanceof Deno.errors.IsADirectory
+    ? "is a folder, not a file"
+    : "cannot be read";
+  return new UsageError(`-${name}: ${reason}: ${path}`, { code: "BAD_FILE", cause: error });
+}
+
+/**
+ * Reads -CaFile and -MailboxFile with the same bounds as standard input: at most their size
+ * limit, within -TimeoutSeconds. A FIFO or `<(...)` that its writer never closes, or that has
+ * no writer at all (opening waits for one), ends as INPUT_TIMEOUT instead of hanging the run.
+ */
+export async function readFileArguments(
+  values: ReadonlyMap<string, BoundValue>,
+): Promise<FileTexts> {
+  const timeoutMs = 1000 *
+    (values.has("TimeoutSeconds")
+      ? checkTimeout(values.get("TimeoutSeconds") as number)
+      : DEFAULT_TIMEOUT_SECONDS);
+  const texts = new Map<string, string>();
+  for (const name of READ_FILES) {
+    const path = str(values, name);
+    if (path === undefined) continue;
+    const what = `-${name}: ${shown(path)}`;
+    try {
+      if ((await Deno.stat(path)).isDirectory) throw new Deno.errors.IsADirectory(path);
+      const bytes = await readFileBounded(path, {
+        what,
+        maxBytes: MAX_FILE_BYTES[name],
+        timeoutMs,
+        ...FILE_HINTS,
+      });
+      texts.set(name, decodeText(bytes, what));
+    } catch (error) {
+      throw fileProblem(name, path, error);
+    }
+  }
+  return texts;
+}
+
+function readFileOrFail(name: string, path: string, files?: FileTexts): string {
+  const read = files?.get(name);
+  if (read !== undefined) return read;
   try {
-    return readFileBoundedSync(
-      path,
-      `-${name}: ${shown(path)}`,
-      MAX_FILE_BYTES[name] ?? 1 << 20,
-    );
+    // Without readFileArguments() (tests): a FIFO would block this synchronous read forever.
+    const info = Deno.statSync(path);
+    if (info.isFifo || info.isSocket) {
+      throw new UsageError(`-${name}: ${path} is a pipe; it is read by readFileArguments()`, {
+        code: "BAD_FILE",
+      });
+    }
+    return readFileBoundedSync(path, `-${name}: ${shown(path)}`, MAX_FILE_BYTES[name] ?? 1 << 20);
   } catch (error) {
-    if (error instanceof UsageError) throw error;
-    const reason = error instanceof Deno.errors.NotFound
-      ? "file not found"
-      : error instanceof Deno.errors.IsADirectory
-      ? "is a folder, not a file"
-      : "cannot be read";
-    throw new UsageError(`-${name}: ${reason}: ${path}`, { code: "BAD_FILE", cause: error });
+    throw fileProblem(name, path, error);
   }
 }
 
-function checkCaFile(path: string): string[] {
-  return caCertificates(readFileOrFail("CaFile", path), path);
+function checkCaFile(path: string, files?: FileTexts): string[] {
+  return caCertificates(readFileOrFail("CaFile", path, files), path);
 }
 
 /** -TokenCachePath: a new folder, or an existing one only its owner can open. */
@@ -405,6 +464,8 @@ function checkTokenCachePath(path: string): string {
 function checkExists(name: string, path: string): string {
   try {
     const info = Deno.statSync(path);
+    // A FIFO or `<(...)` is read once, bounded and within -TimeoutSeconds, where it is used.
+    if (info.isFifo || info.isCharDevice) return path;
     if (!info.isFile) throw new Deno.errors.IsADirectory(path);
   } catch (error) {
     readFileOrFail(name, path); // produces the right message (or succeeds for odd files)
@@ -417,24 +478,34 @@ function checkExists(name: string, path: string): string {
 export function buildOptions(
   values: ReadonlyMap<string, BoundValue>,
   set: SignInSetName,
+  env: (name: string) => string | undefined = () => undefined,
+  files?: FileTexts,
 ): Options {
   const protocol = (str(values, "Protocol") ?? "IMAP") as Protocol;
   const cloud = (str(values, "Cloud") ?? "Global") as Cloud;
   const caFile = str(values, "CaFile");
-  const caCerts = caFile === undefined ? [] : checkCaFile(caFile);
+  const caCerts = caFile === undefined ? [] : checkCaFile(caFile, files);
   const timeoutSeconds = values.has("TimeoutSeconds")
     ? checkTimeout(values.get("TimeoutSeconds") as number)
     : DEFAULT_TIMEOUT_SECONDS;
   const proxy = values.has("Proxy") ? checkProxy(required(values, "Proxy")) : undefined;
+  const proxies = proxySettings(proxy, env);
+  const authorityHost = values.has("AuthorityHost")
+    ? checkAuthorityHost(required(values, "AuthorityHost"))
+    : CLOUDS[cloud].authorityHost;
+  const server = values.has("Server")
+    ? checkServer(required(values, "Server"))
+    : protocol === "SMTP"
+    ? CLOUDS[cloud].smtpHost
+    : CLOUDS[cloud].mailHost;
   const common: CommonOptions = {
     tenantId: checkTenant(required(values, "tenantID"), set),
     clientId: checkClientId(required(values, "clientId")),
     cloud,
     resource: CLOUDS[cloud].resource,
     proxy,
-    authorityHost: values.has("AuthorityHost")
-      ? checkAuthorityHost(required(values, "AuthorityHost"))
-      : CLOUDS[cloud].authorityHost,
+    tokenProxy: tokenRoute(proxies, new URL(authorityHost).hostname),
+    authorityHost,
     caCerts,
     outputFormat: (str(values, "OutputFormat") ?? "Text") as OutputFormat,
     noConnect: values.get("NoConnect") === true,
@@ -449,15 +520,11 @@ export function buildOptions(
     explicit: { protocol: values.has("Protocol"), port: values.has("Port") },
     mail: {
       protocol,
-      server: values.has("Server")
-        ? checkServer(required(values, "Server"))
-        : protocol === "SMTP"
-        ? CLOUDS[cloud].smtpHost
-        : CLOUDS[cloud].mailHost,
+      server,
       port: values.has("Port") ? checkPort(values.get("Port") as number) : DEFAULT_PORTS[protocol],
       caCerts,
       timeoutSeconds,
-      proxy,
+      proxy: mailRoute(proxies, server),
       sendTestMessageTo: values.has("SendTestMessageTo")
         ? checkSendTo(protocol, required(values, "SendTestMessageTo"))
         : undefined,
@@ -474,7 +541,11 @@ export function buildOptions(
   switch (set) {
     case "clientcredentialsSecret":
     case "clientcredentialsCertificate": {
-      const mailboxes = collectMailboxes(str(values, "targetMailbox"), str(values, "MailboxFile"));
+      const mailboxes = collectMailboxes(
+        str(values, "targetMailbox"),
+        str(values, "MailboxFile"),
+        files,
+      );
       if (common.outputFormat === "Sasl" && mailboxes.length > 1) {
         throw new UsageError(
           `-OutputFormat Sasl: prints the login string of one mailbox, but ${mailboxes.length} ` +

@@ -1,7 +1,7 @@
 /** The command line, end to end: argv -> help | version | validated options. Pure except file checks. */
 import { UsageError } from "../errors.ts";
 import { bindArguments, type BoundValue } from "./bind.ts";
-import { buildOptions, type Options } from "./options.ts";
+import { buildOptions, type Options, readFileArguments } from "./options.ts";
 import { resolveParameterSet } from "./parameter_set.ts";
 import { PARAMETERS } from "./parameters.ts";
 
@@ -35,22 +35,48 @@ function checkBridgeParameters(values: ReadonlyMap<string, BoundValue>, own: str
   }
 }
 
-export function parseCommandLine(argv: readonly string[]): Command {
+/** `env` gives the proxy variables (HTTPS_PROXY, NO_PROXY, ...); none by default. */
+export function parseCommandLine(
+  argv: readonly string[],
+  env: (name: string) => string | undefined = () => undefined,
+): Command {
   const bound = bindArguments(argv);
   if (bound.kind !== "bound") return bound;
   const set = resolveParameterSet(bound.values);
-  const language = bound.values.get("Language") as "en" | "de" | undefined;
+  if (set === "bridge" || set === "bridgePasswordHash") return bridgeCommand(bound.values, set);
+  return { kind: "run", options: buildOptions(bound.values, set, env) };
+}
+
+/**
+ * The same for a run: the files named by parameters are read first, bounded and within
+ * -TimeoutSeconds (a FIFO may never end), so the rest stays synchronous.
+ */
+export async function readCommandLine(
+  argv: readonly string[],
+  env: (name: string) => string | undefined = () => undefined,
+): Promise<Command> {
+  const bound = bindArguments(argv);
+  if (bound.kind !== "bound") return bound;
+  const set = resolveParameterSet(bound.values);
+  if (set === "bridge" || set === "bridgePasswordHash") return bridgeCommand(bound.values, set);
+  const files = await readFileArguments(bound.values);
+  return { kind: "run", options: buildOptions(bound.values, set, env, files) };
+}
+
+/** The bridge's own commands: they take no sign-in options. */
+function bridgeCommand(
+  values: Map<string, BoundValue>,
+  set: "bridge" | "bridgePasswordHash",
+): Command {
+  const language = values.get("Language") as "en" | "de" | undefined;
   if (set === "bridge") {
-    checkBridgeParameters(bound.values, "Bridge");
-    const configPath = String(bound.values.get("Bridge") ?? "");
+    checkBridgeParameters(values, "Bridge");
+    const configPath = String(values.get("Bridge") ?? "");
     if (configPath.trim() === "") {
       throw new UsageError("-Bridge: give the configuration file.", { code: "EMPTY_VALUE" });
     }
-    return { kind: "bridge", configPath, verbose: bound.values.get("Verbose") === true, language };
+    return { kind: "bridge", configPath, verbose: values.get("Verbose") === true, language };
   }
-  if (set === "bridgePasswordHash") {
-    checkBridgeParameters(bound.values, "BridgePasswordHash");
-    return { kind: "bridgePasswordHash", language };
-  }
-  return { kind: "run", options: buildOptions(bound.values, set) };
+  checkBridgeParameters(values, "BridgePasswordHash");
+  return { kind: "bridgePasswordHash", language };
 }

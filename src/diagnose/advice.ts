@@ -31,6 +31,9 @@ export const REFINEMENTS = [
   "TENANT_ID_AS_CLIENT_ID",
   // SMTP to a port that expects TLS from the first byte.
   "SMTP_IMPLICIT_TLS_PORT",
+  // The token endpoint kept answering 5xx until the retries ran out (HTTP_5xx, or the AADSTS
+  // code such an answer named): Microsoft's side, for now.
+  "ENTRA_UNAVAILABLE",
 ] as const;
 export type Refinement = typeof REFINEMENTS[number];
 
@@ -99,6 +102,7 @@ export const ADVICE_STEPS = {
   SIGN_IN_REQUIRED: "client",
   REFRESH_FAILED: "client",
   SMTP_IMPLICIT_TLS_PORT: "network",
+  ENTRA_UNAVAILABLE: "network",
 } as const satisfies Partial<Record<ErrorCode | Refinement, Step>>;
 
 export type AdviceCode = keyof typeof ADVICE_STEPS;
@@ -139,6 +143,14 @@ export function adviceKey(
     ["TIMEOUT", "CONNECTION_CLOSED", "SMTP_BAD_GREETING", "SMTP_PROTOCOL_ERROR"].includes(code)
   ) {
     return "SMTP_IMPLICIT_TLS_PORT";
+  }
+  // Entra's 5xx after the retries: network.ts's message says "answered HTTP 5xx ...; gave up".
+  if (
+    /^HTTP_5\d\d$/.test(code) ||
+    (/^AADSTS\d+$/.test(code) &&
+      /answered HTTP 5\d\d\b[\s\S]*; gave up after/.test(ctx.detail ?? ""))
+  ) {
+    return "ENTRA_UNAVAILABLE";
   }
   return code in ADVICE_STEPS ? code as AdviceCode : undefined;
 }

@@ -129,3 +129,25 @@ Deno.test("advise() names POP.AccessAsApp too when IMAP was tested only by defau
   const { otherRole: _, ...explicit } = ctx;
   assert.doesNotMatch(advise("ROLE_MISSING", explicit, "en")!.fix, /POP\.AccessAsApp/);
 });
+
+Deno.test("advise() calls Entra's 5xx after the retries transient, in English and German", () => {
+  const detail =
+    "Entra ID refused the token request: login.microsoftonline.com answered HTTP 500 " +
+    "Internal Server Error (AADSTS50000: There was an error issuing a token.); gave up after 4 " +
+    "attempts in 2.1 s; Trace ID: 7e3f1c2a-9b4d-4e8f-a1c6-5d2b8e9f0a13";
+  for (const lang of LANGS) {
+    for (const code of ["HTTP_500", "HTTP_503", "AADSTS50000"] as const) {
+      const advice = advise(code, { ...CTX, detail }, lang)!;
+      assert.equal(advice.key, "ENTRA_UNAVAILABLE", `${code} ${lang}`);
+      assert.equal(advice.step, "network");
+      assert.match(advice.cause, /5xx/);
+      assert.match(advice.fix, /status\.cloud\.microsoft/);
+      assert.match(advice.fix, /Trace ID/);
+    }
+  }
+  assert.match(advise("HTTP_503", CTX, "en")!.fix, /^Retry in a few minutes/);
+  assert.match(advise("HTTP_503", CTX, "de")!.fix, /^In einigen Minuten erneut versuchen/);
+  // The same AADSTS code in a plain refusal (HTTP 400) is not an outage.
+  const refused = "Entra ID refused the token request: AADSTS50000: There was an error.";
+  assert.equal(advise("AADSTS50000", { ...CTX, detail: refused }, "en"), undefined);
+});

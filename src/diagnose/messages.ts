@@ -17,6 +17,9 @@ export interface Values {
   server?: string;
   port?: number;
   authorityHost?: string;
+  /** The failing step's proxy (host:port, never credentials) and the setting it came from. */
+  proxy?: string;
+  proxySource?: string;
   /** The server's or Entra's own words, shown as they are. */
   detail?: string;
   protocolFlag?: string;

@@ -2,6 +2,22 @@
 import type { MessageKey, Text, Values } from "./messages.ts";
 
 /** Der Dienstprinzipal für -User/-Trustee: die oid des Tokens, wenn bekannt. */
+/** „Der Proxy host:port (aus HTTPS_PROXY)“, oder „Der Proxy“, wenn unbekannt. */
+const derProxy = (v: Values) =>
+  v.proxy ? `Der Proxy ${v.proxy} (aus ${v.proxySource ?? "-Proxy"})` : "Der Proxy";
+/** Wo der Proxy eingestellt ist: `-Proxy` oder die Umgebungsvariable. */
+const setting = (v: Values) =>
+  !v.proxySource || v.proxySource === "-Proxy"
+    ? "-Proxy"
+    : `der Umgebungsvariablen ${v.proxySource}`;
+/** Dasselbe im Nominativ: `-Proxy` oder „die Umgebungsvariable HTTPS_PROXY“. */
+const settingNominative = (v: Values) =>
+  !v.proxySource || v.proxySource === "-Proxy"
+    ? "-Proxy"
+    : `die Umgebungsvariable ${v.proxySource}`;
+/** Wie die Proxy-URL dort angegeben wird: `-Proxy ` oder `HTTPS_PROXY=`. */
+const assignment = (v: Values) =>
+  !v.proxySource || v.proxySource === "-Proxy" ? "-Proxy " : `${v.proxySource}=`;
 const sp = (v: Values) => v.servicePrincipalId ?? "<Dienstprinzipal>";
 /** Der Wert für New-ServicePrincipal -ObjectId: die oid des Tokens, wenn bekannt. */
 const spObjectId = (v: Values) =>
@@ -325,14 +341,23 @@ export const de: Record<MessageKey, Text> = {
   "TLS_HOSTNAME.fix": () =>
     "Den Hostnamen verwenden, für den das Zertifikat gilt (outlook.office365.com), keine " +
     "IP-Adresse.",
-  "PROXY_REFUSED.cause": () => "Der Proxy hat die Verbindung abgelehnt.",
-  "PROXY_REFUSED.fix": () => "Proxy-Adresse sowie Benutzername und Kennwort prüfen.",
-  "PROXY_AUTH_FAILED.cause": () => "Der Proxy hat Benutzername oder Kennwort nicht akzeptiert.",
-  "PROXY_AUTH_FAILED.fix": () =>
-    "Beides in der Proxy-URL angeben: -Proxy http://benutzer:kennwort@proxy:port " +
+  "PROXY_REFUSED.cause": (v) =>
+    `${derProxy(v)} hat die Verbindung zu ${v.server}:${v.port} abgelehnt.`,
+  "PROXY_REFUSED.fix": (v) =>
+    `Prüfen, ob ${settingNominative(v)} den richtigen Proxy nennt und ob er HTTPS (CONNECT) zu ` +
+    `${v.server}:${v.port} durchlässt; ein direkt erreichbarer Host gehört in NO_PROXY.`,
+  "PROXY_AUTH_FAILED.cause": (v) =>
+    `${derProxy(v)} hat Benutzername oder Kennwort nicht akzeptiert.`,
+  "PROXY_AUTH_FAILED.fix": (v) =>
+    `Beides in der Proxy-URL angeben: ${assignment(v)}http://benutzer:kennwort@proxy:port ` +
     "(Sonderzeichen URL-kodieren).",
-  "PROXY_UNREACHABLE.cause": () => "Der Proxy ist nicht erreichbar.",
-  "PROXY_UNREACHABLE.fix": () => "Host und Port bei -Proxy (oder HTTPS_PROXY) prüfen.",
+  "PROXY_UNREACHABLE.cause": (v) => `${derProxy(v)} ist nicht erreichbar.`,
+  "PROXY_UNREACHABLE.fix": (v) =>
+    `Host und Port in ${setting(v)} prüfen` +
+    (v.proxySource && v.proxySource !== "-Proxy"
+      ? " oder die Variable entfernen, wenn dieser Rechner keinen Proxy braucht"
+      : "") +
+    ".",
   "SIGN_IN_REQUIRED.cause": () =>
     "Keine gespeicherte Anmeldung, und hier kann sich niemand anmelden (kein Terminal oder " +
     "reine Token-Ausgabe).",
@@ -349,4 +374,12 @@ export const de: Record<MessageKey, Text> = {
   "SMTP_IMPLICIT_TLS_PORT.fix": () =>
     "-Port 587 verwenden (oder -Port weglassen): Exchange Online nimmt SMTP AUTH auf 587 mit " +
     "STARTTLS an.",
+  "ENTRA_UNAVAILABLE.cause": () =>
+    "Entra ID hat bei jedem Versuch mit einem Serverfehler (HTTP 5xx) geantwortet: ein " +
+    "vorübergehendes Problem bei Microsoft, nicht in Ihrer Einrichtung.",
+  "ENTRA_UNAVAILABLE.fix": () =>
+    "In einigen Minuten erneut versuchen. Bleibt der Fehler, den Dienststatus prüfen " +
+    "(Microsoft 365 Admin Center > Integrität > Dienstintegrität, oder " +
+    "https://status.cloud.microsoft) und dem Microsoft-Support die Trace ID und Correlation ID " +
+    "nennen, wenn die Meldung sie enthält.",
 };

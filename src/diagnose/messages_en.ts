@@ -2,6 +2,17 @@
 import type { Text, Values } from "./messages.ts";
 
 /** The service principal for -User/-Trustee: the token's oid when known. */
+/** "The proxy host:port (from HTTPS_PROXY)", or "The proxy" when not known. */
+const theProxy = (v: Values) =>
+  v.proxy ? `The proxy ${v.proxy} (from ${v.proxySource ?? "-Proxy"})` : "The proxy";
+/** Where the proxy is set: `-Proxy`, or the environment variable. */
+const setting = (v: Values) =>
+  !v.proxySource || v.proxySource === "-Proxy"
+    ? "-Proxy"
+    : `the environment variable ${v.proxySource}`;
+/** How to give the proxy URL there: `-Proxy ` or `HTTPS_PROXY=`. */
+const assignment = (v: Values) =>
+  !v.proxySource || v.proxySource === "-Proxy" ? "-Proxy " : `${v.proxySource}=`;
 const sp = (v: Values) => v.servicePrincipalId ?? "<service principal>";
 /** The value New-ServicePrincipal -ObjectId needs: the token's oid when known. */
 const spObjectId = (v: Values) =>
@@ -295,14 +306,21 @@ export const en = {
   "TLS_HOSTNAME.cause": (v) => `The server's certificate is not valid for ${v.server}.`,
   "TLS_HOSTNAME.fix": () =>
     "Use the host name the certificate is for (outlook.office365.com), not an IP address.",
-  "PROXY_REFUSED.cause": () => "The proxy refused the connection.",
-  "PROXY_REFUSED.fix": () => "Check the proxy address and its user name and password.",
-  "PROXY_AUTH_FAILED.cause": () => "The proxy did not accept the user name or password.",
-  "PROXY_AUTH_FAILED.fix": () =>
-    "Give them in the proxy URL: -Proxy http://user:password@proxy:port (URL-encode special " +
-    "characters).",
-  "PROXY_UNREACHABLE.cause": () => "The proxy cannot be reached.",
-  "PROXY_UNREACHABLE.fix": () => "Check the host and port in -Proxy (or HTTPS_PROXY).",
+  "PROXY_REFUSED.cause": (v) => `${theProxy(v)} refused the connection to ${v.server}:${v.port}.`,
+  "PROXY_REFUSED.fix": (v) =>
+    `Check that ${setting(v)} names the right proxy and that it lets HTTPS (CONNECT) through ` +
+    `to ${v.server}:${v.port}; a host that is reached directly belongs in NO_PROXY.`,
+  "PROXY_AUTH_FAILED.cause": (v) => `${theProxy(v)} did not accept the user name or password.`,
+  "PROXY_AUTH_FAILED.fix": (v) =>
+    `Give them in the proxy URL: ${assignment(v)}http://user:password@proxy:port (URL-encode ` +
+    "special characters).",
+  "PROXY_UNREACHABLE.cause": (v) => `${theProxy(v)} cannot be reached.`,
+  "PROXY_UNREACHABLE.fix": (v) =>
+    `Check the host and port in ${setting(v)}` +
+    (v.proxySource && v.proxySource !== "-Proxy"
+      ? ", or remove the variable if this computer needs no proxy"
+      : "") +
+    ".",
   "SIGN_IN_REQUIRED.cause": () =>
     "No cached sign-in, and nobody can sign in here (no terminal, or token-only output).",
   "SIGN_IN_REQUIRED.fix": () =>
@@ -315,4 +333,11 @@ export const en = {
     "submission here starts in plain text and switches with STARTTLS (port 587).",
   "SMTP_IMPLICIT_TLS_PORT.fix": () =>
     "Use -Port 587 (or leave -Port out): Exchange Online takes SMTP AUTH on 587 with STARTTLS.",
+  "ENTRA_UNAVAILABLE.cause": () =>
+    "Entra ID answered with a server error (HTTP 5xx) on every attempt: a transient problem on " +
+    "Microsoft's side, not in your setup.",
+  "ENTRA_UNAVAILABLE.fix": () =>
+    "Retry in a few minutes. If it persists, check the service health (Microsoft 365 admin " +
+    "center > Health > Service health, or https://status.cloud.microsoft) and give Microsoft " +
+    "support the Trace ID and Correlation ID, when the message names them.",
 } satisfies Record<string, Text>;

@@ -4,17 +4,13 @@
  * the Proxy-Authorization header and nowhere else.
  */
 import { ConnectionError } from "../errors.ts";
+import { describeProxy, type ProxyRoute, unreachableMessage } from "../net/proxy_choice.ts";
 
 export interface ProxyDialOptions {
-  proxy: URL;
+  proxy: ProxyRoute;
   host: string;
   port: number;
   timeoutMs: number;
-}
-
-/** The proxy's address without credentials, for messages. */
-export function proxyLabel(proxy: URL): string {
-  return `${proxy.hostname}:${proxy.port || "80"}`;
 }
 
 function basicAuth(proxy: URL): string | null {
@@ -27,21 +23,23 @@ function basicAuth(proxy: URL): string | null {
 
 /** Opens a TCP tunnel to host:port through the proxy; TLS (if any) runs inside it. */
 export async function dialThroughProxy(options: ProxyDialOptions): Promise<Deno.TcpConn> {
-  const { proxy, host, port, timeoutMs } = options;
-  const label = proxyLabel(proxy);
+  const { host, port, timeoutMs } = options;
+  const proxy = options.proxy.url;
+  // "the proxy host:port (from -Proxy)": never its credentials.
+  const via = describeProxy(options.proxy);
   const signal = AbortSignal.timeout(timeoutMs);
   let conn: Deno.TcpConn;
   try {
     conn = await Deno.connect({
-      hostname: proxy.hostname,
+      hostname: proxy.hostname.replace(/^\[(.*)\]$/, "$1"),
       port: Number(proxy.port || 80),
       signal,
     });
   } catch (cause) {
     throw new ConnectionError(
       signal.aborted
-        ? `no answer from the proxy ${label} within ${timeoutMs / 1000} s`
-        : `cannot reach the proxy ${label}`,
+        ? `no answer from ${via} within ${timeoutMs / 1000} s`
+        : unreachableMessage(options.proxy, String((cause as Error)?.message ?? cause)),
       { code: signal.aborted ? "TIMEOUT" : "PROXY_UNREACHABLE", cause },
     );
   }
@@ -67,13 +65,13 @@ export async function dialThroughProxy(options: ProxyDialOptions): Promise<Deno.
     conn.close();
     if (status === 407) {
       throw new ConnectionError(
-        `the proxy ${label} refused the credentials (HTTP 407)` +
+        `${via} refused the credentials (HTTP 407)` +
           (proxy.username ? "" : "; give them in -Proxy http://user:password@host:port"),
         { code: "PROXY_AUTH_FAILED" },
       );
     }
     throw new ConnectionError(
-      `the proxy ${label} refused the connection to ${target} (HTTP ${status || "?"})`,
+      `${via} refused the connection to ${target} (HTTP ${status || "?"})`,
       { code: "PROXY_REFUSED" },
     );
   } catch (error) {
@@ -81,7 +79,7 @@ export async function dialThroughProxy(options: ProxyDialOptions): Promise<Deno.
       conn.close();
     } catch { /* already closed */ }
     if (error instanceof ConnectionError) throw error;
-    throw new ConnectionError(`the proxy ${label} failed: ${(error as Error).message}`, {
+    throw new ConnectionError(`${via} failed: ${(error as Error).message}`, {
       code: "PROXY_REFUSED",
       cause: error,
     });

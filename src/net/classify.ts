@@ -20,7 +20,8 @@ export type NetworkCode = Extract<
 /** First match wins: a proxy's refusal mentions the target, a certificate error the host. */
 const PATTERNS: [NetworkCode, RegExp][] = [
   ["PROXY_AUTH_FAILED", /proxy authentication required/i],
-  ["PROXY_REFUSED", /\bproxy\b/i],
+  // Deno's words when a proxy answers CONNECT with anything but 200, or hangs up.
+  ["PROXY_REFUSED", /\bproxy\b|unsuccessful tunnel|while tunneling/i],
   ["TLS_HOSTNAME", /NotValidForName|not valid for name/i],
   ["TLS_UNTRUSTED", /UnknownIssuer|CaUsedAsEndEntity|self[- ]signed/i],
   ["CONNECTION_REFUSED", /refused/i],

@@ -168,6 +168,12 @@ export type TokenFault =
   /** Answers the ClientHello with a fatal TLS `handshake_failure` alert (no common cipher). */
   | "tls-handshake-failure"
   | "http-500"
+  /**
+   * HTTP 500 as Entra ID sends it in an outage: a long AADSTS50000 description with a
+   * parenthesis, then Trace ID, Correlation ID and Timestamp on their own CRLF lines, and the
+   * IDs again as JSON fields and headers (see ENTRA_5XX_IDS).
+   */
+  | "http-500-entra"
   | "http-502"
   | "http-503"
   | "http-503-retry-after"
@@ -231,6 +237,17 @@ interface HttpAnswer {
   stallAfter?: number;
 }
 
+/** The IDs of the "http-500-entra" answer: what Microsoft support asks for. */
+export const ENTRA_5XX_IDS = {
+  trace: "7e3f1c2a-9b4d-4e8f-a1c6-5d2b8e9f0a13",
+  correlation: "c41d8a7e-2f6b-4c93-8e15-0b7a9d3f6e24",
+};
+
+/** Entra's outage text (AADSTS50000), longer than 200 characters, with a parenthesis. */
+export const ENTRA_5XX_TEXT = "There was an error issuing a token or an issue with our sign-in " +
+  "service. (The service is temporarily unavailable because the backend token store did not " +
+  "answer in time; the request was not processed and may be repeated.) Please try again later.";
+
 function json(status: number, reason: string, body: unknown, headers = {}): HttpAnswer {
   return {
     status,
@@ -272,6 +289,20 @@ function answerFor(
         error: "server_error",
         error_description: "AADSTS90033: A transient error has occurred. Please try again.",
         error_codes: [90033],
+      });
+    case "http-500-entra":
+      return json(500, "Internal Server Error", {
+        error: "server_error",
+        error_description: `AADSTS50000: ${ENTRA_5XX_TEXT}\r\n` +
+          `Trace ID: ${ENTRA_5XX_IDS.trace}\r\nCorrelation ID: ${ENTRA_5XX_IDS.correlation}\r\n` +
+          "Timestamp: 2026-12-05 07:40:11Z",
+        error_codes: [50000],
+        timestamp: "2026-12-05 07:40:11Z",
+        trace_id: ENTRA_5XX_IDS.trace,
+        correlation_id: ENTRA_5XX_IDS.correlation,
+      }, {
+        "x-ms-request-id": ENTRA_5XX_IDS.trace,
+        "client-request-id": ENTRA_5XX_IDS.correlation,
       });
     case "http-502":
       return html(502, "Bad Gateway");

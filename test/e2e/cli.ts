@@ -14,6 +14,8 @@ export interface CliOptions {
   /** Written to standard input, then closed (a string as UTF-8). */
   stdin?: string | Uint8Array;
   env?: Record<string, string>;
+  /** Kills the run after this long (a test of something that must not hang). */
+  killAfterMs?: number;
 }
 
 export interface SecretArgsOptions {
@@ -44,8 +46,11 @@ export async function runCli(args: string[], options: CliOptions = {}): Promise<
     stdin: options.stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
-    // No update check of the Deno runtime itself: it would go through a test's HTTPS_PROXY.
+    // Deno's own update check would go through a test's HTTPS_PROXY (CONNECT dl.deno.land).
     env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1", ...options.env },
+    signal: options.killAfterMs === undefined
+      ? undefined
+      : AbortSignal.timeout(options.killAfterMs),
   }).spawn();
   if (options.stdin !== undefined) {
     const writer = child.stdin.getWriter();
@@ -115,7 +120,7 @@ export function spawnCli(args: string[], options: { env?: Record<string, string>
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
-    // No update check of the Deno runtime itself: it would go through a test's HTTPS_PROXY.
+    // Deno's own update check would go through a test's HTTPS_PROXY (CONNECT dl.deno.land).
     env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1", ...options.env },
   }).spawn();
   const writer = child.stdin.getWriter();

@@ -13,6 +13,8 @@ import assert from "node:assert/strict";
 import { type CliResult, runCli, secretArgs } from "./cli.ts";
 import { SECRET, startTestBed, TENANT, type TestBed } from "../bed/testbed.ts";
 import {
+  ENTRA_5XX_IDS,
+  ENTRA_5XX_TEXT,
   type FaultCertificates,
   faultCertificates,
   type MailFault,
@@ -199,6 +201,25 @@ function scenarios(bed: TestBed, certs: FaultCertificates): Scenario[] {
       fault: "Token endpoint: HTTP 500 with Entra's JSON error",
       run: token("http-500"),
       check: both(attempts(2, 4), ended(TIMEOUT_SECONDS)),
+    },
+    {
+      fault:
+        "Token endpoint: HTTP 500 from Entra in an outage (long text, Trace and Correlation ID)",
+      run: token("http-500-entra"),
+      check: both(attempts(2, 4), ended(TIMEOUT_SECONDS), (o) => {
+        const e = o.json.error;
+        // The whole AADSTS text (its parenthesis closed), the attempts and the support IDs.
+        assert.ok(
+          e.message.includes(`(AADSTS50000: ${ENTRA_5XX_TEXT}); gave up after `),
+          e.message,
+        );
+        assert.ok(e.message.endsWith(
+          `; Trace ID: ${ENTRA_5XX_IDS.trace}; Correlation ID: ${ENTRA_5XX_IDS.correlation}`,
+        ));
+        assert.equal(e.advice.step, "network");
+        assert.match(e.advice.cause, /transient problem on Microsoft's side/);
+        assert.match(e.advice.fix, /Retry in a few minutes.*service health/);
+      }),
     },
     {
       fault: "Token endpoint: HTTP 502 (HTML from a gateway)",
