@@ -101,6 +101,9 @@ export async function run(
           context.secretIsId = true;
           finding("parameters", "CLIENT_SECRET_IS_ID");
         },
+        secretTrimmed: () => {
+          context.secretTrimmed = true;
+        },
         certificateLoaded: (certificate) => {
           context.certificate = certificate;
         },

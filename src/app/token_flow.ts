@@ -53,20 +53,54 @@ export interface Acquired {
 
 const MIN_VALIDITY_SECONDS = 300;
 
-async function readSecret(options: SecretOptions, env: RunEnvironment): Promise<string> {
-  if (options.secret.from === "value") return options.secret.value;
-  const text = await readBoundedText(env.stdin(), {
-    what: "-clientsecret: standard input",
-    maxBytes: MAX_STDIN_BYTES,
-    timeoutMs: options.timeoutSeconds * 1000,
-  });
-  const secret = text.replace(/\r?\n$/, "");
+/** Quotes a copy from a web page, a mail or Excel may put around a value. */
+const QUOTES = `"'\u2018\u2019\u201a\u201b\u201c\u201d\u201e\u201f\u00ab\u00bb\u2039\u203a`;
+
+/**
+ * The client secret as given or read, checked: surrounding whitespace (a pasted line break or
+ * blank) is removed — Entra's secrets never contain any — and `trimmed` says so; a value
+ * wrapped in quotes is refused, as no Entra secret contains quotes. Never echoes the secret.
+ */
+export async function readSecret(
+  options: SecretOptions,
+  env: Pick<RunEnvironment, "stdin">,
+): Promise<{ secret: string; trimmed: boolean }> {
+  let raw: string;
+  if (options.secret.from === "value") {
+    raw = options.secret.value;
+  } else {
+    const text = await readBoundedText(env.stdin(), {
+      what: "-clientsecret: standard input",
+      maxBytes: MAX_STDIN_BYTES,
+      timeoutMs: options.timeoutSeconds * 1000,
+    });
+    raw = text.replace(/\r?\n$/, "");
+    if (raw === "") {
+      throw new UsageError("-clientsecret: '-' was given but standard input was empty.", {
+        code: "EMPTY_VALUE",
+      });
+    }
+  }
+  const secret = raw.trim();
   if (secret === "") {
-    throw new UsageError("-clientsecret: '-' was given but standard input was empty.", {
+    throw new UsageError("-clientsecret: the value is only whitespace; give the secret's Value", {
       code: "EMPTY_VALUE",
     });
   }
-  return secret;
+  const first = secret[0];
+  const last = secret[secret.length - 1];
+  if (secret.length >= 2 && QUOTES.includes(first) && QUOTES.includes(last)) {
+    const shown = (c: string) =>
+      c.charCodeAt(0) < 128
+        ? c
+        : `U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")}`;
+    throw new UsageError(
+      `-clientsecret: the value is wrapped in quotes (${shown(first)} ... ${shown(last)}); ` +
+        "give the secret without them (no Entra ID secret contains quotes)",
+      { code: "SECRET_QUOTED" },
+    );
+  }
+  return { secret, trimmed: secret !== raw };
 }
 
 /**
@@ -160,6 +194,8 @@ function facts(
 export interface TokenHooks {
   /** The client secret as read, just before it is sent to Entra ID (not on a cache hit). */
   beforeSecretSent?(secret: string): void;
+  /** Whitespace around the client secret was removed (advice on a refusal says so). */
+  secretTrimmed?(): void;
   /** An app token is about to be requested from Entra ID (not on a cache hit). */
   beforeTokenRequest?(): void;
   /**
@@ -186,9 +222,14 @@ export async function acquireToken(
   if (options.tokenProxy) {
     reporter.verboseLine(`Token request through ${describeProxy(options.tokenProxy)}.`);
   }
-  const secret = options.parameterSet === "clientcredentialsSecret"
+  const given = options.parameterSet === "clientcredentialsSecret"
     ? await readSecret(options, env)
     : undefined;
+  const secret = given?.secret;
+  if (given?.trimmed) {
+    reporter.warning("-clientsecret: whitespace around the value was removed");
+    hooks.secretTrimmed?.();
+  }
   // Certificate and key files are read once, bounded and within -TimeoutSeconds (FIFOs too).
   const read = options.parameterSet === "clientcredentialsCertificate"
     ? fileReader(options.timeoutSeconds * 1000)

@@ -27,6 +27,8 @@ export const REFINEMENTS = [
   "CONNECTION_CLOSED_LF",
   // AADSTS7000215 when -clientsecret was a GUID: the Secret ID was given.
   "SECRET_ID_GIVEN",
+  // AADSTS7000215 after whitespace around -clientsecret was removed.
+  "SECRET_TRIMMED",
   // AADSTS700016 when -clientId equals -tenantID.
   "TENANT_ID_AS_CLIENT_ID",
   // SMTP to a port that expects TLS from the first byte.
@@ -61,6 +63,7 @@ export const ADVICE_STEPS = {
   AADSTS70020: "client",
   CLIENT_SECRET_IS_ID: 1,
   SECRET_ID_GIVEN: 1,
+  SECRET_TRIMMED: 1,
   CLIENT_ID_IS_TENANT: 1,
   TENANT_ID_AS_CLIENT_ID: 1,
   ROLE_MISSING: 2,
@@ -113,6 +116,8 @@ export interface AdviceContext extends Values {
   permissionOk?: boolean;
   /** -clientsecret has the form of a GUID (diagnose/mixups.ts): most likely the Secret ID. */
   secretIsId?: boolean;
+  /** Whitespace around -clientsecret was removed before it was sent. */
+  secretTrimmed?: boolean;
   /** -clientId equals -tenantID (diagnose/mixups.ts). */
   clientIdIsTenant?: boolean;
 }
@@ -135,6 +140,7 @@ export function adviceKey(
     return "CONNECTION_CLOSED_LF";
   }
   if (code === "AADSTS7000215" && ctx.secretIsId) return "SECRET_ID_GIVEN";
+  if (code === "AADSTS7000215" && ctx.secretTrimmed) return "SECRET_TRIMMED";
   if (code === "AADSTS700016" && ctx.clientIdIsTenant) return "TENANT_ID_AS_CLIENT_ID";
   // SMTP submission starts in plain text; a port that expects TLS from the first byte
   // (465, or IMAP's/POP3's) stays silent or hangs up: the firewall is not the problem.

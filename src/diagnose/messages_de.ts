@@ -160,6 +160,14 @@ export const de: Record<MessageKey, Text> = {
     "Geheime Clientschlüssel: die Spalte Wert angeben, nicht Geheimnis-ID. Der Wert wird nur " +
     "direkt nach dem Anlegen vollständig angezeigt; wurde er nicht notiert, einen neuen " +
     "geheimen Clientschlüssel anlegen.",
+  "SECRET_TRIMMED.cause": () =>
+    "Entra ID hat den geheimen Clientschlüssel abgelehnt, auch nachdem die mitkopierten " +
+    "Leerzeichen entfernt wurden: der Wert selbst ist falsch (abgeschnitten, ein anderer) oder " +
+    "abgelaufen.",
+  "SECRET_TRIMMED.fix": (v) =>
+    `Entra Admin Center > App-Registrierungen > ${v.clientId} > Zertifikate & Geheimnisse > ` +
+    "Geheime Clientschlüssel: den Wert erneut kopieren, vollständig und nichts anderes (nicht " +
+    "die Geheimnis-ID), oder einen neuen geheimen Clientschlüssel anlegen.",
   "SECRET_ID_GIVEN.cause": () =>
     "Entra ID hat den geheimen Clientschlüssel abgelehnt: bei -clientsecret stand die " +
     "Geheimnis-ID (eine GUID), nicht der Wert.",

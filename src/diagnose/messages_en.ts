@@ -143,6 +143,13 @@ export const en = {
     `Entra admin center > App registrations > ${v.clientId} > Certificates & secrets > Client ` +
     "secrets: give the Value column, not Secret ID. The Value is shown in full only right " +
     "after the secret is created; if it was not noted, create a new client secret.",
+  "SECRET_TRIMMED.cause": () =>
+    "Entra ID refused the client secret even after the whitespace pasted around it was " +
+    "removed: the Value itself is wrong (cut short, another secret's) or expired.",
+  "SECRET_TRIMMED.fix": (v) =>
+    `Entra admin center > App registrations > ${v.clientId} > Certificates & secrets > Client ` +
+    "secrets: copy the Value again, all of it and nothing else (not the Secret ID), or " +
+    "create a new client secret.",
   "SECRET_ID_GIVEN.cause": () =>
     "Entra ID refused the client secret: -clientsecret was the secret's Secret ID (a GUID), " +
     "not its Value.",

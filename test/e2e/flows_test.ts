@@ -131,6 +131,26 @@ Deno.test("CLI against the Exchange-like server and Dovecot", async (t) => {
       },
     );
 
+    await t.step("a secret pasted with whitespace around it works, with a warning", async () => {
+      const args = [...bed.common(), ...secretArgs({ secret: "-" })];
+      const r = await cli([...args, ...pop3(ex.pop3Port)], { stdin: ` ${SECRET} \r\n` });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /^WARNING: -clientsecret: whitespace around the value was removed$/m);
+      assert.equal(bed.entra.tokenRequests.at(-1)?.body.client_secret, SECRET);
+    });
+
+    await t.step(
+      "a wrong secret with whitespace around it: advice says the Value is wrong",
+      async () => {
+        const args = [...bed.common(), ...secretArgs({ secret: "wrong-secret-value " })];
+        const r = await cli([...args, ...pop3(ex.pop3Port)]);
+        assert.equal(r.code, 3, r.stderr);
+        assert.match(r.stderr, /AADSTS7000215/);
+        assert.match(r.stderr, /even after the whitespace pasted around it was removed/);
+        assert.match(r.stderr, /copy the Value again, all of it and nothing else/);
+      },
+    );
+
     await t.step("-clientsecret - reads the secret from standard input", async () => {
       const args = [...bed.common(), ...secretArgs({ secret: "-" })];
       const r = await cli([...args, ...pop3(ex.pop3Port)], { stdin: `${SECRET}\n` });
