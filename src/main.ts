@@ -2,7 +2,6 @@
  * Entry point: the only place that prints a final error and calls Deno.exit.
  */
 import { type BridgeCommand, readCommandLine } from "./cli/parse.ts";
-import { helpText } from "./cli/help.ts";
 import { lookupParameter } from "./cli/bind.ts";
 import { ExitCode, toToolError, UsageError } from "./errors.ts";
 import { printable, processSink, Reporter, STREAMS_ENV } from "./output/console.ts";
@@ -84,6 +83,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     return error.exitCode;
   }
   if (command.kind === "help") {
+    // Help is text for people: loaded only when asked for.
+    const { helpText } = await import("./cli/help.ts");
     sink.out(helpText());
     return ExitCode.ok;
   }

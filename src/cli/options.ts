@@ -414,7 +414,15 @@ export async function readFileArguments(
     if (path === undefined) continue;
     const what = `-${name}: ${shown(path)}`;
     try {
-      if ((await Deno.stat(path)).isDirectory) throw new Deno.errors.IsADirectory(path);
+      const info = Deno.statSync(path);
+      if (info.isDirectory) throw new Deno.errors.IsADirectory(path);
+      if (info.isFile) {
+        // A plain file cannot stall: read at once (the asynchronous reader's thread hop and
+        // timer cost a cached-token run a fifth of its time).
+        texts.set(name, readFileBoundedSync(path, what, MAX_FILE_BYTES[name] ?? 1 << 20));
+        continue;
+      }
+      // A pipe or device may never deliver or never end: bounded and within -TimeoutSeconds.
       const bytes = await readFileBounded(path, {
         what,
         maxBytes: MAX_FILE_BYTES[name],
