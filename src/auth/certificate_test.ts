@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { createHash, createPrivateKey, createPublicKey, sign, verify } from "node:crypto";
-import { type AppCertificate, makeAppCertificate, makeServerPki } from "../../test/bed/pki.ts";
+import {
+  type AppCertificate,
+  makeAppCertificate,
+  makeServerPki,
+  openssl,
+} from "../../test/bed/pki.ts";
 import { UsageError } from "../errors.ts";
 import { loadCertificate, type LoadedCertificate } from "./certificate.ts";
 
@@ -22,12 +27,6 @@ globalThis.addEventListener("unload", () => {
   // The fixture is shared by all tests, so it is removed when the test process ends.
   fixture?.then(({ dir }) => Deno.removeSync(dir, { recursive: true }));
 });
-
-async function openssl(args: string[], cwd: string): Promise<void> {
-  const out = await new Deno.Command("openssl", { args, cwd, stdout: "null", stderr: "piped" })
-    .output();
-  if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
-}
 
 async function expectUsage(
   promise: Promise<unknown>,

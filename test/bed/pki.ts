@@ -43,7 +43,8 @@ export interface AppCertificate {
   publicKeyPem: string;
 }
 
-async function openssl(args: string[], cwd: string): Promise<void> {
+/** Runs the system's openssl in `cwd`; throws with its error output when it fails. */
+export async function openssl(args: string[], cwd: string): Promise<void> {
   const out = await new Deno.Command("openssl", { args, cwd, stdout: "piped", stderr: "piped" })
     .output();
   if (!out.success) {
@@ -319,5 +320,50 @@ export async function makeAppCertificate(
     sha1Thumbprint: toHex(sha1),
     sha256ThumbprintB64Url: base64Url(sha256),
     publicKeyPem: await read(`${name}.pub`),
+  };
+}
+
+/**
+ * A self-signed EC (P-256) certificate with its key, as PEM files and as a PFX (password
+ * `password`): what Entra ID refuses for a certificate credential.
+ */
+export async function makeEcCertificate(
+  dir: string,
+  name: string,
+): Promise<{ certFile: string; keyFile: string; pfxFile: string }> {
+  await Deno.mkdir(dir, { recursive: true });
+  await openssl([
+    "req",
+    "-x509",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+    "-keyout",
+    `${name}.key`,
+    "-out",
+    `${name}.crt`,
+    "-days",
+    "2",
+    "-subj",
+    `/CN=app-${name}`,
+  ], dir);
+  await openssl([
+    "pkcs12",
+    "-export",
+    "-in",
+    `${name}.crt`,
+    "-inkey",
+    `${name}.key`,
+    "-out",
+    `${name}.pfx`,
+    "-passout",
+    "pass:password",
+  ], dir);
+  return {
+    certFile: `${dir}/${name}.crt`,
+    keyFile: `${dir}/${name}.key`,
+    pfxFile: `${dir}/${name}.pfx`,
   };
 }

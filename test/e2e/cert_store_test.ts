@@ -8,49 +8,9 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type CliResult, json, runCli } from "./cli.ts";
 import { APP, MAILBOX, startTestBed } from "../bed/testbed.ts";
-import { makeAppCertificate } from "../bed/pki.ts";
+import { makeAppCertificate, makeEcCertificate } from "../bed/pki.ts";
 import { decodeJwt } from "../bed/jwt.ts";
 import { findPwsh, importIntoStore } from "../bed/dotnet_store.ts";
-
-async function openssl(args: string[], cwd: string): Promise<void> {
-  const out = await new Deno.Command("openssl", { args, cwd, stdout: "null", stderr: "piped" })
-    .output();
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-}
-
-/** An EC certificate with its key in a PFX (Entra needs RSA: the tool must say so). */
-async function makeEcPfx(dir: string): Promise<string> {
-  await openssl([
-    "req",
-    "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:prime256v1",
-    "-nodes",
-    "-keyout",
-    "ec.key",
-    "-out",
-    "ec.crt",
-    "-days",
-    "2",
-    "-subj",
-    "/CN=app-ec",
-  ], dir);
-  await openssl([
-    "pkcs12",
-    "-export",
-    "-in",
-    "ec.crt",
-    "-inkey",
-    "ec.key",
-    "-out",
-    "ec.pfx",
-    "-passout",
-    "pass:password",
-  ], dir);
-  return join(dir, "ec.pfx");
-}
 
 function base64urlOfHex(hex: string): string {
   const bytes = Uint8Array.from(hex.match(/../g) ?? [], (h) => parseInt(h, 16));
@@ -81,7 +41,7 @@ Deno.test({
     const bed = await startTestBed({ dovecot: true });
     const home = await Deno.makeTempDir({ prefix: "gia-store-home-" });
     try {
-      const ec = await makeEcPfx(await Deno.makeTempDir({ dir: bed.dir }));
+      const ec = (await makeEcCertificate(join(bed.dir, "ec"), "ec")).pfxFile;
       const password = bed.cert.password;
       const [app, unknown, ecThumb, noKey] = await importIntoStore(PWSH, home, [
         { path: bed.cert.pfxFile, password },
