@@ -4,13 +4,30 @@
  * accepting at once, lets open sessions finish, and closes those still open after the deadline.
  */
 import { ConnectionError, toToolError } from "../errors.ts";
-import type { AccountConfig, BridgeConfig, ListenerConfig } from "./config.ts";
+import type { AccountConfig, BridgeConfig, BridgeProtocol, ListenerConfig } from "./config.ts";
 import { ClientLines } from "./client_lines.ts";
+import type { FrontLines, FrontOptions, FrontOutcome } from "./front.ts";
+import { IMAP_GREETING, imapFront } from "./imap_front.ts";
 import { verifyPassword } from "./password.ts";
 import { POP3_GREETING, pop3Front } from "./pop3_front.ts";
-import { openPop3Upstream } from "./pop3_upstream.ts";
+import { openUpstream, type UpstreamConnection } from "./upstream.ts";
 import { relay } from "./relay.ts";
 import type { TokenSource } from "./token_source.ts";
+
+/** Each protocol's greeting and state machine before the relay. */
+const FRONTS: Record<
+  BridgeProtocol,
+  {
+    greeting: string;
+    front: (
+      client: FrontLines,
+      options: FrontOptions<UpstreamConnection>,
+    ) => Promise<FrontOutcome<UpstreamConnection>>;
+  }
+> = {
+  POP3: { greeting: POP3_GREETING, front: pop3Front },
+  IMAP: { greeting: IMAP_GREETING, front: imapFront },
+};
 
 export interface BridgeDeps {
   tokens: TokenSource;
@@ -20,7 +37,7 @@ export interface BridgeDeps {
 
 export interface RunningBridge {
   /** Where each listener listens (the real port when the configuration said 0). */
-  addresses: { protocol: string; hostname: string; port: number }[];
+  addresses: { protocol: BridgeProtocol; hostname: string; port: number }[];
   /** Sessions open right now. */
   readonly active: number;
   /** Stops accepting; resolves when every session has ended (closed at the deadline). */
@@ -37,10 +54,11 @@ export function startBridge(config: BridgeConfig, deps: BridgeDeps): RunningBrid
   }
   const sessions = new Set<Promise<void>>();
   const stop = new AbortController();
-  const loops = listeners.map(async (listener) => {
+  const loops = listeners.map(async (listener, i) => {
+    const protocol = config.listeners[i].protocol;
     try {
       for await (const conn of listener) {
-        const session = pop3Session(conn, config, deps, stop.signal).catch((error) => {
+        const session = runSession(protocol, conn, config, deps, stop.signal).catch((error) => {
           deps.log(`bridge: internal error in a session: ${toToolError(error).message}`);
         });
         sessions.add(session);
@@ -98,7 +116,8 @@ function peerOf(conn: Deno.Conn): string {
     : `${addr.hostname}:${addr.port}`;
 }
 
-async function pop3Session(
+async function runSession(
+  protocol: BridgeProtocol,
   conn: Deno.Conn,
   config: BridgeConfig,
   deps: BridgeDeps,
@@ -113,10 +132,11 @@ async function pop3Session(
   let result = "closed";
   let up = 0;
   let down = 0;
-  const upstream = config.upstream.POP3;
+  const upstream = config.upstream[protocol];
+  const { greeting, front } = FRONTS[protocol];
   try {
-    if (!(await client.write(POP3_GREETING))) return;
-    const outcome = await pop3Front(client, {
+    if (!(await client.write(greeting))) return;
+    const outcome = await front(client, {
       failureDelayMs: config.failureDelayMs,
       async checkLogin(user, password) {
         const found = config.accounts.get(user.toLowerCase());
@@ -125,7 +145,8 @@ async function pop3Session(
       },
       async openUpstream(a) {
         try {
-          const connection = await openPop3Upstream(
+          const connection = await openUpstream(
+            protocol,
             {
               host: upstream.host,
               port: upstream.port,
@@ -177,7 +198,9 @@ async function pop3Session(
     closeQuietly(conn);
     const ms = Math.round(performance.now() - started);
     deps.log(
-      `bridge: POP3 ${peer} user=${account?.name ?? "-"} mailbox=${account?.mailbox ?? "-"} ` +
+      `bridge: ${protocol} ${peer} user=${account?.name ?? "-"} mailbox=${
+        account?.mailbox ?? "-"
+      } ` +
         `upstream=${upstream.host}:${upstream.port} result=${result} ` +
         `bytes_in=${client.bytesIn + up} bytes_out=${client.bytesOut + down} ms=${ms}`,
     );

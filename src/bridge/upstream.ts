@@ -1,10 +1,12 @@
 /**
- * The bridge's upstream POP3 login: TLS to the server, `AUTH XOAUTH2` for the mapped mailbox
+ * The bridge's upstream login: TLS to the server, `AUTH XOAUTH2` (POP3) or
+ * `AUTHENTICATE XOAUTH2` (IMAP) for the mapped mailbox
  * with the shared app token, then the connection is handed over for the relay. A token the
  * server refuses is dropped and the login tried once more with a new one (unless the refused
  * token had just been fetched: a fresh token will not do better).
  */
 import { AuthError, toToolError } from "../errors.ts";
+import { loginImap } from "../mail/imap.ts";
 import { loginPop3 } from "../mail/pop3.ts";
 import { connectTls } from "../mail/tls_transport.ts";
 import { redactorOf } from "../redact.ts";
@@ -24,8 +26,15 @@ export interface UpstreamConnection {
   rest: Uint8Array;
 }
 
+/** How each protocol logs in upstream, and the code of a refused token. */
+const LOGINS = {
+  POP3: { login: loginPop3, refused: "POP3_AUTH_FAILED" },
+  IMAP: { login: loginImap, refused: "IMAP_AUTH_FAILED" },
+} as const;
+
 /** Logs `mailbox` in upstream; throws a ToolError (TokenError, ConnectionError, AuthError). */
-export async function openPop3Upstream(
+export async function openUpstream(
+  protocol: keyof typeof LOGINS,
   target: UpstreamTarget,
   mailbox: string,
   tokens: TokenSource,
@@ -43,11 +52,11 @@ export async function openPop3Upstream(
       secrets: redactorOf([sasl, token]),
     });
     try {
-      await loginPop3(transport, { sasl });
+      await LOGINS[protocol].login(transport, { sasl });
       return transport.detach();
     } catch (error) {
       transport.close();
-      if (error instanceof AuthError && error.code === "POP3_AUTH_FAILED") {
+      if (error instanceof AuthError && error.code === LOGINS[protocol].refused) {
         tokens.refused(token);
         if (attempt === 1 && !fresh) continue;
       }
