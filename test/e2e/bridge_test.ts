@@ -2,10 +2,10 @@
  * Bridge mode (issue 17): the real CLI runs `-Bridge <config.json>` as a child process;
  * fetchmail (POP3) and curl (IMAP) from Debian (no OAuth at all) log in with a plain password
  * and fetch through it from real Dovecot, which gets XOAUTH2 logins with tokens from the fake
- * Entra ID.
- * Raw POP3 and IMAP clients check what fetchmail and curl cannot show: no upstream connection after a wrong
- * local password, a quick -ERR [SYS/TEMP] when the upstream is down, one token request for
- * many concurrent sessions, and the log lines (one per session, never a secret).
+ * Entra ID. Raw POP3 and IMAP clients check what fetchmail and curl cannot show: no upstream
+ * connection after a wrong local password, a quick -ERR [SYS/TEMP] / NO [UNAVAILABLE] when the
+ * upstream is down, one token request for many concurrent sessions, and the log lines (one per
+ * session, never a secret).
  */
 import assert from "node:assert/strict";
 import { type LiveCli, spawnCli } from "./cli.ts";
