@@ -10,23 +10,34 @@ import type { FrontLines, FrontOptions, FrontOutcome } from "./front.ts";
 import { IMAP_GREETING, imapFront } from "./imap_front.ts";
 import { verifyPassword } from "./password.ts";
 import { POP3_GREETING, pop3Front } from "./pop3_front.ts";
-import { openUpstream, type UpstreamConnection } from "./upstream.ts";
+import { SMTP_GREETING, smtpFront } from "./smtp_front.ts";
+import { smtpRelay } from "./smtp_relay.ts";
+import {
+  openSmtpUpstream,
+  openUpstream,
+  smtpUpstreamOf,
+  type UpstreamConnection,
+} from "./upstream.ts";
+import type { DetachableTransport } from "../mail/tls_transport.ts";
 import { relay } from "./relay.ts";
 import type { TokenSource } from "./token_source.ts";
+
+/** After the upstream login: a byte pipe (POP3, IMAP) or SMTP's checked relay. */
+type Upstream =
+  | { kind: "bytes"; connection: UpstreamConnection }
+  | { kind: "smtp"; transport: DetachableTransport };
 
 /** Each protocol's greeting and state machine before the relay. */
 const FRONTS: Record<
   BridgeProtocol,
   {
     greeting: string;
-    front: (
-      client: FrontLines,
-      options: FrontOptions<UpstreamConnection>,
-    ) => Promise<FrontOutcome<UpstreamConnection>>;
+    front: (client: FrontLines, options: FrontOptions<Upstream>) => Promise<FrontOutcome<Upstream>>;
   }
 > = {
   POP3: { greeting: POP3_GREETING, front: pop3Front },
   IMAP: { greeting: IMAP_GREETING, front: imapFront },
+  SMTP: { greeting: SMTP_GREETING, front: smtpFront },
 };
 
 export interface BridgeDeps {
@@ -125,7 +136,8 @@ async function runSession(
 ): Promise<void> {
   const started = performance.now();
   const peer = peerOf(conn);
-  const client = new ClientLines(conn, config.timeouts.idleMs);
+  // SMTP's relay reads the message as lines too: room for long ones.
+  const client = new ClientLines(conn, config.timeouts.idleMs, protocol === "SMTP" ? 65536 : 1024);
   const onStop = () => closeQuietly(conn);
   stop.addEventListener("abort", onStop);
   let account: AccountConfig | undefined;
@@ -144,19 +156,19 @@ async function runSession(
         return ok ? found : undefined;
       },
       async openUpstream(a) {
+        const target = {
+          host: upstream.host,
+          port: upstream.port,
+          caCerts: config.caCerts,
+          timeoutMs: config.timeouts.upstreamMs,
+        };
         try {
-          const connection = await openUpstream(
-            protocol,
-            {
-              host: upstream.host,
-              port: upstream.port,
-              caCerts: config.caCerts,
-              timeoutMs: config.timeouts.upstreamMs,
-            },
-            a.mailbox,
-            deps.tokens,
-          );
-          return { ok: true, upstream: connection };
+          if (protocol === "SMTP") {
+            const transport = await openSmtpUpstream(target, a.mailbox, deps.tokens);
+            return { ok: true, upstream: { kind: "smtp", transport } };
+          }
+          const connection = await openUpstream(protocol, target, a.mailbox, deps.tokens);
+          return { ok: true, upstream: { kind: "bytes", connection } };
         } catch (error) {
           const e = toToolError(error);
           return { ok: false, reason: `${e.code ?? e.kind}: ${e.message}` };
@@ -166,11 +178,26 @@ async function runSession(
     switch (outcome.kind) {
       case "relay": {
         account = outcome.account;
+        if (outcome.upstream.kind === "smtp") {
+          const transport = outcome.upstream.transport;
+          const onStopSmtp = () => transport.close();
+          stop.addEventListener("abort", onStopSmtp);
+          try {
+            const r = await smtpRelay(client, smtpUpstreamOf(transport), account.mailbox);
+            result = `relayed (${r.end}, ${r.messages} message(s)` +
+              (r.refusedSenders > 0 ? `, ${r.refusedSenders} sender(s) refused` : "") + ")";
+          } finally {
+            stop.removeEventListener("abort", onStopSmtp);
+            transport.close();
+          }
+          break;
+        }
         stop.removeEventListener("abort", onStop);
-        const r = await relay(conn, outcome.upstream.conn, {
+        const { connection } = outcome.upstream;
+        const r = await relay(conn, connection.conn, {
           idleMs: config.timeouts.idleMs,
           clientRest: client.takeRest(),
-          serverRest: outcome.upstream.rest,
+          serverRest: connection.rest,
           stop,
         });
         up = r.up;
