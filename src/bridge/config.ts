@@ -13,7 +13,7 @@ import { shown } from "../text.ts";
 import { passwordHashProblem } from "./password.ts";
 
 /** Protocols a listener may speak in this version. */
-export type BridgeProtocol = "POP3";
+export type BridgeProtocol = "POP3" | "IMAP" | "SMTP";
 
 export interface ListenerConfig {
   protocol: BridgeProtocol;
@@ -209,11 +209,19 @@ export function parseBridgeConfig(text: string, path: string, readFile: ReadFile
 
   const upstreamRaw = top.upstream === undefined
     ? {}
-    : c.object(top.upstream, "upstream", ["pop3"]);
+    : c.object(top.upstream, "upstream", ["pop3", "imap", "smtp"]);
   const upstream: Record<BridgeProtocol, UpstreamConfig> = {
     POP3: parseUpstream(c, upstreamRaw.pop3, "upstream.pop3", {
       host: CLOUDS[cloud].mailHost,
       port: 995,
+    }),
+    IMAP: parseUpstream(c, upstreamRaw.imap, "upstream.imap", {
+      host: CLOUDS[cloud].mailHost,
+      port: 993,
+    }),
+    SMTP: parseUpstream(c, upstreamRaw.smtp, "upstream.smtp", {
+      host: CLOUDS[cloud].smtpHost,
+      port: 587,
     }),
   };
 
@@ -325,10 +333,15 @@ function parseCredential(c: Checker, value: unknown, readFile: ReadFile): Bridge
 function parseListener(c: Checker, value: unknown, field: string): ListenerConfig {
   const o = c.object(value, field, ["protocol", "address", "port"]);
   const protocol = c.string(o.protocol, `${field}.protocol`).toUpperCase();
-  if (protocol === "IMAP" || protocol === "SMTP") {
-    c.fail(`${field}.protocol`, `${protocol} is not supported by the bridge yet; use POP3`);
-  }
-  if (protocol !== "POP3" && protocol !== "POP") c.fail(`${field}.protocol`, "expected POP3");
+  const known: Record<string, BridgeProtocol> = {
+    POP3: "POP3",
+    POP: "POP3",
+    IMAP: "IMAP",
+    IMAP4: "IMAP",
+    SMTP: "SMTP",
+    SUBMISSION: "SMTP",
+  };
+  if (!(protocol in known)) c.fail(`${field}.protocol`, "expected POP3, IMAP or SMTP");
   const address = o.address === undefined ? "127.0.0.1" : c.string(o.address, `${field}.address`);
   if (!isLoopback(address)) {
     c.fail(
@@ -337,7 +350,11 @@ function parseListener(c: Checker, value: unknown, field: string): ListenerConfi
         "which this version of the bridge does not have yet (use 127.0.0.1 or ::1)",
     );
   }
-  return { protocol: "POP3", address, port: c.number(o.port, `${field}.port`, 0, 65535) };
+  return {
+    protocol: known[protocol],
+    address,
+    port: c.number(o.port, `${field}.port`, 0, 65535),
+  };
 }
 
 function parseUpstream(

@@ -29,6 +29,8 @@ Deno.test("parseBridgeConfig() fills in the defaults of a minimal file", () => {
   assert.deepEqual(c.credential, { kind: "secret", secret: "the-secret" });
   assert.deepEqual(c.listeners, [{ protocol: "POP3", address: "127.0.0.1", port: 1110 }]);
   assert.deepEqual(c.upstream.POP3, { host: "outlook.office365.com", port: 995 });
+  assert.deepEqual(c.upstream.IMAP, { host: "outlook.office365.com", port: 993 });
+  assert.deepEqual(c.upstream.SMTP, { host: "smtp.office365.com", port: 587 });
   assert.equal(c.authorityHost, "https://login.microsoftonline.com");
   assert.equal(c.resource, "https://outlook.office365.com");
   assert.equal(c.accounts.get("scanner")?.mailbox, "box@contoso.com");
@@ -39,12 +41,20 @@ Deno.test("parseBridgeConfig() follows -Cloud-like settings and overrides", () =
   const c = parse({
     ...minimal(),
     cloud: "usgov",
-    upstream: { pop3: { host: "127.0.0.1", port: 9955 } },
+    listeners: [
+      { protocol: "pop3", port: 1110 },
+      { protocol: "imap", port: 1143 },
+      { protocol: "smtp", port: 1587 },
+    ],
+    upstream: { pop3: { host: "127.0.0.1", port: 9955 }, imap: { port: 9933 } },
     accounts: { Scanner: { mailbox: "box@contoso.com", passwordHash: HASH }, _note: "comment" },
     _comment: "keys starting with _ are comments",
   });
   assert.equal(c.cloud, "USGov");
   assert.deepEqual(c.upstream.POP3, { host: "127.0.0.1", port: 9955 });
+  assert.deepEqual(c.upstream.IMAP, { host: "outlook.office365.us", port: 9933 });
+  assert.deepEqual(c.listeners.map((l) => l.protocol), ["POP3", "IMAP", "SMTP"]);
+  assert.deepEqual(c.upstream.SMTP, { host: "smtp.office365.us", port: 587 });
   assert.equal(c.accounts.get("scanner")?.name, "Scanner", "looked up without case");
 });
 
@@ -63,8 +73,8 @@ Deno.test("parseBridgeConfig() names the field of each problem in one line (exit
       /listeners\[0\]\.port: expected a whole number from 0 to 65535/,
     ],
     [
-      { ...minimal(), listeners: [{ protocol: "IMAP", port: 1143 }] },
-      /listeners\[0\]\.protocol: IMAP is not supported by the bridge yet/,
+      { ...minimal(), listeners: [{ protocol: "NNTP", port: 119 }] },
+      /listeners\[0\]\.protocol: expected POP3, IMAP or SMTP/,
     ],
     [
       { ...minimal(), listeners: [{ protocol: "POP3", address: "0.0.0.0", port: 1110 }] },

@@ -4,43 +4,10 @@
  * A state machine over `FrontLines`, so every rule is testable without sockets; it never
  * repeats a password and never says whether a user name exists.
  */
-import type { AccountConfig } from "./config.ts";
+import { defaultSleep, type FrontLines, type FrontOptions, type FrontOutcome } from "./front.ts";
 
-/** The client's side as the state machine sees it (ClientLines in production). */
-export interface FrontLines {
-  /** The next line without its line end; null when the client is gone (closed, idle, ...). */
-  readLine(): Promise<string | null>;
-  /** Sends lines; false when the client is gone. */
-  write(...lines: string[]): Promise<boolean>;
-}
-
-export type UpstreamAttempt<U> =
-  | { ok: true; upstream: U }
-  | { ok: false; reason: string };
-
-export interface Pop3FrontOptions<U> {
-  /** The account when `password` is right for `user`, else undefined (slow: scrypt). */
-  checkLogin(user: string, password: string): Promise<AccountConfig | undefined>;
-  /** Logs in upstream for the account; called only after a successful local login. */
-  openUpstream(account: AccountConfig): Promise<UpstreamAttempt<U>>;
-  /** Delay before a failed local login is answered. */
-  failureDelayMs: number;
-  /** Failed logins after which the session is closed; default 3. */
-  maxFailures?: number;
-  sleep?: (ms: number) => Promise<void>;
-}
-
-export type FrontOutcome<U> =
-  /** Logged in locally and upstream: relay from here. */
-  | { kind: "relay"; account: AccountConfig; upstream: U }
-  /** The client said QUIT before logging in. */
-  | { kind: "quit"; failures: number }
-  /** The client went away (or stayed silent) before logging in. */
-  | { kind: "gone"; failures: number }
-  /** Too many wrong passwords: the session was closed. */
-  | { kind: "refused"; failures: number }
-  /** The local login was right, the upstream login failed: the client got -ERR [SYS/TEMP]. */
-  | { kind: "upstream-failed"; account: AccountConfig; reason: string };
+export type { FrontLines, FrontOutcome, UpstreamAttempt } from "./front.ts";
+export type Pop3FrontOptions<U> = FrontOptions<U>;
 
 export const POP3_GREETING = "+OK Get-IMAPAccessToken POP3 bridge ready";
 export const POP3_CAPA = [
@@ -56,8 +23,6 @@ export const POP3_CAPA = [
 export const POP3_LOGIN_FAILED = "-ERR [AUTH] Authentication failed.";
 export const POP3_UPSTREAM_FAILED =
   "-ERR [SYS/TEMP] The mail server cannot be reached right now; try again later.";
-
-const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Runs the session from after the greeting until the relay can start or the session ends. */
 export async function pop3Front<U>(

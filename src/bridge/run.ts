@@ -78,7 +78,7 @@ export async function runBridge(config: BridgeConfig, env: BridgeEnvironment): P
   });
   const bridge: RunningBridge = startBridge(config, { tokens, log: env.log });
   for (const a of bridge.addresses) {
-    const upstream = config.upstream.POP3;
+    const upstream = config.upstream[a.protocol];
     env.log(
       `bridge: listening for ${a.protocol} on ${a.hostname}:${a.port}, relaying to ` +
         `${upstream.host}:${upstream.port} for ${config.accounts.size} local account(s)`,

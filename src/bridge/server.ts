@@ -4,13 +4,41 @@
  * accepting at once, lets open sessions finish, and closes those still open after the deadline.
  */
 import { ConnectionError, toToolError } from "../errors.ts";
-import type { AccountConfig, BridgeConfig, ListenerConfig } from "./config.ts";
+import type { AccountConfig, BridgeConfig, BridgeProtocol, ListenerConfig } from "./config.ts";
 import { ClientLines } from "./client_lines.ts";
+import type { FrontLines, FrontOptions, FrontOutcome } from "./front.ts";
+import { IMAP_GREETING, imapFront } from "./imap_front.ts";
 import { verifyPassword } from "./password.ts";
 import { POP3_GREETING, pop3Front } from "./pop3_front.ts";
-import { openPop3Upstream } from "./pop3_upstream.ts";
+import { SMTP_GREETING, smtpFront } from "./smtp_front.ts";
+import { smtpRelay } from "./smtp_relay.ts";
+import {
+  openSmtpUpstream,
+  openUpstream,
+  smtpUpstreamOf,
+  type UpstreamConnection,
+} from "./upstream.ts";
+import type { DetachableTransport } from "../mail/tls_transport.ts";
 import { relay } from "./relay.ts";
 import type { TokenSource } from "./token_source.ts";
+
+/** After the upstream login: a byte pipe (POP3, IMAP) or SMTP's checked relay. */
+type Upstream =
+  | { kind: "bytes"; connection: UpstreamConnection }
+  | { kind: "smtp"; transport: DetachableTransport };
+
+/** Each protocol's greeting and state machine before the relay. */
+const FRONTS: Record<
+  BridgeProtocol,
+  {
+    greeting: string;
+    front: (client: FrontLines, options: FrontOptions<Upstream>) => Promise<FrontOutcome<Upstream>>;
+  }
+> = {
+  POP3: { greeting: POP3_GREETING, front: pop3Front },
+  IMAP: { greeting: IMAP_GREETING, front: imapFront },
+  SMTP: { greeting: SMTP_GREETING, front: smtpFront },
+};
 
 export interface BridgeDeps {
   tokens: TokenSource;
@@ -20,7 +48,7 @@ export interface BridgeDeps {
 
 export interface RunningBridge {
   /** Where each listener listens (the real port when the configuration said 0). */
-  addresses: { protocol: string; hostname: string; port: number }[];
+  addresses: { protocol: BridgeProtocol; hostname: string; port: number }[];
   /** Sessions open right now. */
   readonly active: number;
   /** Stops accepting; resolves when every session has ended (closed at the deadline). */
@@ -37,10 +65,11 @@ export function startBridge(config: BridgeConfig, deps: BridgeDeps): RunningBrid
   }
   const sessions = new Set<Promise<void>>();
   const stop = new AbortController();
-  const loops = listeners.map(async (listener) => {
+  const loops = listeners.map(async (listener, i) => {
+    const protocol = config.listeners[i].protocol;
     try {
       for await (const conn of listener) {
-        const session = pop3Session(conn, config, deps, stop.signal).catch((error) => {
+        const session = runSession(protocol, conn, config, deps, stop.signal).catch((error) => {
           deps.log(`bridge: internal error in a session: ${toToolError(error).message}`);
         });
         sessions.add(session);
@@ -98,7 +127,8 @@ function peerOf(conn: Deno.Conn): string {
     : `${addr.hostname}:${addr.port}`;
 }
 
-async function pop3Session(
+async function runSession(
+  protocol: BridgeProtocol,
   conn: Deno.Conn,
   config: BridgeConfig,
   deps: BridgeDeps,
@@ -106,17 +136,19 @@ async function pop3Session(
 ): Promise<void> {
   const started = performance.now();
   const peer = peerOf(conn);
-  const client = new ClientLines(conn, config.timeouts.idleMs);
+  // SMTP's relay reads the message as lines too: room for long ones.
+  const client = new ClientLines(conn, config.timeouts.idleMs, protocol === "SMTP" ? 65536 : 1024);
   const onStop = () => closeQuietly(conn);
   stop.addEventListener("abort", onStop);
   let account: AccountConfig | undefined;
   let result = "closed";
   let up = 0;
   let down = 0;
-  const upstream = config.upstream.POP3;
+  const upstream = config.upstream[protocol];
+  const { greeting, front } = FRONTS[protocol];
   try {
-    if (!(await client.write(POP3_GREETING))) return;
-    const outcome = await pop3Front(client, {
+    if (!(await client.write(greeting))) return;
+    const outcome = await front(client, {
       failureDelayMs: config.failureDelayMs,
       async checkLogin(user, password) {
         const found = config.accounts.get(user.toLowerCase());
@@ -124,18 +156,19 @@ async function pop3Session(
         return ok ? found : undefined;
       },
       async openUpstream(a) {
+        const target = {
+          host: upstream.host,
+          port: upstream.port,
+          caCerts: config.caCerts,
+          timeoutMs: config.timeouts.upstreamMs,
+        };
         try {
-          const connection = await openPop3Upstream(
-            {
-              host: upstream.host,
-              port: upstream.port,
-              caCerts: config.caCerts,
-              timeoutMs: config.timeouts.upstreamMs,
-            },
-            a.mailbox,
-            deps.tokens,
-          );
-          return { ok: true, upstream: connection };
+          if (protocol === "SMTP") {
+            const transport = await openSmtpUpstream(target, a.mailbox, deps.tokens);
+            return { ok: true, upstream: { kind: "smtp", transport } };
+          }
+          const connection = await openUpstream(protocol, target, a.mailbox, deps.tokens);
+          return { ok: true, upstream: { kind: "bytes", connection } };
         } catch (error) {
           const e = toToolError(error);
           return { ok: false, reason: `${e.code ?? e.kind}: ${e.message}` };
@@ -145,11 +178,26 @@ async function pop3Session(
     switch (outcome.kind) {
       case "relay": {
         account = outcome.account;
+        if (outcome.upstream.kind === "smtp") {
+          const transport = outcome.upstream.transport;
+          const onStopSmtp = () => transport.close();
+          stop.addEventListener("abort", onStopSmtp);
+          try {
+            const r = await smtpRelay(client, smtpUpstreamOf(transport), account.mailbox);
+            result = `relayed (${r.end}, ${r.messages} message(s)` +
+              (r.refusedSenders > 0 ? `, ${r.refusedSenders} sender(s) refused` : "") + ")";
+          } finally {
+            stop.removeEventListener("abort", onStopSmtp);
+            transport.close();
+          }
+          break;
+        }
         stop.removeEventListener("abort", onStop);
-        const r = await relay(conn, outcome.upstream.conn, {
+        const { connection } = outcome.upstream;
+        const r = await relay(conn, connection.conn, {
           idleMs: config.timeouts.idleMs,
           clientRest: client.takeRest(),
-          serverRest: outcome.upstream.rest,
+          serverRest: connection.rest,
           stop,
         });
         up = r.up;
@@ -177,7 +225,9 @@ async function pop3Session(
     closeQuietly(conn);
     const ms = Math.round(performance.now() - started);
     deps.log(
-      `bridge: POP3 ${peer} user=${account?.name ?? "-"} mailbox=${account?.mailbox ?? "-"} ` +
+      `bridge: ${protocol} ${peer} user=${account?.name ?? "-"} mailbox=${
+        account?.mailbox ?? "-"
+      } ` +
         `upstream=${upstream.host}:${upstream.port} result=${result} ` +
         `bytes_in=${client.bytesIn + up} bytes_out=${client.bytesOut + down} ms=${ms}`,
     );

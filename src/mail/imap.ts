@@ -44,6 +44,16 @@ export function runImap(transport: LineTransport, options: SessionOptions): Prom
   return new ImapSession(transport, options).run();
 }
 
+/**
+ * Reads the greeting (and CAPABILITY when the greeting has none) and logs in with XOAUTH2,
+ * nothing else: the bridge's upstream login, after which the session is the caller's (the
+ * transport is neither closed nor logged out, also not when the login was refused). Returns the
+ * greeting.
+ */
+export function loginImap(transport: LineTransport, options: SessionOptions): Promise<string> {
+  return new ImapSession(transport, options).login();
+}
+
 class ImapSession {
   readonly #wire: Wire;
   readonly #options: SessionOptions;
@@ -83,6 +93,18 @@ class ImapSession {
     this.#progress("logout", "Log out.");
     await this.#logout();
     return { greeting, capabilities, folders };
+  }
+
+  async login(): Promise<string> {
+    if (this.#options.sasl === "") {
+      throw new InternalError("no XOAUTH2 string to log in with", { code: "NO_SASL" });
+    }
+    const greeting = await this.#greeting();
+    if (this.#capabilities.length === 0) await this.#capability();
+    this.#progress("authenticate", "Authenticate using XOAuth2.");
+    await this.#authenticate();
+    this.#authenticated = true;
+    return greeting;
   }
 
   #progress(step: "authenticate" | "list" | "logout", message: string): void {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { AuthError, ConnectionError, InternalError, MailboxError, ToolError } from "../errors.ts";
 import { ScriptedTransport, type ScriptStep } from "../../test/mail/scripted_transport.ts";
 import { DOVECOT_CHALLENGE, failScript, runScript, SASL } from "../../test/mail/session_helpers.ts";
-import { decodeModifiedUtf7, type ImapResult, parseValues, runImap } from "./imap.ts";
+import { decodeModifiedUtf7, type ImapResult, loginImap, parseValues, runImap } from "./imap.ts";
 import type { SessionOptions } from "./types.ts";
 
 const EXCHANGE_GREETING =
@@ -403,4 +403,27 @@ Deno.test("runImap() reads a literal sent as many short lines in linear time", a
   ]);
   assert.equal(error.code, "CONNECTION_CLOSED");
   assert.ok(performance.now() - started < 5000, "took more than 5 s");
+});
+
+Deno.test("loginImap() logs in with XOAUTH2 and stops: no LIST, no LOGOUT", async () => {
+  const { result } = await runScript(loginImap, EXCHANGE_LOGIN);
+  assert.equal(result, EXCHANGE_GREETING);
+});
+
+Deno.test("loginImap() answers Dovecot's failure challenge and throws IMAP_AUTH_FAILED without LOGOUT", async () => {
+  const transport = new ScriptedTransport([
+    `S: ${DOVECOT_GREETING}`,
+    `C: A01 AUTHENTICATE XOAUTH2 ${SASL}`,
+    `S: ${DOVECOT_CHALLENGE}`,
+    "C: ",
+    "S: A01 NO [AUTHENTICATIONFAILED] Authentication failed.",
+  ]);
+  const error = await loginImap(transport, { sasl: SASL }).then(
+    () => assert.fail("should have failed"),
+    (e: unknown) => e,
+  );
+  transport.assertDone();
+  assert.ok(error instanceof AuthError);
+  assert.equal(error.code, "IMAP_AUTH_FAILED");
+  assert.equal(transport.goodbyes.length, 0);
 });

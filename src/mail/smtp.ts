@@ -43,6 +43,15 @@ export function runSmtp(transport: StartTlsTransport, options: SmtpOptions): Pro
   return new SmtpSession(transport, options).run();
 }
 
+/**
+ * Greeting, EHLO, STARTTLS, EHLO and AUTH XOAUTH2, nothing else: the bridge's upstream login,
+ * after which the session is the caller's (no QUIT, also not when the login was refused).
+ * Returns the EHLO keywords after STARTTLS.
+ */
+export function loginSmtp(transport: StartTlsTransport, options: SmtpOptions): Promise<string[]> {
+  return new SmtpSession(transport, options).login();
+}
+
 class SmtpSession {
   readonly #transport: StartTlsTransport;
   readonly #options: SmtpOptions;
@@ -58,24 +67,7 @@ class SmtpSession {
 
   async run(): Promise<SmtpResult> {
     this.#checkOptions();
-    const greeting = await this.#greeting();
-    let capabilities = await this.#ehlo();
-
-    if (!this.#transport.secure) {
-      if (!capabilities.some((c) => keyword(c) === "STARTTLS")) {
-        throw new ConnectionError(
-          "SMTP server does not offer STARTTLS; the token was not sent over the unencrypted " +
-            "connection",
-          {
-            code: "SMTP_NO_STARTTLS",
-          },
-        );
-      }
-      this.#progress("starttls", "Start TLS (STARTTLS).");
-      await this.#startTls();
-      capabilities = await this.#ehlo();
-    }
-
+    const { greeting, capabilities } = await this.#secure();
     const result: SmtpResult = { greeting, capabilities, authenticated: true };
     try {
       this.#progress("authenticate", "Authenticate using XOAuth2.");
@@ -95,6 +87,33 @@ class SmtpSession {
     this.#progress("logout", "Quit.");
     await this.#quit();
     return result;
+  }
+
+  async login(): Promise<string[]> {
+    this.#checkOptions();
+    const { capabilities } = await this.#secure();
+    this.#progress("authenticate", "Authenticate using XOAuth2.");
+    await this.#authenticate(capabilities);
+    return capabilities;
+  }
+
+  /** Greeting, EHLO, and STARTTLS with a second EHLO unless the transport is already TLS. */
+  async #secure(): Promise<{ greeting: string; capabilities: string[] }> {
+    const greeting = await this.#greeting();
+    let capabilities = await this.#ehlo();
+    if (!this.#transport.secure) {
+      if (!capabilities.some((c) => keyword(c) === "STARTTLS")) {
+        throw new ConnectionError(
+          "SMTP server does not offer STARTTLS; the token was not sent over the unencrypted " +
+            "connection",
+          { code: "SMTP_NO_STARTTLS" },
+        );
+      }
+      this.#progress("starttls", "Start TLS (STARTTLS).");
+      await this.#startTls();
+      capabilities = await this.#ehlo();
+    }
+    return { greeting, capabilities };
   }
 
   /** Everything that would break the protocol is refused before the first byte is sent. */

@@ -27,6 +27,7 @@ import {
   defaultClientName,
   dotStuff,
   formatDate,
+  loginSmtp,
   runSmtp,
   type SmtpOptions,
   type SmtpResult,
@@ -827,4 +828,25 @@ Deno.test({
       await Deno.remove(pki.dir, { recursive: true });
     }
   },
+});
+
+Deno.test("loginSmtp() logs in after STARTTLS and stops: no QUIT", async () => {
+  const transport = new ScriptedTransport(EXCHANGE_LOGIN);
+  const capabilities = await loginSmtp(transport, OPTIONS);
+  transport.assertDone();
+  assert.ok(capabilities.includes("AUTH LOGIN XOAUTH2"));
+});
+
+Deno.test("loginSmtp() throws SMTP_AUTH_FAILED on a refused token without QUIT", async () => {
+  const transport = new ScriptedTransport([
+    ...EXCHANGE_AUTH,
+    "S: 535 5.7.3 Authentication unsuccessful",
+  ]);
+  const error = await loginSmtp(transport, OPTIONS).then(
+    () => assert.fail("should have failed"),
+    (e: unknown) => e,
+  );
+  transport.assertDone();
+  assert.ok(error instanceof ToolError);
+  assert.equal(error.code, "SMTP_AUTH_FAILED");
 });

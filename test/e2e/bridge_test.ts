@@ -1,10 +1,11 @@
 /**
- * Bridge mode (issue 17), first slice: the real CLI runs `-Bridge <config.json>` as a child
- * process; fetchmail from Debian (no OAuth at all) logs in with a plain password and fetches
- * through it from real Dovecot, which gets XOAUTH2 logins with tokens from the fake Entra ID.
- * Raw POP3 clients check what fetchmail cannot show: no upstream connection after a wrong
- * local password, a quick -ERR [SYS/TEMP] when the upstream is down, one token request for
- * many concurrent sessions, and the log lines (one per session, never a secret).
+ * Bridge mode (issue 17): the real CLI runs `-Bridge <config.json>` as a child process;
+ * fetchmail (POP3) and curl (IMAP, SMTP) from Debian (no OAuth at all) log in with a plain
+ * password and fetch or send through it with real Dovecot, which gets XOAUTH2 logins with tokens
+ * from the fake Entra ID. Raw POP3 and IMAP clients check what fetchmail and curl cannot show: no upstream
+ * connection after a wrong local password, a quick -ERR [SYS/TEMP] / NO [UNAVAILABLE] when the
+ * upstream is down, one token request for many concurrent sessions, and the log lines (one per
+ * session, never a secret).
  */
 import assert from "node:assert/strict";
 import { type LiveCli, spawnCli } from "./cli.ts";
@@ -56,6 +57,7 @@ async function startBridge(
   name: string,
   upstreamPort: number,
   passwordHash: string,
+  protocol: "POP3" | "IMAP" | "SMTP" = "POP3",
 ): Promise<Bridge> {
   const config = `${dir}/${name}.json`;
   await Deno.writeTextFile(
@@ -67,15 +69,17 @@ async function startBridge(
       credential: { secretFile: `${dir}/secret` },
       authorityHost: bed.entra.url,
       caFile: bed.pki.caFile,
-      listeners: [{ protocol: "POP3", address: "127.0.0.1", port: 0 }],
-      upstream: { pop3: { host: "127.0.0.1", port: upstreamPort } },
+      listeners: [{ protocol, address: "127.0.0.1", port: 0 }],
+      upstream: { [protocol.toLowerCase()]: { host: "127.0.0.1", port: upstreamPort } },
       accounts: { [LOCAL_USER]: { mailbox: MAILBOX, passwordHash } },
       timeouts: { upstreamSeconds: 5, idleSeconds: 20, shutdownSeconds: 5 },
       failureDelaySeconds: 0.3,
     }),
   );
   const cli = spawnCli(["-Bridge", config]);
-  const m = await cli.waitForStderr(/listening for POP3 on 127\.0\.0\.1:(\d+)/);
+  const m = await cli.waitForStderr(
+    new RegExp(`listening for ${protocol} on 127\\.0\\.0\\.1:(\\d+)`),
+  );
   return {
     cli,
     port: Number(m[1]),
@@ -259,6 +263,282 @@ Deno.test("bridge: fetchmail with a plain password fetches through -Bridge from 
     for (const b of bridges) await b.stop().catch(() => {});
     await dovecot?.stop();
     await exchange?.close();
+    await bed.close();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});
+
+/** curl from Debian as an IMAP client with a plain password (`extra` before the URL). */
+function curlImap(port: number, password: string, path = "", extra: string[] = []) {
+  return run("curl", [
+    "--silent",
+    "--show-error",
+    "--max-time",
+    "15",
+    "--user",
+    `${LOCAL_USER}:${password}`,
+    ...extra,
+    `imap://127.0.0.1:${port}/${path}`,
+  ], { timeoutMs: 30_000 });
+}
+
+Deno.test("bridge: curl with a plain password lists folders and fetches a message through an IMAP -Bridge from Dovecot", async (t) => {
+  requireProgram("curl", "curl");
+  const bed = await startTestBed();
+  let dovecot: Dovecot | undefined;
+  const dir = await Deno.makeTempDir({ prefix: "gia-bridge-imap-" });
+  const bridges: Bridge[] = [];
+  try {
+    dovecot = await startDovecot({
+      tls: { certFile: bed.pki.certFile, keyFile: bed.pki.keyFile },
+      issuers: [bed.entra.issuer(TENANT)],
+      signingKey: {
+        kid: bed.entra.signingKey.kid,
+        publicKeyPem: bed.entra.signingKey.publicKeyPem,
+      },
+      mechanisms: ["xoauth2"],
+      seed: { [MAILBOX]: KNOWN.map((m, i) => rawMessage(i + 1, m)) },
+    });
+    await Deno.writeTextFile(`${dir}/secret`, `${SECRET}\n`, { mode: 0o600 });
+    const hash = await hashPassword(LOCAL_PASSWORD);
+    const bridge = await startBridge(bed, dir, "imap", dovecot.imapsPort, hash, "IMAP");
+    bridges.push(bridge);
+    const logins = async () =>
+      (await dovecot?.log() ?? "").split("\n").filter((l) =>
+        l.includes(`Login: user=<${MAILBOX}>, method=XOAUTH2`)
+      ).length;
+
+    await t.step(
+      "AUTHENTICATE PLAIN: curl lists the folders; Dovecot saw an XOAUTH2 login",
+      async () => {
+        const r = await curlImap(bridge.port, LOCAL_PASSWORD);
+        assert.equal(r.code, 0, show(r));
+        assert.match(r.stdout, /^\* LIST \(.*\) "[^"]*" "?INBOX"?\r?$/m, show(r));
+        assert.equal(await logins(), 1);
+        await bridge.cli.waitForStderr(
+          new RegExp(
+            `bridge: IMAP 127\\.0\\.0\\.1:\\d+ user=${LOCAL_USER} mailbox=${MAILBOX} ` +
+              `upstream=127\\.0\\.0\\.1:${dovecot?.imapsPort} result=relayed \\(\\w+ closed\\) ` +
+              "bytes_in=\\d+ bytes_out=\\d+ ms=\\d+",
+          ),
+        );
+      },
+    );
+
+    await t.step("curl fetches a seeded message through the relay", async () => {
+      const r = await curlImap(bridge.port, LOCAL_PASSWORD, "INBOX/;UID=1");
+      assert.equal(r.code, 0, show(r));
+      assert.ok(r.stdout.includes(`Subject: ${KNOWN[0].subject}`), show(r));
+      assert.ok(r.stdout.includes(KNOWN[0].body), show(r));
+    });
+
+    await t.step("LOGIN with a literal password, then commands relayed to Dovecot", async () => {
+      // curl 7.88 always prefers AUTHENTICATE; the LOGIN command comes from a raw client.
+      const c = await LineClient.tcp(bridge.port);
+      try {
+        await c.nextLine();
+        const password = new TextEncoder().encode(LOCAL_PASSWORD);
+        await c.send(`a1 LOGIN ${LOCAL_USER} {${password.length}}`);
+        assert.equal(await c.line(10_000), "+ Ready for the literal.");
+        await c.send(LOCAL_PASSWORD);
+        assert.equal(await c.line(10_000), "a1 OK Logged in.");
+        await c.send("a2 SELECT INBOX");
+        const selected: string[] = [];
+        for (let line = await c.line(10_000); line !== null; line = await c.line(10_000)) {
+          selected.push(line);
+          if (line.startsWith("a2 ")) break;
+        }
+        assert.ok(selected.includes("* 2 EXISTS"), selected.join("\n"));
+        assert.match(selected.at(-1) ?? "", /^a2 OK /);
+        await c.send("a3 LOGOUT");
+        assert.match(await c.line(10_000) ?? "", /^\* BYE /);
+      } finally {
+        await c.close();
+      }
+    });
+
+    await t.step(
+      "a wrong local password: NO [AUTHENTICATIONFAILED] after a delay, no upstream traffic",
+      async () => {
+        const [tokens, before] = [bed.entra.tokenRequests.length, await logins()];
+        const r = await curlImap(bridge.port, "not the password");
+        assert.equal(r.code, 67, show(r)); // curl: login denied
+        const c = await LineClient.tcp(bridge.port);
+        try {
+          assert.match(await c.nextLine(), /^\* OK \[CAPABILITY IMAP4rev1 .*AUTH=PLAIN/);
+          const started = performance.now();
+          await c.send('a1 LOGIN scanner "wrong again"');
+          assert.equal(await c.line(10_000), "a1 NO [AUTHENTICATIONFAILED] Authentication failed.");
+          assert.ok(performance.now() - started >= 250, "slowed down");
+        } finally {
+          await c.close();
+        }
+        assert.equal(bed.entra.tokenRequests.length, tokens, "no token request");
+        assert.equal(await logins(), before, "no upstream login");
+      },
+    );
+
+    await t.step("upstream down: NO [UNAVAILABLE] at once", async () => {
+      const down = await startBridge(bed, dir, "imap-down", await freePort(), hash, "IMAP");
+      bridges.push(down);
+      const c = await LineClient.tcp(down.port);
+      try {
+        await c.nextLine();
+        const started = performance.now();
+        await c.send(`a1 LOGIN ${LOCAL_USER} "${LOCAL_PASSWORD}"`);
+        assert.match(await c.line(10_000) ?? "", /^a1 NO \[UNAVAILABLE\] /);
+        assert.ok(performance.now() - started < 4000, "answered quickly");
+      } finally {
+        await c.close();
+      }
+      await down.cli.waitForStderr(/IMAP .*result=upstream failed \(CONNECTION_REFUSED: /);
+    });
+
+    await t.step("SIGTERM stops it cleanly; no secret, password or token in its log", async () => {
+      const logs: string[] = [];
+      for (const b of bridges.splice(0)) logs.push(await b.stop());
+      const all = logs.join("\n");
+      for (
+        const secret of [SECRET, LOCAL_PASSWORD, "not the password", ...bed.entra.issuedTokens]
+      ) {
+        assert.ok(!all.includes(secret), "a secret in the bridge's log");
+      }
+    });
+  } finally {
+    for (const b of bridges) await b.stop().catch(() => {});
+    await dovecot?.stop();
+    await bed.close();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});
+
+/** curl from Debian as an SMTP client with AUTH PLAIN and a plain password. */
+async function curlSmtp(dir: string, port: number, password: string, from: string) {
+  const message = `${dir}/message.eml`;
+  await Deno.writeTextFile(
+    message,
+    [
+      `From: ${from}`,
+      "To: someone@testbed.localhost",
+      "Subject: Scan from the bridge",
+      "",
+      "A scanned page.",
+      "",
+    ].join("\r\n"),
+  );
+  return await run("curl", [
+    "--silent",
+    "--show-error",
+    "--max-time",
+    "15",
+    "--user",
+    `${LOCAL_USER}:${password}`,
+    "--mail-from",
+    from,
+    "--mail-rcpt",
+    "someone@testbed.localhost",
+    "-T",
+    message,
+    `smtp://127.0.0.1:${port}`,
+  ], { timeoutMs: 30_000 });
+}
+
+Deno.test("bridge: curl with AUTH PLAIN sends through an SMTP -Bridge to Dovecot submission", async (t) => {
+  requireProgram("curl", "curl");
+  const bed = await startTestBed();
+  let dovecot: Dovecot | undefined;
+  const dir = await Deno.makeTempDir({ prefix: "gia-bridge-smtp-" });
+  const bridges: Bridge[] = [];
+  try {
+    dovecot = await startDovecot({
+      tls: { certFile: bed.pki.certFile, keyFile: bed.pki.keyFile },
+      issuers: [bed.entra.issuer(TENANT)],
+      signingKey: {
+        kid: bed.entra.signingKey.kid,
+        publicKeyPem: bed.entra.signingKey.publicKeyPem,
+      },
+      mechanisms: ["xoauth2"],
+    });
+    const submission = dovecot.submissionPort ?? 0;
+    await Deno.writeTextFile(`${dir}/secret`, `${SECRET}\n`, { mode: 0o600 });
+    const hash = await hashPassword(LOCAL_PASSWORD);
+    const bridge = await startBridge(bed, dir, "smtp", submission, hash, "SMTP");
+    bridges.push(bridge);
+    const logins = async () =>
+      (await dovecot?.log() ?? "").split("\n").filter((l) =>
+        l.includes(`user=<${MAILBOX}>, method=XOAUTH2`)
+      ).length;
+
+    await t.step("the message reaches Dovecot's relay sink from the mapped mailbox", async () => {
+      const before = dovecot?.relayed.length ?? 0;
+      const r = await curlSmtp(dir, bridge.port, LOCAL_PASSWORD, MAILBOX);
+      assert.equal(r.code, 0, show(r));
+      assert.equal(dovecot?.relayed.length, before + 1);
+      const message = dovecot?.relayed.at(-1);
+      assert.equal(message?.from, MAILBOX);
+      assert.deepEqual(message?.to, ["someone@testbed.localhost"]);
+      assert.ok(message?.data.includes("Subject: Scan from the bridge"), message?.data);
+      assert.equal(await logins(), 1, "Dovecot saw one XOAUTH2 login");
+      await bridge.cli.waitForStderr(
+        new RegExp(`bridge: SMTP .* user=${LOCAL_USER} mailbox=${MAILBOX} .*1 message\\(s\\)`),
+      );
+    });
+
+    await t.step("MAIL FROM another address: 550 5.7.1, nothing relayed", async () => {
+      const before = dovecot?.relayed.length ?? 0;
+      const r = await curlSmtp(dir, bridge.port, LOCAL_PASSWORD, "boss@testbed.localhost");
+      assert.notEqual(r.code, 0, show(r));
+      assert.match(r.stderr, /550/, show(r));
+      assert.equal(dovecot?.relayed.length, before);
+    });
+
+    await t.step(
+      "a wrong local password: 535 5.7.8, no token request, no upstream login",
+      async () => {
+        const [tokens, before] = [bed.entra.tokenRequests.length, await logins()];
+        const r = await curlSmtp(dir, bridge.port, "not the password", MAILBOX);
+        assert.equal(r.code, 67, show(r)); // curl: login denied
+        const c = await LineClient.tcp(bridge.port);
+        try {
+          assert.match(await c.nextLine(), /^220 /);
+          await c.send(`AUTH PLAIN ${btoa(`\0${LOCAL_USER}\0wrong again`)}`);
+          assert.equal(await c.line(10_000), "535 5.7.8 Authentication credentials invalid");
+          await c.send("MAIL FROM:<" + MAILBOX + ">");
+          assert.equal(await c.line(10_000), "530 5.7.0 Authentication required");
+        } finally {
+          await c.close();
+        }
+        assert.equal(bed.entra.tokenRequests.length, tokens, "no token request");
+        assert.equal(await logins(), before, "no upstream login");
+      },
+    );
+
+    await t.step("upstream down: 454 4.7.0 at once", async () => {
+      const down = await startBridge(bed, dir, "smtp-down", await freePort(), hash, "SMTP");
+      bridges.push(down);
+      const c = await LineClient.tcp(down.port);
+      try {
+        await c.nextLine();
+        await c.send(`AUTH PLAIN ${btoa(`\0${LOCAL_USER}\0${LOCAL_PASSWORD}`)}`);
+        assert.match(await c.line(10_000) ?? "", /^454 4\.7\.0 /);
+      } finally {
+        await c.close();
+      }
+    });
+
+    await t.step("SIGTERM stops it cleanly; no secret, password or token in its log", async () => {
+      const logs: string[] = [];
+      for (const b of bridges.splice(0)) logs.push(await b.stop());
+      const all = logs.join("\n");
+      for (
+        const secret of [SECRET, LOCAL_PASSWORD, "not the password", ...bed.entra.issuedTokens]
+      ) {
+        assert.ok(!all.includes(secret), "a secret in the bridge's log");
+      }
+    });
+  } finally {
+    for (const b of bridges) await b.stop().catch(() => {});
+    await dovecot?.stop();
     await bed.close();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }

@@ -1,0 +1,46 @@
+/**
+ * What every protocol front of the bridge (POP3, IMAP) shares: the client's lines as the state
+ * machine sees them, the local password check and upstream login it is given, and how a
+ * session before the relay can end. A front checks the password locally first and calls
+ * `openUpstream` only after a successful local login.
+ */
+import type { AccountConfig } from "./config.ts";
+
+/** The client's side as the state machine sees it (ClientLines in production). */
+export interface FrontLines {
+  /** The next line without its line end; null when the client is gone (closed, idle, ...). */
+  readLine(): Promise<string | null>;
+  /** Sends lines; false when the client is gone. */
+  write(...lines: string[]): Promise<boolean>;
+}
+
+export type UpstreamAttempt<U> =
+  | { ok: true; upstream: U }
+  | { ok: false; reason: string };
+
+export interface FrontOptions<U> {
+  /** The account when `password` is right for `user`, else undefined (slow: scrypt). */
+  checkLogin(user: string, password: string): Promise<AccountConfig | undefined>;
+  /** Logs in upstream for the account; called only after a successful local login. */
+  openUpstream(account: AccountConfig): Promise<UpstreamAttempt<U>>;
+  /** Delay before a failed local login is answered. */
+  failureDelayMs: number;
+  /** Failed logins after which the session is closed; default 3. */
+  maxFailures?: number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export type FrontOutcome<U> =
+  /** Logged in locally and upstream: relay from here. */
+  | { kind: "relay"; account: AccountConfig; upstream: U }
+  /** The client said goodbye (QUIT, LOGOUT) before logging in. */
+  | { kind: "quit"; failures: number }
+  /** The client went away (or stayed silent) before logging in. */
+  | { kind: "gone"; failures: number }
+  /** Too many wrong passwords: the session was closed. */
+  | { kind: "refused"; failures: number }
+  /** The local login was right, the upstream login failed: the client got a temporary failure. */
+  | { kind: "upstream-failed"; account: AccountConfig; reason: string };
+
+export const defaultSleep = (ms: number): Promise<void> =>
+  new Promise<void>((r) => setTimeout(r, ms));

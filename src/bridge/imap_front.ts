@@ -1,0 +1,222 @@
+/**
+ * The bridge's IMAP server side before the relay starts: its own greeting and CAPABILITY,
+ * LOGIN and AUTHENTICATE PLAIN checked locally, and only after a local login succeeded the
+ * upstream login (`openUpstream`); the client's command then gets the tagged OK and the relay
+ * starts. A state machine over `FrontLines`; it never repeats a password and never says whether
+ * a user name exists.
+ */
+import { defaultSleep, type FrontLines, type FrontOptions, type FrontOutcome } from "./front.ts";
+
+/** Honest: plain IMAP4rev1 on loopback (no STARTTLS, so no LOGINDISABLED), PLAIN with SASL-IR. */
+export const IMAP_CAPABILITIES = "IMAP4rev1 SASL-IR AUTH=PLAIN";
+export const IMAP_GREETING =
+  `* OK [CAPABILITY ${IMAP_CAPABILITIES}] Get-IMAPAccessToken IMAP bridge ready.`;
+export const IMAP_LOGIN_FAILED = "NO [AUTHENTICATIONFAILED] Authentication failed.";
+export const IMAP_UPSTREAM_FAILED =
+  "NO [UNAVAILABLE] The mail server cannot be reached right now; try again later.";
+
+/** A password or user name is short; a bigger literal is refused before it is read. */
+const MAX_LITERAL = 1024;
+/** RFC 3501 tag: printable ASCII except space, `(){%*"\\+` and `]`. */
+const TAG = /^[!#$&',-/0-9:-Z[^-z|}~]+$/;
+
+type Args = string[] | "gone" | "bad";
+
+interface Credentials {
+  user: string;
+  password: string;
+  /** AUTHENTICATE PLAIN with an authorization identity other than the user: always refused. */
+  actingForOther: boolean;
+}
+
+/** Runs the session from after the greeting until the relay can start or the session ends. */
+export async function imapFront<U>(
+  client: FrontLines,
+  options: FrontOptions<U>,
+): Promise<FrontOutcome<U>> {
+  const maxFailures = options.maxFailures ?? 3;
+  const sleep = options.sleep ?? defaultSleep;
+  let failures = 0;
+  while (true) {
+    const line = await client.readLine();
+    if (line === null) return { kind: "gone", failures };
+    const [tag, command = "", rest = ""] = splitCommand(line);
+    if (!TAG.test(tag) || command === "") {
+      await client.write("* BAD Malformed command.");
+      continue;
+    }
+    const reply = (text: string) => client.write(`${tag} ${text}`);
+
+    let credentials: Credentials | "gone" | "bad" | "cancelled" | "no";
+    switch (command.toUpperCase()) {
+      case "CAPABILITY":
+        await client.write(`* CAPABILITY ${IMAP_CAPABILITIES}`, `${tag} OK CAPABILITY completed.`);
+        continue;
+      case "NOOP":
+        await reply("OK NOOP completed.");
+        continue;
+      case "LOGOUT":
+        await client.write("* BYE Logging out.", `${tag} OK LOGOUT completed.`);
+        return { kind: "quit", failures };
+      case "STARTTLS":
+        await reply("NO STARTTLS is not available on this loopback listener.");
+        continue;
+      case "LOGIN": {
+        const args = await readArguments(client, rest);
+        if (args === "gone") return { kind: "gone", failures };
+        credentials = args === "bad" || args.length !== 2
+          ? "bad"
+          : { user: args[0], password: args[1], actingForOther: false };
+        break;
+      }
+      case "AUTHENTICATE":
+        credentials = await authenticatePlain(client, rest);
+        if (credentials === "gone") return { kind: "gone", failures };
+        break;
+      default:
+        await reply("BAD Log in first (LOGIN or AUTHENTICATE PLAIN).");
+        continue;
+    }
+    if (credentials === "bad") {
+      await reply("BAD Invalid arguments.");
+      continue;
+    }
+    if (credentials === "cancelled") {
+      await reply("BAD Authentication cancelled.");
+      continue;
+    }
+    if (credentials === "no") {
+      await reply("NO Unsupported authentication mechanism; use PLAIN or LOGIN.");
+      continue;
+    }
+    // Checked even when the answer is already no, so every failure takes the same time.
+    const found = await options.checkLogin(credentials.user, credentials.password);
+    const account = credentials.actingForOther ? undefined : found;
+    if (account === undefined) {
+      failures++;
+      await sleep(options.failureDelayMs);
+      if (failures >= maxFailures) {
+        await client.write(
+          `${tag} NO [AUTHENTICATIONFAILED] Authentication failed; too many attempts.`,
+          "* BYE Too many failed logins.",
+        );
+        return { kind: "refused", failures };
+      }
+      await reply(IMAP_LOGIN_FAILED);
+      continue;
+    }
+    const attempt = await options.openUpstream(account);
+    if (!attempt.ok) {
+      await client.write(`${tag} ${IMAP_UPSTREAM_FAILED}`, "* BYE Closing the session.");
+      return { kind: "upstream-failed", account, reason: attempt.reason };
+    }
+    await reply("OK Logged in.");
+    return { kind: "relay", account, upstream: attempt.upstream };
+  }
+}
+
+/** `tag SP command [SP rest]`. */
+function splitCommand(line: string): [string, string?, string?] {
+  const first = line.indexOf(" ");
+  if (first < 0) return [line];
+  const second = line.indexOf(" ", first + 1);
+  return second < 0
+    ? [line.slice(0, first), line.slice(first + 1)]
+    : [line.slice(0, first), line.slice(first + 1, second), line.slice(second + 1)];
+}
+
+/**
+ * Reads astrings (atom, quoted string, literal) from `text`; a literal at the end of the line is
+ * asked for with `+` (not for LITERAL+ `{n+}`) and read from the next line.
+ */
+async function readArguments(client: FrontLines, text: string): Promise<Args> {
+  const encoder = new TextEncoder();
+  const decoder = new TextDecoder("utf-8", { fatal: true });
+  const args: string[] = [];
+  let rest = text;
+  let i = 0;
+  while (true) {
+    if (i >= rest.length) return args;
+    if (args.length > 0) {
+      if (rest[i] !== " ") return "bad";
+      i++;
+    }
+    if (rest[i] === '"') {
+      let value = "";
+      i++;
+      while (true) {
+        if (i >= rest.length) return "bad";
+        const c = rest[i++];
+        if (c === '"') break;
+        if (c === "\\") {
+          if (i >= rest.length || !'"\\'.includes(rest[i])) return "bad";
+          value += rest[i++];
+        } else value += c;
+      }
+      args.push(value);
+      continue;
+    }
+    const literal = /^\{(\d{1,10})(\+?)\}$/.exec(rest.slice(i));
+    if (literal) {
+      const size = Number(literal[1]);
+      if (size > MAX_LITERAL) return "bad";
+      if (literal[2] === "" && !(await client.write("+ Ready for the literal."))) return "gone";
+      const next = await client.readLine();
+      if (next === null) return "gone";
+      const bytes = encoder.encode(next);
+      if (bytes.length < size) return "bad"; // a line end inside the literal
+      try {
+        args.push(decoder.decode(bytes.subarray(0, size)));
+        rest = decoder.decode(bytes.subarray(size));
+      } catch {
+        return "bad";
+      }
+      i = 0;
+      continue;
+    }
+    const start = i;
+    while (i < rest.length && !' "{}()\\'.includes(rest[i])) i++;
+    if (i === start) return "bad";
+    args.push(rest.slice(start, i));
+  }
+}
+
+/** AUTHENTICATE PLAIN with or without initial response (RFC 4959, RFC 4616). */
+async function authenticatePlain(
+  client: FrontLines,
+  text: string,
+): Promise<Credentials | "gone" | "bad" | "cancelled" | "no"> {
+  const [mechanism, initial, extra] = text.split(" ");
+  if (extra !== undefined || mechanism === "") return "bad";
+  if (mechanism.toUpperCase() !== "PLAIN") return "no";
+  let response = initial;
+  if (response === undefined) {
+    if (!(await client.write("+ "))) return "gone";
+    const line = await client.readLine();
+    if (line === null) return "gone";
+    if (line === "*") return "cancelled";
+    response = line;
+  }
+  let bytes: Uint8Array;
+  try {
+    bytes = response === "="
+      ? new Uint8Array()
+      : Uint8Array.from(atob(response), (c) => c.charCodeAt(0));
+  } catch {
+    return "bad";
+  }
+  let parts: string[];
+  try {
+    parts = new TextDecoder("utf-8", { fatal: true }).decode(bytes).split("\0");
+  } catch {
+    return "bad";
+  }
+  if (parts.length !== 3) return "bad";
+  const [authzid, user, password] = parts;
+  // Acting for another user is not something a local account may do: a failed login.
+  return {
+    user,
+    password,
+    actingForOther: authzid !== "" && authzid.toLowerCase() !== user.toLowerCase(),
+  };
+}

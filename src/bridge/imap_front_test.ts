@@ -1,0 +1,162 @@
+import assert from "node:assert/strict";
+import type { AccountConfig } from "./config.ts";
+import type { FrontLines, FrontOptions } from "./front.ts";
+import {
+  IMAP_CAPABILITIES,
+  IMAP_GREETING,
+  IMAP_LOGIN_FAILED,
+  IMAP_UPSTREAM_FAILED,
+  imapFront,
+} from "./imap_front.ts";
+
+const ACCOUNT: AccountConfig = { name: "scanner", mailbox: "box@contoso.com", passwordHash: "h" };
+
+/** A client that sends `input` line by line (then goes away) and records what it got. */
+function client(input: string[]): FrontLines & { got: string[] } {
+  const queue = [...input];
+  const got: string[] = [];
+  return {
+    got,
+    readLine: () => Promise.resolve(queue.length > 0 ? queue.shift() ?? null : null),
+    write: (...lines) => {
+      got.push(...lines);
+      return Promise.resolve(true);
+    },
+  };
+}
+
+function options(events: string[], upstream: "ok" | "down" = "ok"): FrontOptions<string> {
+  return {
+    failureDelayMs: 250,
+    sleep: (ms) => {
+      events.push(`sleep ${ms}`);
+      return Promise.resolve();
+    },
+    checkLogin: (user, password) => {
+      events.push(`check ${user}`);
+      return Promise.resolve(user === "scanner" && password === "pass word" ? ACCOUNT : undefined);
+    },
+    openUpstream: (account) => {
+      events.push(`upstream ${account.mailbox}`);
+      return Promise.resolve(
+        upstream === "ok" ? { ok: true, upstream: "conn" } : { ok: false, reason: "TIMEOUT" },
+      );
+    },
+  };
+}
+
+const plain = (authzid: string, user: string, password: string) =>
+  btoa(`${authzid}\0${user}\0${password}`);
+
+Deno.test("IMAP_GREETING is honest: IMAP4rev1, AUTH=PLAIN, no STARTTLS, no LOGINDISABLED", () => {
+  assert.match(IMAP_GREETING, /^\* OK \[CAPABILITY IMAP4rev1 .*AUTH=PLAIN.*\] /);
+  assert.doesNotMatch(IMAP_CAPABILITIES, /STARTTLS|LOGINDISABLED|XOAUTH2/);
+});
+
+Deno.test("imapFront() answers CAPABILITY itself and relays after LOGIN with quoted strings", async () => {
+  const events: string[] = [];
+  const c = client(["a1 CAPABILITY", 'a2 LOGIN scanner "pass word"', "a3 LIST"]);
+  const outcome = await imapFront(c, options(events));
+  assert.deepEqual(outcome, { kind: "relay", account: ACCOUNT, upstream: "conn" });
+  assert.deepEqual(c.got, [
+    `* CAPABILITY ${IMAP_CAPABILITIES}`,
+    "a1 OK CAPABILITY completed.",
+    "a2 OK Logged in.",
+  ]);
+  assert.deepEqual(events, ["check scanner", "upstream box@contoso.com"]);
+});
+
+Deno.test("imapFront() reads LOGIN literals, asking with + only for synchronizing ones", async () => {
+  const c = client(["x LOGIN {7}", "scanner {9+}", "pass word"]);
+  const outcome = await imapFront(c, options([]));
+  assert.equal(outcome.kind, "relay");
+  assert.deepEqual(c.got, ["+ Ready for the literal.", "x OK Logged in."]);
+});
+
+Deno.test("imapFront() takes AUTHENTICATE PLAIN with an initial response and after a continuation", async () => {
+  const ir = client([`t1 AUTHENTICATE PLAIN ${plain("", "scanner", "pass word")}`]);
+  assert.equal((await imapFront(ir, options([]))).kind, "relay");
+  assert.deepEqual(ir.got, ["t1 OK Logged in."]);
+
+  const two = client(["t1 authenticate plain", plain("scanner", "scanner", "pass word")]);
+  assert.equal((await imapFront(two, options([]))).kind, "relay");
+  assert.deepEqual(two.got, ["+ ", "t1 OK Logged in."]);
+});
+
+Deno.test("imapFront() checks a wrong password locally: delay, NO [AUTHENTICATIONFAILED], no upstream login", async () => {
+  const events: string[] = [];
+  const c = client(["a1 LOGIN scanner wrong", "a2 LOGOUT"]);
+  const outcome = await imapFront(c, options(events));
+  assert.deepEqual(outcome, { kind: "quit", failures: 1 });
+  assert.deepEqual(events, ["check scanner", "sleep 250"]);
+  assert.deepEqual(c.got, [
+    `a1 ${IMAP_LOGIN_FAILED}`,
+    "* BYE Logging out.",
+    "a2 OK LOGOUT completed.",
+  ]);
+  assert.ok(!c.got.join("\n").includes("wrong"), "the password is never repeated");
+});
+
+Deno.test("imapFront() refuses PLAIN for another authorization identity even with the right password", async () => {
+  const events: string[] = [];
+  const c = client([`a1 AUTHENTICATE PLAIN ${plain("boss", "scanner", "pass word")}`]);
+  const outcome = await imapFront(c, options(events));
+  assert.deepEqual(outcome, { kind: "gone", failures: 1 });
+  assert.deepEqual(c.got, [`a1 ${IMAP_LOGIN_FAILED}`]);
+  assert.ok(!events.some((e) => e.startsWith("upstream")));
+});
+
+Deno.test("imapFront() answers an unknown user exactly like a wrong password", async () => {
+  const [a, b] = [client(["a LOGIN nobody x"]), client(["a LOGIN scanner x"])];
+  await imapFront(a, options([]));
+  await imapFront(b, options([]));
+  assert.deepEqual(a.got, b.got);
+});
+
+Deno.test("imapFront() closes the session after three failed logins", async () => {
+  const c = client(["a LOGIN a 1", "b LOGIN a 2", "c LOGIN a 3", "d LOGIN scanner x"]);
+  const outcome = await imapFront(c, options([]));
+  assert.deepEqual(outcome, { kind: "refused", failures: 3 });
+  assert.match(c.got.at(-2) ?? "", /^c NO \[AUTHENTICATIONFAILED\] .*too many/);
+  assert.equal(c.got.at(-1), "* BYE Too many failed logins.");
+});
+
+Deno.test("imapFront() reports an upstream failure as NO [UNAVAILABLE] and closes", async () => {
+  const c = client(['a1 LOGIN scanner "pass word"', "a2 NOOP"]);
+  const outcome = await imapFront(c, options([], "down"));
+  assert.deepEqual(outcome, { kind: "upstream-failed", account: ACCOUNT, reason: "TIMEOUT" });
+  assert.deepEqual(c.got, [`a1 ${IMAP_UPSTREAM_FAILED}`, "* BYE Closing the session."]);
+});
+
+Deno.test("imapFront() refuses commands before login, bad syntax, other mechanisms and cancels", async () => {
+  const events: string[] = [];
+  const c = client([
+    "a1 SELECT INBOX",
+    "a2 STARTTLS",
+    "a3 AUTHENTICATE XOAUTH2 abc",
+    "a4 AUTHENTICATE PLAIN",
+    "*",
+    "a5 AUTHENTICATE PLAIN not-base64!",
+    'a6 LOGIN scanner "unterminated',
+    "a7 LOGIN scanner",
+    "a8 LOGIN scanner {5000}",
+    "NOTAG",
+    "a9 NOOP",
+  ]);
+  const outcome = await imapFront(c, options(events));
+  assert.deepEqual(outcome, { kind: "gone", failures: 0 });
+  assert.deepEqual(c.got, [
+    "a1 BAD Log in first (LOGIN or AUTHENTICATE PLAIN).",
+    "a2 NO STARTTLS is not available on this loopback listener.",
+    "a3 NO Unsupported authentication mechanism; use PLAIN or LOGIN.",
+    "+ ",
+    "a4 BAD Authentication cancelled.",
+    "a5 BAD Invalid arguments.",
+    "a6 BAD Invalid arguments.",
+    "a7 BAD Invalid arguments.",
+    "a8 BAD Invalid arguments.",
+    "* BAD Malformed command.",
+    "a9 OK NOOP completed.",
+  ]);
+  assert.deepEqual(events, [], "nothing checked, nothing upstream");
+});

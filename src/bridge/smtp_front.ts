@@ -1,0 +1,149 @@
+/**
+ * The bridge's SMTP server side before the session is relayed: its own greeting and EHLO
+ * (AUTH PLAIN LOGIN), AUTH checked locally, and only after a local login succeeded the upstream
+ * login (`openUpstream`); then `235` and the caller relays (`smtp_relay.ts`). Nothing is
+ * relayed for a client that has not logged in. A state machine over `FrontLines`; it never
+ * repeats a password and never says whether a user name exists.
+ */
+import { defaultSleep, type FrontLines, type FrontOptions, type FrontOutcome } from "./front.ts";
+
+export const SMTP_HOST = "localhost";
+export const SMTP_GREETING = `220 ${SMTP_HOST} ESMTP Get-IMAPAccessToken SMTP bridge ready`;
+/** Honest: no STARTTLS on loopback, no PIPELINING or CHUNKING (the relay checks each command). */
+export const SMTP_EHLO = [
+  `250-${SMTP_HOST} Get-IMAPAccessToken SMTP bridge`,
+  "250-AUTH PLAIN LOGIN",
+  "250 ENHANCEDSTATUSCODES",
+];
+export const SMTP_LOGIN_FAILED = "535 5.7.8 Authentication credentials invalid";
+export const SMTP_UPSTREAM_FAILED =
+  "454 4.7.0 The mail server cannot be reached right now; try again later.";
+export const SMTP_AUTH_REQUIRED = "530 5.7.0 Authentication required";
+
+type Credentials = { user: string; password: string; actingForOther: boolean };
+type AuthResult = Credentials | "gone" | { reply: string };
+
+/** Runs the session from after the greeting until the relay can start or the session ends. */
+export async function smtpFront<U>(
+  client: FrontLines,
+  options: FrontOptions<U>,
+): Promise<FrontOutcome<U>> {
+  const maxFailures = options.maxFailures ?? 3;
+  const sleep = options.sleep ?? defaultSleep;
+  let failures = 0;
+  while (true) {
+    const line = await client.readLine();
+    if (line === null) return { kind: "gone", failures };
+    const [verb, ...args] = line.split(" ");
+    switch (verb.toUpperCase()) {
+      case "EHLO":
+        await client.write(...SMTP_EHLO);
+        continue;
+      case "HELO":
+        await client.write(`250 ${SMTP_HOST}`);
+        continue;
+      case "NOOP":
+      case "RSET":
+        await client.write("250 2.0.0 OK");
+        continue;
+      case "QUIT":
+        await client.write("221 2.0.0 Bye");
+        return { kind: "quit", failures };
+      case "STARTTLS":
+        await client.write("502 5.5.1 STARTTLS is not available on this loopback listener.");
+        continue;
+      case "AUTH":
+        break;
+      case "":
+        await client.write("500 5.5.2 Empty command");
+        continue;
+      default:
+        await client.write(SMTP_AUTH_REQUIRED);
+        continue;
+    }
+    const auth = await authenticate(client, args);
+    if (auth === "gone") return { kind: "gone", failures };
+    if ("reply" in auth) {
+      await client.write(auth.reply);
+      continue;
+    }
+    // Checked even when the answer is already no, so every failure takes the same time.
+    const found = await options.checkLogin(auth.user, auth.password);
+    const account = auth.actingForOther ? undefined : found;
+    if (account === undefined) {
+      failures++;
+      await sleep(options.failureDelayMs);
+      if (failures >= maxFailures) {
+        await client.write("421 4.7.0 Too many failed logins; closing the connection.");
+        return { kind: "refused", failures };
+      }
+      await client.write(SMTP_LOGIN_FAILED);
+      continue;
+    }
+    const attempt = await options.openUpstream(account);
+    if (!attempt.ok) {
+      await client.write(SMTP_UPSTREAM_FAILED);
+      return { kind: "upstream-failed", account, reason: attempt.reason };
+    }
+    await client.write("235 2.7.0 Authentication successful");
+    return { kind: "relay", account, upstream: attempt.upstream };
+  }
+}
+
+/** AUTH PLAIN / AUTH LOGIN (RFC 4954), with or without initial response. */
+async function authenticate(client: FrontLines, args: string[]): Promise<AuthResult> {
+  const [mechanism = "", initial, extra] = args;
+  if (extra !== undefined || mechanism === "") {
+    return { reply: "501 5.5.4 Syntax: AUTH mechanism [initial-response]" };
+  }
+  const ask = async (challenge: string): Promise<string | "gone" | "cancelled"> => {
+    if (!(await client.write(`334 ${challenge}`))) return "gone";
+    const line = await client.readLine();
+    if (line === null) return "gone";
+    return line === "*" ? "cancelled" : line;
+  };
+  const cancelled = { reply: "501 5.0.0 Authentication cancelled" };
+  const undecodable = { reply: "501 5.5.2 Cannot decode the response" };
+  switch (mechanism.toUpperCase()) {
+    case "PLAIN": {
+      const response = initial ?? await ask("");
+      if (response === "gone") return "gone";
+      if (response === "cancelled") return cancelled;
+      const parts = decode(response)?.split("\0");
+      if (parts?.length !== 3) return undecodable;
+      const [authzid, user, password] = parts;
+      return {
+        user,
+        password,
+        actingForOther: authzid !== "" && authzid.toLowerCase() !== user.toLowerCase(),
+      };
+    }
+    case "LOGIN": {
+      const userLine = initial ?? await ask(btoa("Username:"));
+      if (userLine === "gone") return "gone";
+      if (userLine === "cancelled") return cancelled;
+      const user = decode(userLine);
+      if (user === undefined) return undecodable;
+      const passwordLine = await ask(btoa("Password:"));
+      if (passwordLine === "gone") return "gone";
+      if (passwordLine === "cancelled") return cancelled;
+      const password = decode(passwordLine);
+      if (password === undefined) return undecodable;
+      return { user, password, actingForOther: false };
+    }
+    default:
+      return { reply: "504 5.5.4 Unrecognized authentication type; use PLAIN or LOGIN" };
+  }
+}
+
+/** Base64 to UTF-8 text; `=` is the empty response; undefined when it is not valid. */
+function decode(text: string): string | undefined {
+  try {
+    const bytes = text === "="
+      ? new Uint8Array()
+      : Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    return undefined;
+  }
+}

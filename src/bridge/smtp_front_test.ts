@@ -1,0 +1,146 @@
+import assert from "node:assert/strict";
+import type { AccountConfig } from "./config.ts";
+import type { FrontLines, FrontOptions } from "./front.ts";
+import {
+  SMTP_AUTH_REQUIRED,
+  SMTP_EHLO,
+  SMTP_LOGIN_FAILED,
+  SMTP_UPSTREAM_FAILED,
+  smtpFront,
+} from "./smtp_front.ts";
+
+const ACCOUNT: AccountConfig = { name: "scanner", mailbox: "box@contoso.com", passwordHash: "h" };
+
+/** A client that sends `input` line by line (then goes away) and records what it got. */
+function client(input: string[]): FrontLines & { got: string[] } {
+  const queue = [...input];
+  const got: string[] = [];
+  return {
+    got,
+    readLine: () => Promise.resolve(queue.length > 0 ? queue.shift() ?? null : null),
+    write: (...lines) => {
+      got.push(...lines);
+      return Promise.resolve(true);
+    },
+  };
+}
+
+function options(events: string[], upstream: "ok" | "down" = "ok"): FrontOptions<string> {
+  return {
+    failureDelayMs: 250,
+    sleep: (ms) => {
+      events.push(`sleep ${ms}`);
+      return Promise.resolve();
+    },
+    checkLogin: (user, password) => {
+      events.push(`check ${user}`);
+      return Promise.resolve(user === "scanner" && password === "pass word" ? ACCOUNT : undefined);
+    },
+    openUpstream: (account) => {
+      events.push(`upstream ${account.mailbox}`);
+      return Promise.resolve(
+        upstream === "ok" ? { ok: true, upstream: "conn" } : { ok: false, reason: "TIMEOUT" },
+      );
+    },
+  };
+}
+
+const plain = (authzid: string, user: string, password: string) =>
+  btoa(`${authzid}\0${user}\0${password}`);
+
+Deno.test("SMTP_EHLO offers AUTH PLAIN LOGIN and nothing it does not do (no STARTTLS, PIPELINING)", () => {
+  assert.ok(SMTP_EHLO.includes("250-AUTH PLAIN LOGIN"));
+  assert.doesNotMatch(SMTP_EHLO.join("\n"), /STARTTLS|PIPELINING|CHUNKING|XOAUTH2/);
+});
+
+Deno.test("smtpFront() answers EHLO itself and relays after AUTH PLAIN with an initial response", async () => {
+  const events: string[] = [];
+  const c = client(["EHLO printer", `AUTH PLAIN ${plain("", "scanner", "pass word")}`]);
+  const outcome = await smtpFront(c, options(events));
+  assert.deepEqual(outcome, { kind: "relay", account: ACCOUNT, upstream: "conn" });
+  assert.deepEqual(c.got, [...SMTP_EHLO, "235 2.7.0 Authentication successful"]);
+  assert.deepEqual(events, ["check scanner", "upstream box@contoso.com"]);
+});
+
+Deno.test("smtpFront() takes AUTH PLAIN after 334 and AUTH LOGIN in both forms", async () => {
+  const two = client(["AUTH PLAIN", plain("scanner", "scanner", "pass word")]);
+  assert.equal((await smtpFront(two, options([]))).kind, "relay");
+  assert.deepEqual(two.got, ["334 ", "235 2.7.0 Authentication successful"]);
+
+  const login = client(["auth login", btoa("scanner"), btoa("pass word")]);
+  assert.equal((await smtpFront(login, options([]))).kind, "relay");
+  assert.deepEqual(login.got, [
+    `334 ${btoa("Username:")}`,
+    `334 ${btoa("Password:")}`,
+    "235 2.7.0 Authentication successful",
+  ]);
+
+  const ir = client([`AUTH LOGIN ${btoa("scanner")}`, btoa("pass word")]);
+  assert.equal((await smtpFront(ir, options([]))).kind, "relay");
+});
+
+Deno.test("smtpFront() checks a wrong password locally: delay, 535 5.7.8, no upstream login", async () => {
+  const events: string[] = [];
+  const c = client([`AUTH PLAIN ${plain("", "scanner", "wrong")}`, "QUIT"]);
+  const outcome = await smtpFront(c, options(events));
+  assert.deepEqual(outcome, { kind: "quit", failures: 1 });
+  assert.deepEqual(events, ["check scanner", "sleep 250"]);
+  assert.deepEqual(c.got, [SMTP_LOGIN_FAILED, "221 2.0.0 Bye"]);
+});
+
+Deno.test("smtpFront() refuses PLAIN acting for another user, and an unknown user, like a wrong password", async () => {
+  const events: string[] = [];
+  const other = client([`AUTH PLAIN ${plain("boss", "scanner", "pass word")}`]);
+  await smtpFront(other, options(events));
+  const unknown = client([`AUTH PLAIN ${plain("", "nobody", "pass word")}`]);
+  await smtpFront(unknown, options(events));
+  assert.deepEqual(other.got, [SMTP_LOGIN_FAILED]);
+  assert.deepEqual(unknown.got, other.got);
+  assert.ok(!events.some((e) => e.startsWith("upstream")));
+});
+
+Deno.test("smtpFront() closes the session after three failed logins with 421", async () => {
+  const bad = `AUTH PLAIN ${plain("", "a", "b")}`;
+  const c = client([bad, bad, bad, "EHLO x"]);
+  const outcome = await smtpFront(c, options([]));
+  assert.deepEqual(outcome, { kind: "refused", failures: 3 });
+  assert.match(c.got.at(-1) ?? "", /^421 4\.7\.0 /);
+});
+
+Deno.test("smtpFront() reports an upstream failure as 454 4.7.0", async () => {
+  const c = client([`AUTH PLAIN ${plain("", "scanner", "pass word")}`]);
+  const outcome = await smtpFront(c, options([], "down"));
+  assert.deepEqual(outcome, { kind: "upstream-failed", account: ACCOUNT, reason: "TIMEOUT" });
+  assert.deepEqual(c.got, [SMTP_UPSTREAM_FAILED]);
+});
+
+Deno.test("smtpFront() relays nothing for a client that has not logged in", async () => {
+  const events: string[] = [];
+  const c = client([
+    "MAIL FROM:<box@contoso.com>",
+    "RCPT TO:<someone@example.org>",
+    "DATA",
+    "STARTTLS",
+    "AUTH XOAUTH2 abc",
+    "AUTH PLAIN",
+    "*",
+    "AUTH PLAIN !!!",
+    "HELO x",
+    "NOOP",
+  ]);
+  const outcome = await smtpFront(c, options(events));
+  assert.deepEqual(outcome, { kind: "gone", failures: 0 });
+  assert.deepEqual(c.got, [
+    SMTP_AUTH_REQUIRED,
+    SMTP_AUTH_REQUIRED,
+    SMTP_AUTH_REQUIRED,
+    "502 5.5.1 STARTTLS is not available on this loopback listener.",
+    "504 5.5.4 Unrecognized authentication type; use PLAIN or LOGIN",
+    "334 ",
+    "501 5.0.0 Authentication cancelled",
+    "501 5.5.2 Cannot decode the response",
+    "250 localhost",
+    "250 2.0.0 OK",
+  ]);
+  assert.deepEqual(events, []);
+});

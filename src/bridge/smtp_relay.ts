@@ -1,0 +1,110 @@
+/**
+ * The bridge's SMTP session after the login: command by command, not a byte pipe, because the
+ * bridge must keep checking what the client does. `MAIL FROM` must be the account's mailbox
+ * (else `550 5.7.1`, never sent upstream); EHLO is answered by the bridge (so the client never
+ * sees the upstream's PIPELINING or CHUNKING); everything else goes upstream and its reply
+ * comes back; the message after `354` goes through line by line up to the final `.`.
+ */
+import type { FrontLines } from "./front.ts";
+import { SMTP_EHLO, SMTP_HOST } from "./smtp_front.ts";
+
+/** The upstream SMTP session after its login (a LineTransport in production). */
+export interface SmtpUpstream {
+  /** Sends one line; throws when the server is gone. */
+  send(line: string): Promise<void>;
+  /** Reads one complete reply (all its lines); throws when the server is gone or too slow. */
+  reply(): Promise<string[]>;
+}
+
+export type SmtpRelayEnd = "quit" | "client closed" | "server error";
+
+export interface SmtpRelayResult {
+  end: SmtpRelayEnd;
+  /** Messages the server accepted (250 after the final `.`). */
+  messages: number;
+  /** MAIL FROM refused by the bridge for another sender. */
+  refusedSenders: number;
+}
+
+export const SMTP_UPSTREAM_LOST = "421 4.4.2 The connection to the mail server was lost.";
+const MAIL_FROM = /^MAIL FROM:\s*<([^<>]*)>(?: .*)?$/i;
+
+export async function smtpRelay(
+  client: FrontLines,
+  upstream: SmtpUpstream,
+  mailbox: string,
+): Promise<SmtpRelayResult> {
+  const result: SmtpRelayResult = { end: "client closed", messages: 0, refusedSenders: 0 };
+  const forward = async (line: string): Promise<string[]> => {
+    await upstream.send(line);
+    const reply = await upstream.reply();
+    await client.write(...reply);
+    return reply;
+  };
+  try {
+    while (true) {
+      const line = await client.readLine();
+      if (line === null) {
+        await upstream.send("QUIT").catch(() => {});
+        return result;
+      }
+      const verb = line.split(" ", 1)[0].toUpperCase();
+      switch (verb) {
+        case "EHLO":
+        case "HELO":
+          // A new EHLO resets the transaction: so does RSET upstream.
+          await upstream.send("RSET");
+          await upstream.reply();
+          await client.write(...(verb === "EHLO" ? SMTP_EHLO : [`250 ${SMTP_HOST}`]));
+          break;
+        case "AUTH":
+          await client.write("503 5.5.1 Already authenticated");
+          break;
+        case "STARTTLS":
+          await client.write("502 5.5.1 STARTTLS is not available on this loopback listener.");
+          break;
+        case "BDAT":
+          await client.write("502 5.5.1 BDAT is not supported here; use DATA");
+          break;
+        case "MAIL": {
+          const from = MAIL_FROM.exec(line);
+          if (!from) {
+            await client.write("501 5.5.4 Syntax: MAIL FROM:<address>");
+          } else if (from[1].toLowerCase() !== mailbox.toLowerCase()) {
+            result.refusedSenders++;
+            await client.write(
+              `550 5.7.1 This account may send only as <${mailbox}>`,
+            );
+          } else {
+            await forward(line);
+          }
+          break;
+        }
+        case "DATA": {
+          const reply = await forward(line);
+          if (!reply.at(-1)?.startsWith("354")) break;
+          while (true) {
+            const data = await client.readLine();
+            if (data === null) return result; // the server drops the unfinished message
+            await upstream.send(data);
+            if (data === ".") break;
+          }
+          const done = await upstream.reply();
+          await client.write(...done);
+          if (done.at(-1)?.startsWith("250")) result.messages++;
+          break;
+        }
+        case "QUIT":
+          await forward(line).catch(() => client.write("221 2.0.0 Bye"));
+          result.end = "quit";
+          return result;
+        default:
+          await forward(line);
+      }
+    }
+  } catch {
+    await client.write(SMTP_UPSTREAM_LOST);
+    result.end = "server error";
+    return result;
+  }
+}
