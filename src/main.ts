@@ -169,6 +169,9 @@ async function bridgeCommand(command: BridgeCommand | { kind: "bridgePasswordHas
       return ExitCode.ok;
     }
     const config = bridge.loadBridgeConfig(command.configPath);
+    if (command.diagnose) {
+      return await bridge.diagnoseBridge(config, (line) => sink.err(`${line}\n`));
+    }
     return await bridge.runBridge(config, {
       log: (line) => sink.err(`${line}\n`),
       stopRequested: stopSignal(),

@@ -4,13 +4,14 @@
  * Ctrl+C; then stops accepting and lets sessions finish within `timeouts.shutdownSeconds`.
  * `-BridgePasswordHash`: reads a password from standard input and prints its scrypt hash.
  */
-import { UsageError } from "../errors.ts";
+import { toToolError, UsageError } from "../errors.ts";
 import { readBoundedText, readFileBoundedSync } from "../bounded_input.ts";
 import { acquireAppToken, type AppCredential } from "../auth/token.ts";
 import { type BridgeConfig, parseBridgeConfig } from "./config.ts";
 import { hashPassword } from "./password.ts";
 import { type RunningBridge, startBridge } from "./server.ts";
 import { TokenSource } from "./token_source.ts";
+import { openSmtpUpstream, openUpstream } from "./upstream.ts";
 
 const MAX_CONFIG_BYTES = 1024 * 1024;
 
@@ -61,10 +62,8 @@ async function credentialOf(config: BridgeConfig): Promise<AppCredential> {
     : { kind: "certificate", certificate };
 }
 
-/** Serves until asked to stop; returns the exit code (0 after a clean stop). */
-export async function runBridge(config: BridgeConfig, env: BridgeEnvironment): Promise<number> {
-  const credential = await credentialOf(config);
-  const tokens = new TokenSource({
+function tokenSourceOf(config: BridgeConfig, credential: AppCredential): TokenSource {
+  return new TokenSource({
     fetch: () =>
       acquireAppToken({
         authorityHost: config.authorityHost,
@@ -76,6 +75,12 @@ export async function runBridge(config: BridgeConfig, env: BridgeEnvironment): P
         scopes: [`${config.resource}/.default`],
       }),
   });
+}
+
+/** Serves until asked to stop; returns the exit code (0 after a clean stop). */
+export async function runBridge(config: BridgeConfig, env: BridgeEnvironment): Promise<number> {
+  const credential = await credentialOf(config);
+  const tokens = tokenSourceOf(config, credential);
   const bridge: RunningBridge = startBridge(config, { tokens, log: env.log });
   for (const a of bridge.addresses) {
     const upstream = config.upstream[a.protocol];
@@ -114,4 +119,58 @@ export async function passwordHashCommand(
     );
   }
   return await hashPassword(password);
+}
+
+/**
+ * `-Bridge ... -Diagnose`: the health check. The configuration was read already; then the
+ * credential, one token, and one upstream login per local account and listener protocol, each
+ * a line (`OK` or `FAILED` with the error and its code). Nothing listens. Returns the worst exit
+ * code (0 when everything works).
+ */
+export async function diagnoseBridge(
+  config: BridgeConfig,
+  log: (line: string) => void,
+): Promise<number> {
+  const protocols = [...new Set(config.listeners.map((l) => l.protocol))];
+  log(
+    `OK: configuration: ${config.listeners.length} listener(s) (${protocols.join(", ")}), ` +
+      `${config.accounts.size} local account(s)`,
+  );
+  let tokens: TokenSource;
+  try {
+    tokens = tokenSourceOf(config, await credentialOf(config));
+    await tokens.get();
+    log(`OK: token for app ${config.clientId} from ${config.authorityHost}/${config.tenantId}`);
+  } catch (thrown) {
+    const error = toToolError(thrown);
+    log(`FAILED: token: ${error.message}${error.code ? ` [${error.code}]` : ""}`);
+    return error.exitCode;
+  }
+  let worst = 0;
+  for (const account of config.accounts.values()) {
+    for (const protocol of protocols) {
+      const upstream = config.upstream[protocol];
+      const target = {
+        host: upstream.host,
+        port: upstream.port,
+        caCerts: config.caCerts,
+        timeoutMs: config.timeouts.upstreamMs,
+      };
+      const what = `${protocol} login to ${upstream.host}:${upstream.port} for ` +
+        `${account.name} (${account.mailbox})`;
+      try {
+        if (protocol === "SMTP") {
+          (await openSmtpUpstream(target, account.mailbox, tokens)).close();
+        } else {
+          (await openUpstream(protocol, target, account.mailbox, tokens)).conn.close();
+        }
+        log(`OK: ${what}`);
+      } catch (thrown) {
+        const error = toToolError(thrown);
+        log(`FAILED: ${what}: ${error.message}${error.code ? ` [${error.code}]` : ""}`);
+        worst = Math.max(worst, error.exitCode);
+      }
+    }
+  }
+  return worst;
 }

@@ -10,6 +10,8 @@ export interface BridgeCommand {
   kind: "bridge";
   configPath: string;
   verbose: boolean;
+  /** `-Bridge ... -Diagnose`: check the configuration, the token and each account, then exit. */
+  diagnose: boolean;
   language?: "en" | "de";
 }
 
@@ -21,7 +23,7 @@ export type Command =
   | { kind: "bridgePasswordHash"; language?: "en" | "de" };
 
 /** Parameters the bridge's sets take besides their own (and PowerShell's common ones). */
-const BRIDGE_ALSO = new Set(["Verbose", "Language"]);
+const BRIDGE_ALSO = new Set(["Verbose", "Language", "Diagnose"]);
 
 function checkBridgeParameters(values: ReadonlyMap<string, BoundValue>, own: string): void {
   for (const name of values.keys()) {
@@ -75,7 +77,13 @@ function bridgeCommand(
     if (configPath.trim() === "") {
       throw new UsageError("-Bridge: give the configuration file.", { code: "EMPTY_VALUE" });
     }
-    return { kind: "bridge", configPath, verbose: values.get("Verbose") === true, language };
+    return {
+      kind: "bridge",
+      configPath,
+      verbose: values.get("Verbose") === true,
+      diagnose: values.get("Diagnose") === true,
+      language,
+    };
   }
   checkBridgeParameters(values, "BridgePasswordHash");
   return { kind: "bridgePasswordHash", language };

@@ -8,7 +8,7 @@
  * session, never a secret).
  */
 import assert from "node:assert/strict";
-import { type LiveCli, spawnCli } from "./cli.ts";
+import { type LiveCli, runCli, spawnCli } from "./cli.ts";
 import { APP, MAILBOX, SECRET, startTestBed, TENANT, type TestBed } from "../bed/testbed.ts";
 import { type Dovecot, startDovecot } from "../bed/dovecot.ts";
 import { type ExchangeServer, startExchange } from "../bed/exchange.ts";
@@ -541,5 +541,83 @@ Deno.test("bridge: curl with AUTH PLAIN sends through an SMTP -Bridge to Dovecot
     await dovecot?.stop();
     await bed.close();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});
+
+Deno.test("bridge: -Bridge -Diagnose checks the configuration, the token and each account's upstream login", async (t) => {
+  const bed = await startTestBed();
+  const dir = await Deno.makeTempDir({ prefix: "gia-bridge-diagnose-" });
+  try {
+    const hash = await hashPassword(LOCAL_PASSWORD);
+    const write = async (name: string, secret: string, accounts: Record<string, string>) => {
+      await Deno.writeTextFile(`${dir}/${name}.secret`, secret, { mode: 0o600 });
+      const config = `${dir}/${name}.json`;
+      await Deno.writeTextFile(
+        config,
+        JSON.stringify({
+          tenantId: TENANT,
+          clientId: APP,
+          credential: { secretFile: `${dir}/${name}.secret` },
+          authorityHost: bed.entra.url,
+          caFile: bed.pki.caFile,
+          listeners: [{ protocol: "POP3", address: "127.0.0.1", port: 0 }],
+          upstream: { pop3: { host: "127.0.0.1", port: bed.exchange.pop3Port } },
+          accounts: Object.fromEntries(
+            Object.entries(accounts).map((
+              [user, mailbox],
+            ) => [user, { mailbox, passwordHash: hash }]),
+          ),
+          timeouts: { upstreamSeconds: 5 },
+        }),
+      );
+      return config;
+    };
+    const diagnose = (config: string) => runCli(["-Bridge", config, "-Diagnose"]);
+
+    await t.step("everything works: one OK line each, exit 0, nothing listens", async () => {
+      const logins = bed.exchange.sessions.length;
+      const r = await diagnose(await write("good", SECRET, { [LOCAL_USER]: MAILBOX }));
+      assert.equal(r.code, 0, r.stderr);
+      const lines = r.stderr.trim().split("\n");
+      assert.deepEqual(lines.map((l) => l.split(":")[0]), ["OK", "OK", "OK"], r.stderr);
+      assert.match(lines[0], /configuration: 1 listener\(s\) \(POP3\), 1 local account\(s\)/);
+      assert.match(lines[1], new RegExp(`token for app ${APP}`));
+      assert.match(
+        lines[2],
+        new RegExp(`POP3 login to 127\\.0\\.0\\.1:\\d+ for ${LOCAL_USER} \\(${MAILBOX}\\)`),
+      );
+      assert.doesNotMatch(r.stderr, /listening/);
+      const session = bed.exchange.sessions.at(-1)!;
+      assert.equal(bed.exchange.sessions.length, logins + 1);
+      assert.equal(session.received[0], "AUTH XOAUTH2");
+      assert.ok(!r.stderr.includes(SECRET));
+    });
+
+    await t.step(
+      "an account whose mailbox the app may not open: FAILED for it, exit 5",
+      async () => {
+        const r = await diagnose(
+          await write("mixed", SECRET, { [LOCAL_USER]: MAILBOX, printer: "other@contoso.com" }),
+        );
+        assert.equal(r.code, 5, r.stderr);
+        assert.match(r.stderr, new RegExp(`^OK: POP3 login .* for ${LOCAL_USER} `, "m"));
+        assert.match(
+          r.stderr,
+          /^FAILED: POP3 login .* for printer \(other@contoso\.com\): .*\[POP3_AUTH_FAILED\]$/m,
+        );
+      },
+    );
+
+    await t.step("a wrong secret: FAILED at the token, exit 3, no upstream login", async () => {
+      const logins = bed.exchange.sessions.length;
+      const r = await diagnose(await write("bad", "wrong-secret-value", { [LOCAL_USER]: MAILBOX }));
+      assert.equal(r.code, 3, r.stderr);
+      assert.match(r.stderr, /^FAILED: token: .*\[AADSTS7000215\]$/m);
+      assert.equal(bed.exchange.sessions.length, logins);
+      assert.ok(!r.stderr.includes("wrong-secret-value"));
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+    await bed.close();
   }
 });
