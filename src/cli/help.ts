@@ -1,6 +1,7 @@
 /** Help text, derived from the parameter table and grouped by parameter set like `Get-Help`. */
 import { TOOL_NAME, VERSION } from "../version.ts";
 import {
+  BRIDGE_ALSO,
   isMandatory,
   PARAMETER_SETS,
   PARAMETERS,
@@ -14,7 +15,7 @@ const SET_TITLES: Record<ParameterSetName, string> = {
   clientcredentialsCertificate: "App sign-in with a certificate (clientcredentialsCertificate)",
   authorizationcode: "Interactive user sign-in in a browser (authorizationcode)",
   devicecode: "User sign-in with a code on another device (devicecode)",
-  bridge: "Local POP3 bridge for software without OAuth (bridge)",
+  bridge: "Local POP3, IMAP and SMTP bridge for software without OAuth (bridge)",
   bridgePasswordHash: "Hash a local bridge password read from standard input (bridgePasswordHash)",
 };
 
@@ -31,9 +32,13 @@ export function helpText(): string {
     "SYNTAX",
   ];
   for (const set of PARAMETER_SETS) {
-    const tokens = PARAMETERS.filter((p) => !p.hidden && setsOf(p).includes(set)).map((p) =>
-      usageToken(p, set)
-    );
+    // The bridge's sets take only what parse.ts lets through; the rest is in the config file.
+    const takes = (p: ParameterSpec) =>
+      set === "bridge" || set === "bridgePasswordHash"
+        ? isMandatory(p, set) || p.common === true || BRIDGE_ALSO[set].includes(p.name)
+        : true;
+    const tokens = PARAMETERS.filter((p) => !p.hidden && setsOf(p).includes(set) && takes(p))
+      .map((p) => usageToken(p, set));
     lines.push(`  ${SET_TITLES[set]}:`);
     lines.push(`    ${TOOL_NAME} ${tokens.join(" ")}`);
     lines.push("");
@@ -61,7 +66,9 @@ export function helpText(): string {
     `  ${TOOL_NAME} -tenantID <GUID> -clientId <GUID> -clientsecret <secret> ` +
       `-targetMailbox box@contoso.com -OutputFormat Sasl`,
     "",
-    "  Thumbprint certificates are looked up in GET_IMAPACCESSTOKEN_CERT_DIR, or by default in",
+    "  Thumbprint certificates are looked up in the certificate store (Windows: CurrentUser\\My,",
+    "  then LocalMachine\\My, through Windows PowerShell; elsewhere .NET's store through pwsh) and",
+    "  in the certificate folder: GET_IMAPACCESSTOKEN_CERT_DIR, or by default",
     "  ~/.config/get-imapaccesstoken/certs (Linux), ~/Library/Application Support/",
     "  get-imapaccesstoken/certs (macOS), %APPDATA%\\get-imapaccesstoken\\certs (Windows).",
   );

@@ -37,6 +37,15 @@ export const BRIDGE_SETS = [
   "bridgePasswordHash",
 ] as const satisfies readonly ParameterSetName[];
 
+/**
+ * What each bridge set takes besides its own parameter and PowerShell's common ones: anything
+ * else is refused (the settings are in the configuration file). Help shows the same list.
+ */
+export const BRIDGE_ALSO: Record<typeof BRIDGE_SETS[number], readonly string[]> = {
+  bridge: ["Diagnose", "Language"],
+  bridgePasswordHash: ["Language"],
+};
+
 export type ParameterType = "string" | "int" | "number" | "switch" | "enum";
 
 export interface ParameterSpec {
@@ -122,7 +131,7 @@ export const PARAMETERS: readonly ParameterSpec[] = [
     mandatoryIn: ["clientcredentialsCertificate"],
     placeholder: "<file|thumbprint>",
     help: "PEM or PFX/P12 file, or the SHA-1 thumbprint of a certificate in the " +
-      "certificate folder.",
+      "certificate store or the certificate folder.",
   },
   {
     name: "targetMailbox",

@@ -3,7 +3,7 @@ import { UsageError } from "../errors.ts";
 import { bindArguments, type BoundValue } from "./bind.ts";
 import { buildOptions, type Options, readFileArguments } from "./options.ts";
 import { resolveParameterSet } from "./parameter_set.ts";
-import { PARAMETERS } from "./parameters.ts";
+import { BRIDGE_ALSO, PARAMETERS } from "./parameters.ts";
 
 /** `-Bridge`: everything else comes from the configuration file (src/bridge/config.ts). */
 export interface BridgeCommand {
@@ -22,13 +22,14 @@ export type Command =
   | BridgeCommand
   | { kind: "bridgePasswordHash"; language?: "en" | "de" };
 
-/** Parameters the bridge's sets take besides their own (and PowerShell's common ones). */
-const BRIDGE_ALSO = new Set(["Verbose", "Language", "Diagnose"]);
-
-function checkBridgeParameters(values: ReadonlyMap<string, BoundValue>, own: string): void {
+function checkBridgeParameters(
+  values: ReadonlyMap<string, BoundValue>,
+  set: "bridge" | "bridgePasswordHash",
+): void {
+  const own = set === "bridge" ? "Bridge" : "BridgePasswordHash";
   for (const name of values.keys()) {
     const spec = PARAMETERS.find((p) => p.name === name);
-    if (name === own || BRIDGE_ALSO.has(name) || spec?.common) continue;
+    if (name === own || BRIDGE_ALSO[set].includes(name) || spec?.common) continue;
     throw new UsageError(
       `-${name} cannot be used with -${own}` +
         (own === "Bridge" ? "; the bridge takes its settings from the configuration file." : "."),
@@ -72,7 +73,7 @@ function bridgeCommand(
 ): Command {
   const language = values.get("Language") as "en" | "de" | undefined;
   if (set === "bridge") {
-    checkBridgeParameters(values, "Bridge");
+    checkBridgeParameters(values, set);
     const configPath = String(values.get("Bridge") ?? "");
     if (configPath.trim() === "") {
       throw new UsageError("-Bridge: give the configuration file.", { code: "EMPTY_VALUE" });
@@ -85,6 +86,6 @@ function bridgeCommand(
       language,
     };
   }
-  checkBridgeParameters(values, "BridgePasswordHash");
+  checkBridgeParameters(values, set);
   return { kind: "bridgePasswordHash", language };
 }
