@@ -5,6 +5,7 @@
  * starts. A state machine over `FrontLines`; it never repeats a password and never says whether
  * a user name exists.
  */
+import { parsePlainResponse, type PlainCredentials } from "../sasl/plain.ts";
 import { defaultSleep, type FrontLines, type FrontOptions, type FrontOutcome } from "./front.ts";
 
 /** Honest: plain IMAP4rev1 on loopback (no STARTTLS, so no LOGINDISABLED), PLAIN with SASL-IR. */
@@ -22,12 +23,7 @@ const TAG = /^[!#$&',-/0-9:-Z[^-z|}~]+$/;
 
 type Args = string[] | "gone" | "bad";
 
-interface Credentials {
-  user: string;
-  password: string;
-  /** AUTHENTICATE PLAIN with an authorization identity other than the user: always refused. */
-  actingForOther: boolean;
-}
+type Credentials = PlainCredentials;
 
 /** Runs the session from after the greeting until the relay can start or the session ends. */
 export async function imapFront<U>(
@@ -197,26 +193,5 @@ async function authenticatePlain(
     if (line === "*") return "cancelled";
     response = line;
   }
-  let bytes: Uint8Array;
-  try {
-    bytes = response === "="
-      ? new Uint8Array()
-      : Uint8Array.from(atob(response), (c) => c.charCodeAt(0));
-  } catch {
-    return "bad";
-  }
-  let parts: string[];
-  try {
-    parts = new TextDecoder("utf-8", { fatal: true }).decode(bytes).split("\0");
-  } catch {
-    return "bad";
-  }
-  if (parts.length !== 3) return "bad";
-  const [authzid, user, password] = parts;
-  // Acting for another user is not something a local account may do: a failed login.
-  return {
-    user,
-    password,
-    actingForOther: authzid !== "" && authzid.toLowerCase() !== user.toLowerCase(),
-  };
+  return parsePlainResponse(response) ?? "bad";
 }

@@ -5,6 +5,7 @@
  * relayed for a client that has not logged in. A state machine over `FrontLines`; it never
  * repeats a password and never says whether a user name exists.
  */
+import { decodeSaslResponse, parsePlainResponse, type PlainCredentials } from "../sasl/plain.ts";
 import { defaultSleep, type FrontLines, type FrontOptions, type FrontOutcome } from "./front.ts";
 
 export const SMTP_HOST = "localhost";
@@ -20,7 +21,7 @@ export const SMTP_UPSTREAM_FAILED =
   "454 4.7.0 The mail server cannot be reached right now; try again later.";
 export const SMTP_AUTH_REQUIRED = "530 5.7.0 Authentication required";
 
-type Credentials = { user: string; password: string; actingForOther: boolean };
+type Credentials = PlainCredentials;
 type AuthResult = Credentials | "gone" | { reply: string };
 
 /** Runs the session from after the greeting until the relay can start or the session ends. */
@@ -109,41 +110,22 @@ async function authenticate(client: FrontLines, args: string[]): Promise<AuthRes
       const response = initial ?? await ask("");
       if (response === "gone") return "gone";
       if (response === "cancelled") return cancelled;
-      const parts = decode(response)?.split("\0");
-      if (parts?.length !== 3) return undecodable;
-      const [authzid, user, password] = parts;
-      return {
-        user,
-        password,
-        actingForOther: authzid !== "" && authzid.toLowerCase() !== user.toLowerCase(),
-      };
+      return parsePlainResponse(response) ?? undecodable;
     }
     case "LOGIN": {
       const userLine = initial ?? await ask(btoa("Username:"));
       if (userLine === "gone") return "gone";
       if (userLine === "cancelled") return cancelled;
-      const user = decode(userLine);
+      const user = decodeSaslResponse(userLine);
       if (user === undefined) return undecodable;
       const passwordLine = await ask(btoa("Password:"));
       if (passwordLine === "gone") return "gone";
       if (passwordLine === "cancelled") return cancelled;
-      const password = decode(passwordLine);
+      const password = decodeSaslResponse(passwordLine);
       if (password === undefined) return undecodable;
       return { user, password, actingForOther: false };
     }
     default:
       return { reply: "504 5.5.4 Unrecognized authentication type; use PLAIN or LOGIN" };
-  }
-}
-
-/** Base64 to UTF-8 text; `=` is the empty response; undefined when it is not valid. */
-function decode(text: string): string | undefined {
-  try {
-    const bytes = text === "="
-      ? new Uint8Array()
-      : Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
-    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-  } catch {
-    return undefined;
   }
 }
