@@ -17,7 +17,7 @@ import type { AppCredential } from "../auth/token.ts";
 import type { DeviceCodeInfo, UserSignIn } from "../auth/user.ts";
 import { credentialId, TokenCache } from "../auth/cache.ts";
 import { defaultCacheDir } from "../auth/cache_location.ts";
-import { base64url } from "../auth/assertion.ts";
+import { base64url } from "../base64.ts";
 import type { Reporter } from "../output/console.ts";
 import { mark } from "../trace.ts";
 import { MAX_STDIN_BYTES, readBoundedText } from "../bounded_input.ts";

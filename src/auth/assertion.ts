@@ -9,6 +9,7 @@
  */
 
 import type { SignResult } from "./store_signer.ts";
+import { base64, base64url } from "../base64.ts";
 
 export type AssertionAlgorithm = "PS256" | "RS256";
 
@@ -87,17 +88,4 @@ async function digest(name: "SHA-1" | "SHA-256", data: Uint8Array): Promise<Uint
 
 function encodeJson(value: unknown): string {
   return base64url(new TextEncoder().encode(JSON.stringify(value)));
-}
-
-function base64(bytes: Uint8Array): string {
-  let binary = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(binary);
-}
-
-/** base64url without padding, as JWTs and Entra's thumbprint messages write it. */
-export function base64url(bytes: Uint8Array): string {
-  return base64(bytes).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }

@@ -32,6 +32,7 @@ import {
 import { openFromStore, type StoreCertificate } from "./store_certificate.ts";
 import { CERT, type Contents, KEY_FILE, messageOf, PASSWORD } from "./certificate_types.ts";
 import { derBytes, loadForge, looksLikePfx, openPfx } from "./pkcs12.ts";
+import { fromBase64 } from "../base64.ts";
 
 export interface CertificateInput {
   /** The `-clientcertificate` argument: a file path or a SHA-1 thumbprint. */
@@ -210,7 +211,7 @@ function decodeBase64(body: string): Uint8Array | undefined {
   const compact = body.replace(/\s+/g, "");
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(compact)) return undefined;
   try {
-    return Uint8Array.from(atob(compact), (c) => c.charCodeAt(0));
+    return fromBase64(compact);
   } catch {
     return undefined;
   }

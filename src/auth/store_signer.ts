@@ -12,6 +12,7 @@
 
 import { posix, win32 } from "node:path";
 import { UsageError } from "../errors.ts";
+import { base64, fromBase64 } from "../base64.ts";
 import { CERT } from "./certificate_types.ts";
 
 /** Environment variable naming the PowerShell to run (e.g. pwsh.exe instead of powershell.exe). */
@@ -113,11 +114,7 @@ export function encodeCommand(script: string): string {
     bytes[2 * i] = unit & 0xff;
     bytes[2 * i + 1] = unit >> 8;
   }
-  let binary = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(binary);
+  return base64(bytes);
 }
 
 const MAX_STDERR = 8192;
@@ -187,19 +184,17 @@ export class StoreSigner {
     return {
       found: true,
       store: answer[1],
-      der: Uint8Array.from(atob(answer[2]), (c) => c.charCodeAt(0)),
+      der: fromBase64(answer[2]),
       key: keyState(answer[3]),
     };
   }
 
   /** Signs `data` with the key of the certificate `find` found. */
   async sign(alg: "PS256" | "RS256", data: Uint8Array): Promise<SignResult> {
-    let binary = "";
-    for (const byte of data) binary += String.fromCharCode(byte);
-    const answer = await this.#ask(["sign", alg, btoa(binary)], "signing");
+    const answer = await this.#ask(["sign", alg, base64(data)], "signing");
     if (answer[0] === "pss-refused") return { pssRefused: answer[1] ?? "" };
     if (answer[0] !== "signature" || !answer[1]) throw this.#unexpected(answer);
-    return { signature: Uint8Array.from(atob(answer[1]), (c) => c.charCodeAt(0)) };
+    return { signature: fromBase64(answer[1]) };
   }
 
   /** Ends the process: end of input first (it exits by itself), then a kill if it lingers. */

@@ -5,6 +5,7 @@
  * checked) and compares in constant time.
  */
 import { randomBytes, scrypt, timingSafeEqual } from "node:crypto";
+import { base64, fromBase64 } from "../base64.ts";
 
 /** 2^14 x 8 x 128 bytes = 16 MiB and some 50 ms per check: fine for a login, costly to guess. */
 const DEFAULTS = { N: 16384, r: 8, p: 1 };
@@ -27,8 +28,8 @@ function parse(stored: string): Parsed | string {
   if (N < 2 || (N & (N - 1)) !== 0 || N > 1 << 20) return "N must be a power of two up to 2^20";
   if (r < 1 || r > 32 || p < 1 || p > 16) return "r or p out of range";
   if (128 * N * r > 256 * 1024 * 1024) return "N x r needs more than 256 MiB";
-  const salt = Uint8Array.from(atob(m[4]), (ch) => ch.charCodeAt(0));
-  const hash = Uint8Array.from(atob(m[5]), (ch) => ch.charCodeAt(0));
+  const salt = fromBase64(m[4]);
+  const hash = fromBase64(m[5]);
   if (salt.length < 8) return "the salt is shorter than 8 bytes";
   if (hash.length < 16) return "the hash is shorter than 16 bytes";
   return { N, r, p, salt, hash };
@@ -50,10 +51,6 @@ function derive(password: string, h: Omit<Parsed, "hash">, length: number): Prom
       (error, key) => error ? reject(error) : resolve(new Uint8Array(key)),
     );
   });
-}
-
-function base64(bytes: Uint8Array): string {
-  return btoa(String.fromCharCode(...bytes));
 }
 
 /** A new salted hash of `password` for the configuration file. */

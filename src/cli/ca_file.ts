@@ -5,6 +5,7 @@
  */
 import { UsageError } from "../errors.ts";
 import { shown } from "../text.ts";
+import { fromBase64 } from "../base64.ts";
 
 const BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
 
@@ -53,7 +54,7 @@ function base64Bytes(body: string): Uint8Array | null {
     return null;
   }
   try {
-    return Uint8Array.from(atob(compact), (c) => c.charCodeAt(0));
+    return fromBase64(compact);
   } catch {
     return null;
   }

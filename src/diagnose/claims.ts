@@ -2,12 +2,14 @@
  * Decodes a JWT access token's claims for display and checks. Decode only:
  * the signature is not verified and nothing here is used for security.
  */
+import { fromBase64 } from "../base64.ts";
+
 export type Claims = Record<string, unknown>;
 
 function decodeBase64Url(part: string): string {
   const b64 = part.replace(/-/g, "+").replace(/_/g, "/");
   const padded = b64 + "=".repeat((4 - (b64.length % 4)) % 4);
-  return new TextDecoder().decode(Uint8Array.from(atob(padded), (c) => c.charCodeAt(0)));
+  return new TextDecoder().decode(fromBase64(padded));
 }
 
 /** Returns the payload of a JWT, or null if the token is not a readable JWT (opaque tokens exist). */

@@ -9,6 +9,7 @@
 import type { LineTransport } from "./transport.ts";
 import type { SessionOptions } from "./types.ts";
 import { type Redactor, redactorOf } from "../redact.ts";
+import { fromBase64 } from "../base64.ts";
 
 /** Thrown by `LineBuffer.shift()` when a line is longer than the limit. */
 export class LineTooLongError extends Error {
@@ -151,7 +152,7 @@ export function describeXoauth2Challenge(challenge: string): string | undefined 
   if (text === "") return undefined;
   let json: unknown;
   try {
-    const bytes = Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+    const bytes = fromBase64(text);
     json = JSON.parse(new TextDecoder().decode(bytes));
   } catch {
     return undefined;

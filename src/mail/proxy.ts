@@ -5,6 +5,7 @@
  */
 import { ConnectionError } from "../errors.ts";
 import { describeProxy, type ProxyRoute, unreachableMessage } from "../net/proxy_choice.ts";
+import { base64 } from "../base64.ts";
 
 export interface ProxyDialOptions {
   proxy: ProxyRoute;
@@ -17,8 +18,7 @@ function basicAuth(proxy: URL): string | null {
   if (!proxy.username) return null;
   const user = decodeURIComponent(proxy.username);
   const pass = decodeURIComponent(proxy.password);
-  const bytes = new TextEncoder().encode(`${user}:${pass}`);
-  return btoa(String.fromCharCode(...bytes));
+  return base64(new TextEncoder().encode(`${user}:${pass}`));
 }
 
 /** Opens a TCP tunnel to host:port through the proxy; TLS (if any) runs inside it. */

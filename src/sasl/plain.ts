@@ -3,6 +3,8 @@
  * user's password this way. Pure; the caller checks the password.
  */
 
+import { fromBase64 } from "../base64.ts";
+
 /** The user and password of a PLAIN response. */
 export interface PlainCredentials {
   user: string;
@@ -17,9 +19,7 @@ export interface PlainCredentials {
  */
 export function decodeSaslResponse(text: string): string | undefined {
   try {
-    const bytes = text === "="
-      ? new Uint8Array()
-      : Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+    const bytes = text === "=" ? new Uint8Array() : fromBase64(text);
     return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {
     return undefined;

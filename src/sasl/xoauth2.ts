@@ -6,6 +6,7 @@
 
 import { TokenError, UsageError } from "../errors.ts";
 import { lookAlike } from "../text.ts";
+import { base64 } from "../base64.ts";
 
 /**
  * Why a mailbox address cannot go into `user=`, or `null` when it can.
@@ -43,10 +44,7 @@ export function mailboxProblem(address: string): string | null {
 }
 
 function toBase64(text: string): string {
-  const bytes = new TextEncoder().encode(text);
-  let binary = "";
-  for (const b of bytes) binary += String.fromCharCode(b);
-  return btoa(binary);
+  return base64(new TextEncoder().encode(text));
 }
 
 /**
