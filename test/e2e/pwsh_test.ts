@@ -12,6 +12,7 @@
  */
 import assert from "node:assert/strict";
 import { sevenOnly } from "../bed/ps51.ts";
+import { findPwsh } from "../bed/dotnet_store.ts";
 import { join } from "node:path";
 import {
   APP,
@@ -32,21 +33,6 @@ const SHIM = join(SCRIPTS, "Get-IMAPAccessToken.ps1");
 const MAIN = join(ROOT, "src", "main.ts");
 /** How the shim runs the CLI from source (paths quoted: they may contain spaces). */
 const FROM_SOURCE = `'${Deno.execPath()}' run -A --quiet '${MAIN}'`;
-
-function findPwsh(): string | undefined {
-  const dirs = (Deno.env.get("PATH") ?? "").split(":");
-  const home = Deno.env.get("HOME");
-  // Where `dotnet tool install --global PowerShell` puts it (scripts/test.sh).
-  if (home) dirs.push(join(home, ".dotnet", "tools"));
-  for (const dir of dirs) {
-    try {
-      if (dir && Deno.statSync(join(dir, "pwsh")).isFile) return join(dir, "pwsh");
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
 
 const PWSH = findPwsh();
 
