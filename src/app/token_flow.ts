@@ -330,9 +330,9 @@ export async function acquireToken(
       hooks.beforeTokenRequest?.();
       mark("token-request");
       const { acquireAppToken } = await import("../auth/token.ts");
+      // App tokens are cached by the fast list alone (written below); msal is not involved.
       const result = await acquireAppToken({
         ...target,
-        cachePlugin: cache?.msalPlugin(),
         credential,
         scopes,
       });

@@ -22,6 +22,8 @@ export interface AssertionRequest {
   audience: string;
   /** The certificate (DER): its thumbprints go into the header, itself into `x5c`. */
   certificate: Uint8Array;
+  /** The whole chain for `x5c`, leaf first (default: the certificate alone). */
+  chain?: Uint8Array[];
   now?: Date;
   /** Validity; Entra accepts up to a day, msal-node uses 10 minutes. */
   lifetimeSeconds?: number;
@@ -50,7 +52,7 @@ export async function signedAssertion(
     iat: now,
     exp: now + (request.lifetimeSeconds ?? 600),
   };
-  const x5c = [base64(request.certificate)];
+  const x5c = (request.chain ?? [request.certificate]).map((der) => base64(der));
   let pssRefused: string | undefined;
   if (!preferRs256) {
     const header = {

@@ -151,13 +151,7 @@ export function describeTransport(
 /** Everything msal's constructors need besides the credential. */
 export function msalSetup(target: MsalTarget) {
   const authority = `${target.authorityHost}/${target.tenantId}`;
-  const network = new FetchNetworkClient({
-    caCerts: target.caCerts,
-    timeoutMs: target.timeoutMs,
-    proxy: target.proxy,
-    route: target.proxyRoute,
-    onRequest: (method, url) => target.onVerbose?.(`${method} ${url.split("?")[0]}`),
-  });
+  const network = networkFor(target);
   return {
     network,
     auth: {
@@ -169,6 +163,17 @@ export function msalSetup(target: MsalTarget) {
     system: { networkClient: network },
     cache: target.cachePlugin ? { cachePlugin: target.cachePlugin } : undefined,
   };
+}
+
+/** Our HTTP client for requests to the authority (-Verbose names each request). */
+export function networkFor(target: MsalTarget): FetchNetworkClient {
+  return new FetchNetworkClient({
+    caCerts: target.caCerts,
+    timeoutMs: target.timeoutMs,
+    proxy: target.proxy,
+    route: target.proxyRoute,
+    onRequest: (method, url) => target.onVerbose?.(`${method} ${url.split("?")[0]}`),
+  });
 }
 
 /** Turns whatever msal threw into a TokenError that names the real cause. */

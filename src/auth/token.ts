@@ -1,11 +1,18 @@
 /**
- * App-only tokens (client credentials) with msal-node. src/auth is the only
- * importer of msal-node, and msal is loaded lazily so that usage errors, help
- * and cached tokens never pay for its import (~100 ms).
+ * App-only tokens (client credentials): one form POST to Entra's token endpoint
+ * (client_credentials.ts), with a secret or a certificate's assertion. msal-node is not
+ * needed for this grant (see client_credentials.ts); errors are translated exactly as for
+ * msal's flows (msal_common.ts), so codes and advice are the same.
  */
 import type { LoadedCertificate, StoreCertificate } from "./certificate.ts";
-import { msalSetup, type MsalTarget, tokenResultOf, toTokenError } from "./msal_common.ts";
-import { signedAssertion } from "./assertion.ts";
+import { type MsalTarget, networkFor, toTokenError } from "./msal_common.ts";
+import {
+  certificateAssertion,
+  type ClientAuthentication,
+  pemKeySigner,
+  requestClientCredentialsToken,
+} from "./client_credentials.ts";
+import { fromBase64 } from "../base64.ts";
 
 export type AppCredential =
   | { kind: "secret"; secret: string }
@@ -25,63 +32,53 @@ export interface TokenResult {
 
 /** Gets an app token for Exchange Online. Throws `TokenError` (exit 3). */
 export async function acquireAppToken(request: AppTokenRequest): Promise<TokenResult> {
-  const msal = await import("@azure/msal-node");
-  const setup = msalSetup(request);
-  const app = new msal.ConfidentialClientApplication({
-    auth: {
-      ...setup.auth,
-      ...credentialConfig(request, setup.auth.authority),
-    },
-    system: setup.system,
-    cache: setup.cache,
-  });
+  const network = networkFor(request);
   try {
-    return tokenResultOf(await app.acquireTokenByClientCredential({ scopes: request.scopes }));
+    return await requestClientCredentialsToken({
+      authority: `${request.authorityHost}/${request.tenantId}`,
+      clientId: request.clientId,
+      scopes: request.scopes,
+      authentication: authenticationOf(request),
+      network,
+    });
   } catch (error) {
-    throw toTokenError(error, setup.network, request.timeoutMs);
+    throw toTokenError(error, network, request.timeoutMs);
   } finally {
-    setup.network.close();
+    network.close();
   }
 }
 
-/** msal-node's credential settings: a secret, a key it signs with, or our store assertion. */
-function credentialConfig(request: AppTokenRequest, authority: string) {
+/** The secret, or an assertion signed by the key in the file or in the certificate store. */
+function authenticationOf(request: AppTokenRequest): ClientAuthentication {
   const credential = request.credential;
   switch (credential.kind) {
     case "secret":
-      return { clientSecret: credential.secret };
-    case "certificate":
+      return { kind: "secret", secret: credential.secret };
+    case "certificate": {
+      const { x5c, privateKeyPem } = credential.certificate;
       return {
-        clientCertificate: {
-          thumbprintSha256: credential.certificate.thumbprintSha256,
-          privateKey: credential.certificate.privateKeyPem,
-          x5c: credential.certificate.chainPem,
-        },
+        kind: "assertion",
+        assertion: certificateAssertion(
+          request.clientId,
+          x5c.map((der) => fromBase64(der)),
+          pemKeySigner(privateKeyPem),
+        ),
       };
+    }
     case "store": {
       const { der, signer } = credential.certificate;
-      let rs256 = false;
       return {
-        // msal calls this for every token request it sends, with the endpoint as `aud`.
-        clientAssertion: async (config: { tokenEndpoint?: string }) => {
-          const assertion = await signedAssertion(
-            {
-              clientId: request.clientId,
-              audience: config.tokenEndpoint ?? `${authority}/oauth2/v2.0/token`,
-              certificate: der,
-            },
-            (alg, data) => signer.sign(alg, data),
-            rs256,
-          );
-          if (assertion.pssRefused !== undefined) {
-            rs256 = true;
+        kind: "assertion",
+        assertion: certificateAssertion(
+          request.clientId,
+          [der],
+          (alg, data) => signer.sign(alg, data),
+          (why) =>
             request.onVerbose?.(
-              `The key cannot sign with PSS (${assertion.pssRefused}); the assertion is signed ` +
-                "with RS256 and x5t (SHA-1) instead",
-            );
-          }
-          return assertion.jwt;
-        },
+              `The key cannot sign with PSS (${why}); the assertion is signed with RS256 and ` +
+                "x5t (SHA-1) instead",
+            ),
+        ),
       };
     }
   }

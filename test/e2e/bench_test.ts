@@ -20,6 +20,6 @@ Deno.test("deno task bench runs and reports the cached-token ratio (a)/(b)", asy
   ) {
     assert.ok(text.includes(label), `bench prints ${label}`);
   }
-  assert.match(text, /^\(a\)\/\(b\) = \d+\.\d\d \(target <= 2\.0\)$/m);
+  assert.match(text, /^\(a\)\/\(b\) = \d+\.\d\d \(target <= 1\.5\)$/m);
   assert.match(text, /^separate \/ one call = \d+\.\d \(target >= 10\)$/m);
 });
