@@ -12,3 +12,9 @@ Deno.test("base64url() has no padding and URL-safe characters", () => {
   assert.equal(base64url(new Uint8Array([0xfb, 0xff, 0xfe])), "-__-");
   assert.equal(base64url(new Uint8Array([1])), "AQ");
 });
+
+Deno.test("fromBase64() accepts what atob accepts: whitespace, missing padding", () => {
+  assert.deepEqual(fromBase64("dXNl\r\ncj1h AQ=="), new TextEncoder().encode("user=a\x01"));
+  assert.deepEqual(fromBase64("AQ"), new Uint8Array([1]));
+  assert.throws(() => fromBase64("A"));
+});

@@ -6,7 +6,7 @@
 
 import { TokenError, UsageError } from "../errors.ts";
 import { lookAlike } from "../text.ts";
-import { base64 } from "../base64.ts";
+import { base64, fromBase64 } from "../base64.ts";
 
 /**
  * Why a mailbox address cannot go into `user=`, or `null` when it can.
@@ -74,7 +74,7 @@ export function buildXoauth2(user: string, accessToken: string): string {
 export function parseXoauth2(base64: string): { user: string; token: string } | null {
   let text: string;
   try {
-    text = new TextDecoder().decode(Uint8Array.from(atob(base64), (c) => c.charCodeAt(0)));
+    text = new TextDecoder().decode(fromBase64(base64));
   } catch {
     return null;
   }
