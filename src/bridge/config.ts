@@ -11,16 +11,27 @@ import { type Cloud, CLOUDS } from "../net/clouds.ts";
 import { caCertificates } from "../cli/ca_file.ts";
 import { shown } from "../text.ts";
 import { passwordHashProblem } from "./password.ts";
+import { createPrivateKey, X509Certificate } from "node:crypto";
 
 /** Protocols a listener may speak in this version. */
 export type BridgeProtocol = "POP3" | "IMAP" | "SMTP";
 
 export interface ListenerConfig {
   protocol: BridgeProtocol;
-  /** Loopback only in this version. */
+  /** Any address with `tls`; without it loopback only (passwords would cross the network). */
   address: string;
   /** 0 = any free port (the bridge logs the one it got). */
   port: number;
+  /** Absent: plain text (loopback only). */
+  tls?: ListenerTls;
+}
+
+export interface ListenerTls {
+  /** `implicit`: TLS from the first byte (995, 993, 465); `starttls`: plain until STLS/STARTTLS. */
+  mode: "implicit" | "starttls";
+  /** PEM: the server certificate (then any intermediates) and its private key. */
+  certificate: string;
+  key: string;
 }
 
 export interface UpstreamConfig {
@@ -70,7 +81,7 @@ export interface BridgeConfig {
   failureDelayMs: number;
 }
 
-/** Reads a file named in the configuration (secret file, CA file); throws with its message. */
+/** Reads a file named in the configuration (secret, CA, TLS certificate and key); throws with its message. */
 export type ReadFile = (path: string) => string;
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -205,7 +216,7 @@ export function parseBridgeConfig(text: string, path: string, readFile: ReadFile
   if (!Array.isArray(top.listeners) || top.listeners.length === 0) {
     c.fail("listeners", "expected a list with at least one listener [{ ... }]");
   }
-  const listeners = top.listeners.map((l, i) => parseListener(c, l, `listeners[${i}]`));
+  const listeners = top.listeners.map((l, i) => parseListener(c, l, `listeners[${i}]`, readFile));
 
   const upstreamRaw = top.upstream === undefined
     ? {}
@@ -330,8 +341,13 @@ function parseCredential(c: Checker, value: unknown, readFile: ReadFile): Bridge
   };
 }
 
-function parseListener(c: Checker, value: unknown, field: string): ListenerConfig {
-  const o = c.object(value, field, ["protocol", "address", "port"]);
+function parseListener(
+  c: Checker,
+  value: unknown,
+  field: string,
+  readFile: ReadFile,
+): ListenerConfig {
+  const o = c.object(value, field, ["protocol", "address", "port", "tls"]);
   const protocol = c.string(o.protocol, `${field}.protocol`).toUpperCase();
   const known: Record<string, BridgeProtocol> = {
     POP3: "POP3",
@@ -343,18 +359,64 @@ function parseListener(c: Checker, value: unknown, field: string): ListenerConfi
   };
   if (!(protocol in known)) c.fail(`${field}.protocol`, "expected POP3, IMAP or SMTP");
   const address = o.address === undefined ? "127.0.0.1" : c.string(o.address, `${field}.address`);
-  if (!isLoopback(address)) {
+  const tls = o.tls === undefined ? undefined : parseTls(c, o.tls, `${field}.tls`, readFile);
+  if (!tls && !isLoopback(address)) {
+    // Local passwords must never cross a network in plain text.
     c.fail(
-      `${field}.address`,
-      `${shown(address)} is not a loopback address; listening beyond this machine needs TLS, ` +
-        "which this version of the bridge does not have yet (use 127.0.0.1 or ::1)",
+      `${field}.tls`,
+      `${shown(address)} is not a loopback address, so the listener needs TLS: ` +
+        '"tls": { "mode": "implicit" or "starttls", "certificate": "<PEM file>", "key": "<PEM file>" }',
     );
   }
-  return {
+  const listener: ListenerConfig = {
     protocol: known[protocol],
     address,
     port: c.number(o.port, `${field}.port`, 0, 65535),
   };
+  if (tls) listener.tls = tls;
+  return listener;
+}
+
+function parseTls(c: Checker, value: unknown, field: string, readFile: ReadFile): ListenerTls {
+  const o = c.object(value, field, ["mode", "certificate", "key"]);
+  const mode = c.string(o.mode, `${field}.mode`).toLowerCase();
+  if (mode !== "implicit" && mode !== "starttls") {
+    c.fail(`${field}.mode`, "expected implicit (TLS from the first byte) or starttls");
+  }
+  const certFile = c.string(o.certificate, `${field}.certificate`);
+  const certificate = readOrFail(c, readFile, certFile, `${field}.certificate`);
+  let cert: X509Certificate | undefined;
+  try {
+    if (certificate.includes("-----BEGIN CERTIFICATE-----")) {
+      cert = new X509Certificate(certificate);
+    }
+  } catch {
+    // reported below
+  }
+  if (!cert) {
+    c.fail(
+      `${field}.certificate`,
+      `not a PEM certificate (-----BEGIN CERTIFICATE-----): ${shown(certFile)}`,
+    );
+  }
+  const keyFile = c.string(o.key, `${field}.key`);
+  const key = readOrFail(c, readFile, keyFile, `${field}.key`);
+  let privateKey: ReturnType<typeof createPrivateKey> | undefined;
+  try {
+    if (/-----BEGIN (RSA |EC )?PRIVATE KEY-----/.test(key)) privateKey = createPrivateKey(key);
+  } catch {
+    // reported below
+  }
+  if (!privateKey) {
+    c.fail(
+      `${field}.key`,
+      `not an unencrypted PEM private key (-----BEGIN PRIVATE KEY-----): ${shown(keyFile)}`,
+    );
+  }
+  if (!cert.checkPrivateKey(privateKey)) {
+    c.fail(`${field}.key`, `${shown(keyFile)} is not the key of ${shown(certFile)}`);
+  }
+  return { mode, certificate, key };
 }
 
 function parseUpstream(

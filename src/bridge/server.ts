@@ -2,12 +2,21 @@
  * The bridge's listeners and sessions: accepts clients, runs each session (local login, upstream
  * login, relay), writes one log line per session, and shuts down cleanly: `shutdown()` stops
  * accepting at once, lets open sessions finish, and closes those still open after the deadline.
+ * A listener is plain (loopback only), implicit TLS (`Deno.listenTls`) or STARTTLS (plain until
+ * the client's STLS/STARTTLS, then `acceptTls`); the session code is the same for all three.
  */
+import { createSecureContext, type SecureContext } from "node:tls";
 import { ConnectionError, toToolError } from "../errors.ts";
-import type { AccountConfig, BridgeConfig, BridgeProtocol, ListenerConfig } from "./config.ts";
+import {
+  type AccountConfig,
+  type BridgeConfig,
+  type BridgeProtocol,
+  type ListenerConfig,
+} from "./config.ts";
+import { acceptTls, type BridgeConn } from "./conn.ts";
 import { ClientLines } from "./client_lines.ts";
 import type { FrontLines, FrontOptions, FrontOutcome } from "./front.ts";
-import { IMAP_GREETING, imapFront } from "./imap_front.ts";
+import { imapFront, imapGreeting } from "./imap_front.ts";
 import { verifyPassword } from "./password.ts";
 import { POP3_GREETING, pop3Front } from "./pop3_front.ts";
 import { SMTP_GREETING, smtpFront } from "./smtp_front.ts";
@@ -27,17 +36,20 @@ type Upstream =
   | { kind: "bytes"; connection: UpstreamConnection }
   | { kind: "smtp"; transport: DetachableTransport };
 
-/** Each protocol's greeting and state machine before the relay. */
+/** Each protocol's greeting (IMAP's lists what works before STARTTLS) and state machine. */
 const FRONTS: Record<
   BridgeProtocol,
   {
-    greeting: string;
-    front: (client: FrontLines, options: FrontOptions<Upstream>) => Promise<FrontOutcome<Upstream>>;
+    greeting: (beforeTls: boolean) => string;
+    front: (
+      client: FrontLines,
+      options: FrontOptions<Upstream>,
+    ) => Promise<FrontOutcome<Upstream>>;
   }
 > = {
-  POP3: { greeting: POP3_GREETING, front: pop3Front },
-  IMAP: { greeting: IMAP_GREETING, front: imapFront },
-  SMTP: { greeting: SMTP_GREETING, front: smtpFront },
+  POP3: { greeting: () => POP3_GREETING, front: pop3Front },
+  IMAP: { greeting: imapGreeting, front: imapFront },
+  SMTP: { greeting: () => SMTP_GREETING, front: smtpFront },
 };
 
 export interface BridgeDeps {
@@ -66,10 +78,14 @@ export function startBridge(config: BridgeConfig, deps: BridgeDeps): RunningBrid
   const sessions = new Set<Promise<void>>();
   const stop = new AbortController();
   const loops = listeners.map(async (listener, i) => {
-    const protocol = config.listeners[i].protocol;
+    const l = config.listeners[i];
+    // One TLS context per STARTTLS listener, made once (the key was checked with the config).
+    const context = l.tls?.mode === "starttls"
+      ? createSecureContext({ cert: l.tls.certificate, key: l.tls.key })
+      : undefined;
     try {
       for await (const conn of listener) {
-        const session = runSession(protocol, conn, config, deps, stop.signal).catch((error) => {
+        const session = runSession(l, context, conn, config, deps, stop.signal).catch((error) => {
           deps.log(`bridge: internal error in a session: ${toToolError(error).message}`);
         });
         sessions.add(session);
@@ -106,7 +122,14 @@ export function startBridge(config: BridgeConfig, deps: BridgeDeps): RunningBrid
 
 function listen(l: ListenerConfig): Deno.Listener {
   try {
-    return Deno.listen({ hostname: l.address, port: l.port });
+    return l.tls?.mode === "implicit"
+      ? Deno.listenTls({
+        hostname: l.address,
+        port: l.port,
+        cert: l.tls.certificate,
+        key: l.tls.key,
+      })
+      : Deno.listen({ hostname: l.address, port: l.port });
   } catch (error) {
     const why = error instanceof Deno.errors.AddrInUse
       ? "the port is in use"
@@ -120,22 +143,47 @@ function listen(l: ListenerConfig): Deno.Listener {
   }
 }
 
-function peerOf(conn: Deno.Conn): string {
-  const addr = conn.remoteAddr as Deno.NetAddr;
+function peerOf(addr: Deno.NetAddr): string {
   return addr.hostname.includes(":")
     ? `[${addr.hostname}]:${addr.port}`
     : `${addr.hostname}:${addr.port}`;
 }
 
+function isTls(conn: Deno.Conn): conn is Deno.TlsConn {
+  return "handshake" in conn;
+}
+
+/**
+ * Implicit TLS: the handshake before the greeting, within the idle time, so a client that never
+ * starts it cannot hold the session open (a write would wait for the handshake forever).
+ */
+async function handshake(conn: Deno.TlsConn, timeoutMs: number): Promise<boolean> {
+  const timer = setTimeout(() => closeQuietly(conn), timeoutMs);
+  try {
+    await conn.handshake();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 async function runSession(
-  protocol: BridgeProtocol,
-  conn: Deno.Conn,
+  listener: ListenerConfig,
+  context: SecureContext | undefined,
+  raw: Deno.Conn,
   config: BridgeConfig,
   deps: BridgeDeps,
   stop: AbortSignal,
 ): Promise<void> {
   const started = performance.now();
-  const peer = peerOf(conn);
+  const protocol = listener.protocol;
+  const remote = raw.remoteAddr as Deno.NetAddr;
+  const peer = peerOf(remote);
+  /** The client's connection: `raw`, or its TLS after STARTTLS. */
+  let conn: BridgeConn = raw;
+  let secure = isTls(raw);
   // SMTP's relay reads the message as lines too: room for long ones.
   const client = new ClientLines(conn, config.timeouts.idleMs, protocol === "SMTP" ? 65536 : 1024);
   const onStop = () => closeQuietly(conn);
@@ -147,9 +195,26 @@ async function runSession(
   const upstream = config.upstream[protocol];
   const { greeting, front } = FRONTS[protocol];
   try {
-    if (!(await client.write(greeting))) return;
+    if (isTls(raw) && !(await handshake(raw, config.timeouts.idleMs))) {
+      client.ended = "TLS handshake failed";
+      return;
+    }
+    if (!(await client.write(greeting(context !== undefined)))) return;
     const outcome = await front(client, {
       failureDelayMs: config.failureDelayMs,
+      secure,
+      startTls: context &&
+        (async () => {
+          try {
+            conn = await acceptTls(raw, context, config.timeouts.idleMs);
+          } catch {
+            client.ended = "TLS handshake failed";
+            return false;
+          }
+          client.switchTo(conn);
+          secure = true;
+          return true;
+        }),
       async checkLogin(user, password) {
         const found = config.accounts.get(user.toLowerCase());
         const ok = await verifyPassword(password, found?.passwordHash);
@@ -183,7 +248,9 @@ async function runSession(
           const onStopSmtp = () => transport.close();
           stop.addEventListener("abort", onStopSmtp);
           try {
-            const r = await smtpRelay(client, smtpUpstreamOf(transport), account.mailbox);
+            const r = await smtpRelay(client, smtpUpstreamOf(transport), account.mailbox, {
+              secure,
+            });
             result = `relayed (${r.end}, ${r.messages} message(s)` +
               (r.refusedSenders > 0 ? `, ${r.refusedSenders} sender(s) refused` : "") + ")";
           } finally {
@@ -229,7 +296,8 @@ async function runSession(
         account?.mailbox ?? "-"
       } ` +
         `upstream=${upstream.host}:${upstream.port} result=${result} ` +
-        `bytes_in=${client.bytesIn + up} bytes_out=${client.bytesOut + down} ms=${ms}`,
+        `bytes_in=${client.bytesIn + up} bytes_out=${client.bytesOut + down} ms=${ms}` +
+        (listener.tls ? ` tls=${secure ? listener.tls.mode : "none"}` : ""),
     );
   }
 }
@@ -238,7 +306,7 @@ function oneLine(text: string): string {
   return text.replace(/[\r\n]+/g, " ").slice(0, 300);
 }
 
-function closeQuietly(conn: Deno.Conn): void {
+function closeQuietly(conn: BridgeConn): void {
   try {
     conn.close();
   } catch {

@@ -4,7 +4,9 @@ import type { FrontLines, FrontOptions } from "./front.ts";
 import {
   SMTP_AUTH_REQUIRED,
   SMTP_EHLO,
+  SMTP_EHLO_BEFORE_TLS,
   SMTP_LOGIN_FAILED,
+  SMTP_TLS_REQUIRED,
   SMTP_UPSTREAM_FAILED,
   smtpFront,
 } from "./smtp_front.ts";
@@ -143,4 +145,36 @@ Deno.test("smtpFront() relays nothing for a client that has not logged in", asyn
     "250 2.0.0 OK",
   ]);
   assert.deepEqual(events, []);
+});
+
+Deno.test("smtpFront() on a STARTTLS listener offers AUTH only after STARTTLS", async () => {
+  const events: string[] = [];
+  const c = client([
+    "EHLO printer",
+    `AUTH PLAIN ${plain("", "scanner", "pass word")}`,
+    "MAIL FROM:<box@contoso.com>",
+    "STARTTLS",
+    "EHLO printer",
+    "STARTTLS",
+    `AUTH PLAIN ${plain("", "scanner", "pass word")}`,
+  ]);
+  const outcome = await smtpFront(c, {
+    ...options(events),
+    startTls: () => {
+      events.push("tls");
+      return Promise.resolve(true);
+    },
+  });
+  assert.deepEqual(outcome, { kind: "relay", account: ACCOUNT, upstream: "conn" });
+  assert.deepEqual(c.got, [
+    ...SMTP_EHLO_BEFORE_TLS,
+    SMTP_TLS_REQUIRED,
+    SMTP_TLS_REQUIRED,
+    "220 2.0.0 Ready to start TLS",
+    ...SMTP_EHLO,
+    "503 5.5.1 TLS is already active",
+    "235 2.7.0 Authentication successful",
+  ]);
+  assert.equal(SMTP_TLS_REQUIRED, "530 5.7.0 Must issue a STARTTLS command first");
+  assert.deepEqual(events, ["tls", "check scanner", "upstream box@contoso.com"]);
 });

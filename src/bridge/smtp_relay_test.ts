@@ -107,3 +107,10 @@ Deno.test("smtpRelay() answers 421 when the server is lost", async () => {
   assert.equal(result.end, "server error");
   assert.deepEqual(c.got, [SMTP_UPSTREAM_LOST]);
 });
+
+Deno.test("smtpRelay() knows when TLS is up", async () => {
+  const c = client(["STARTTLS"]);
+  const u = upstream([]);
+  await smtpRelay(c, u, MAILBOX, { secure: true });
+  assert.deepEqual(c.got, ["503 5.5.1 TLS is already active"]);
+});
