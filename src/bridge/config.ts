@@ -24,6 +24,8 @@ export interface ListenerConfig {
   port: number;
   /** Absent: plain text (loopback only). */
   tls?: ListenerTls;
+  /** SMTP only: client addresses that may send without AUTH, each as one account. */
+  allowWithoutAuth?: AllowWithoutAuth[];
 }
 
 export interface ListenerTls {
@@ -32,6 +34,13 @@ export interface ListenerTls {
   /** PEM: the server certificate (then any intermediates) and its private key. */
   certificate: string;
   key: string;
+}
+
+export interface AllowWithoutAuth {
+  /** An exact IP address, or an IPv4 network `a.b.c.d/n`. */
+  address: string;
+  /** The lower-cased key of the account in `accounts`. */
+  account: string;
 }
 
 export interface UpstreamConfig {
@@ -262,6 +271,16 @@ export function parseBridgeConfig(text: string, path: string, readFile: ReadFile
     accounts.set(name.toLowerCase(), { name, mailbox, passwordHash });
   }
   if (accounts.size === 0) c.fail("accounts", "expected at least one local account");
+  listeners.forEach((l, i) =>
+    l.allowWithoutAuth?.forEach((a, j) => {
+      if (!accounts.has(a.account)) {
+        c.fail(
+          `listeners[${i}].allowWithoutAuth[${j}].account`,
+          `'${shown(a.account)}' is not in accounts`,
+        );
+      }
+    })
+  );
 
   const t = top.timeouts === undefined
     ? {}
@@ -347,7 +366,7 @@ function parseListener(
   field: string,
   readFile: ReadFile,
 ): ListenerConfig {
-  const o = c.object(value, field, ["protocol", "address", "port", "tls"]);
+  const o = c.object(value, field, ["protocol", "address", "port", "tls", "allowWithoutAuth"]);
   const protocol = c.string(o.protocol, `${field}.protocol`).toUpperCase();
   const known: Record<string, BridgeProtocol> = {
     POP3: "POP3",
@@ -374,6 +393,24 @@ function parseListener(
     port: c.number(o.port, `${field}.port`, 0, 65535),
   };
   if (tls) listener.tls = tls;
+  if (o.allowWithoutAuth !== undefined) {
+    const f = `${field}.allowWithoutAuth`;
+    if (listener.protocol !== "SMTP") c.fail(f, "only on an SMTP listener");
+    if (!Array.isArray(o.allowWithoutAuth)) {
+      c.fail(f, 'expected a list [{ "address": "<client IP>", "account": "<local user>" }]');
+    }
+    listener.allowWithoutAuth = o.allowWithoutAuth.map((entry, j) => {
+      const e = c.object(entry, `${f}[${j}]`, ["address", "account"]);
+      const client = c.string(e.address, `${f}[${j}].address`);
+      if (!isAddressPattern(client)) {
+        c.fail(
+          `${f}[${j}].address`,
+          `expected an IP address or IPv4 network (a.b.c.d/n), got '${shown(client)}'`,
+        );
+      }
+      return { address: client, account: c.string(e.account, `${f}[${j}].account`).toLowerCase() };
+    });
+  }
   return listener;
 }
 
@@ -417,6 +454,41 @@ function parseTls(c: Checker, value: unknown, field: string, readFile: ReadFile)
     c.fail(`${field}.key`, `${shown(keyFile)} is not the key of ${shown(certFile)}`);
   }
   return { mode, certificate, key };
+}
+
+const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+
+/** An IPv4 address as a number, or undefined. */
+function ipv4(text: string): number | undefined {
+  const m = IPV4.exec(text);
+  if (!m) return undefined;
+  const parts = m.slice(1).map(Number);
+  if (parts.some((p) => p > 255)) return undefined;
+  return ((parts[0] << 24) >>> 0) + (parts[1] << 16) + (parts[2] << 8) + parts[3];
+}
+
+function isAddressPattern(text: string): boolean {
+  const [ip, bits, extra] = text.split("/");
+  if (extra !== undefined) return false;
+  if (bits !== undefined) {
+    return ipv4(ip) !== undefined && /^\d{1,2}$/.test(bits) && Number(bits) <= 32;
+  }
+  return ipv4(ip) !== undefined || (ip.includes(":") && /^[0-9a-f:.]+$/i.test(ip));
+}
+
+/**
+ * Whether the client address `peer` matches `pattern` (an exact address, or `a.b.c.d/n`).
+ * IPv6 is compared as text after lower-casing; an IPv4-mapped `::ffff:a.b.c.d` counts as IPv4.
+ */
+export function addressMatches(pattern: string, peer: string): boolean {
+  const client = peer.toLowerCase().replace(/^::ffff:(?=\d+\.)/, "");
+  const [ip, bits] = pattern.toLowerCase().split("/");
+  const a = ipv4(ip);
+  const b = ipv4(client);
+  if (a === undefined || b === undefined) return bits === undefined && ip === client;
+  const n = bits === undefined ? 32 : Number(bits);
+  const mask = n === 0 ? 0 : (~0 << (32 - n)) >>> 0;
+  return ((a & mask) >>> 0) === ((b & mask) >>> 0);
 }
 
 function parseUpstream(

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseBridgeConfig } from "./config.ts";
+import { addressMatches, parseBridgeConfig } from "./config.ts";
 import { makeServerPki } from "../../test/bed/pki.ts";
 
 const HASH =
@@ -173,4 +173,55 @@ Deno.test("parseBridgeConfig() reads a listener's TLS certificate and key and ch
     await Deno.remove(pki.dir, { recursive: true });
     await Deno.remove(other.dir, { recursive: true });
   }
+});
+
+Deno.test("parseBridgeConfig() reads an SMTP listener's allow-list and checks its accounts", () => {
+  const smtp = (allowWithoutAuth: unknown, protocol = "SMTP") =>
+    parse({ ...minimal(), listeners: [{ protocol, port: 1587, allowWithoutAuth }] });
+  assert.equal(parse(minimal()).listeners[0].allowWithoutAuth, undefined, "off by default");
+  assert.deepEqual(
+    smtp([{ address: "192.168.1.50", account: "Scanner" }, {
+      address: "10.0.0.0/8",
+      account: "scanner",
+    }]).listeners[0].allowWithoutAuth,
+    [{ address: "192.168.1.50", account: "scanner" }, {
+      address: "10.0.0.0/8",
+      account: "scanner",
+    }],
+  );
+  const cases: [unknown, RegExp, string?][] = [
+    [
+      [{ address: "192.168.1.50", account: "printer" }],
+      /allowWithoutAuth\[0\]\.account: 'printer' is not in accounts/,
+    ],
+    [
+      [{ address: "scanner.lan", account: "scanner" }],
+      /allowWithoutAuth\[0\]\.address: expected an IP address/,
+    ],
+    [
+      [{ address: "10.0.0.0/33", account: "scanner" }],
+      /allowWithoutAuth\[0\]\.address: expected an IP address/,
+    ],
+    [{ address: "10.0.0.1" }, /allowWithoutAuth: expected a list/],
+    [
+      [{ address: "10.0.0.1", account: "scanner" }],
+      /allowWithoutAuth: only on an SMTP listener/,
+      "POP3",
+    ],
+  ];
+  for (const [list, message, protocol] of cases) {
+    assert.throws(() => smtp(list, protocol), message);
+  }
+});
+
+Deno.test("addressMatches() compares exact addresses and IPv4 networks", () => {
+  assert.ok(addressMatches("192.168.1.50", "192.168.1.50"));
+  assert.ok(!addressMatches("192.168.1.50", "192.168.1.51"));
+  assert.ok(addressMatches("192.168.1.0/24", "192.168.1.51"));
+  assert.ok(!addressMatches("192.168.1.0/24", "192.168.2.1"));
+  assert.ok(addressMatches("0.0.0.0/0", "8.8.8.8"));
+  assert.ok(addressMatches("127.0.0.1", "::ffff:127.0.0.1"), "IPv4-mapped");
+  assert.ok(addressMatches("fd00::5", "FD00::5"));
+  assert.ok(!addressMatches("fd00::5", "fd00::6"));
+  assert.ok(!addressMatches("10.0.0.0/8", "fd00::5"));
 });

@@ -70,7 +70,13 @@ export class FrontTls {
 
 export type FrontOutcome<U> =
   /** Logged in locally and upstream: relay from here. */
-  | { kind: "relay"; account: AccountConfig; upstream: U }
+  | {
+    kind: "relay";
+    account: AccountConfig;
+    upstream: U;
+    /** A command the front read that the relay handles first (SMTP MAIL FROM without AUTH). */
+    pending?: string;
+  }
   /** The client said goodbye (QUIT, LOGOUT) before logging in. */
   | { kind: "quit"; failures: number }
   /** The client went away (or stayed silent) before logging in. */

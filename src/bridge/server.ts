@@ -9,17 +9,18 @@ import { createSecureContext, type SecureContext } from "node:tls";
 import { ConnectionError, toToolError } from "../errors.ts";
 import {
   type AccountConfig,
+  addressMatches,
   type BridgeConfig,
   type BridgeProtocol,
   type ListenerConfig,
 } from "./config.ts";
 import { acceptTls, type BridgeConn } from "./conn.ts";
 import { ClientLines } from "./client_lines.ts";
-import type { FrontLines, FrontOptions, FrontOutcome } from "./front.ts";
+import type { FrontLines, FrontOutcome } from "./front.ts";
 import { imapFront, imapGreeting } from "./imap_front.ts";
 import { verifyPassword } from "./password.ts";
 import { POP3_GREETING, pop3Front } from "./pop3_front.ts";
-import { SMTP_GREETING, smtpFront } from "./smtp_front.ts";
+import { SMTP_GREETING, smtpFront, type SmtpFrontOptions } from "./smtp_front.ts";
 import { smtpRelay } from "./smtp_relay.ts";
 import {
   openSmtpUpstream,
@@ -43,7 +44,7 @@ const FRONTS: Record<
     greeting: (beforeTls: boolean) => string;
     front: (
       client: FrontLines,
-      options: FrontOptions<Upstream>,
+      options: SmtpFrontOptions<Upstream>,
     ) => Promise<FrontOutcome<Upstream>>;
   }
 > = {
@@ -187,6 +188,10 @@ async function runSession(
   // SMTP's relay reads the message as lines too: room for long ones.
   const client = new ClientLines(conn, config.timeouts.idleMs, protocol === "SMTP" ? 65536 : 1024);
   const onStop = () => closeQuietly(conn);
+  // A device on the SMTP allow-list sends as its account without AUTH.
+  const allowed = listener.allowWithoutAuth?.find((a) =>
+    addressMatches(a.address, remote.hostname)
+  );
   stop.addEventListener("abort", onStop);
   let account: AccountConfig | undefined;
   let result = "closed";
@@ -203,6 +208,7 @@ async function runSession(
     const outcome = await front(client, {
       failureDelayMs: config.failureDelayMs,
       secure,
+      withoutAuth: allowed && config.accounts.get(allowed.account),
       startTls: context &&
         (async () => {
           try {
@@ -250,6 +256,7 @@ async function runSession(
           try {
             const r = await smtpRelay(client, smtpUpstreamOf(transport), account.mailbox, {
               secure,
+              pending: outcome.pending,
             });
             result = `relayed (${r.end}, ${r.messages} message(s)` +
               (r.refusedSenders > 0 ? `, ${r.refusedSenders} sender(s) refused` : "") + ")";

@@ -2,10 +2,13 @@
  * The bridge's SMTP server side before the session is relayed: its own greeting and EHLO
  * (AUTH PLAIN LOGIN), AUTH checked locally, and only after a local login succeeded the upstream
  * login (`openUpstream`); then `235` and the caller relays (`smtp_relay.ts`). Nothing is
- * relayed for a client that has not logged in. A state machine over `FrontLines`; it never
- * repeats a password and never says whether a user name exists.
+ * relayed for a client that has not logged in, except for a device on the listener's
+ * allow-list (`withoutAuth`): its `MAIL FROM:<the account's mailbox>` starts the upstream login
+ * as that account. A state machine over `FrontLines`; it never repeats a password and never
+ * says whether a user name exists.
  */
 import { decodeSaslResponse, parsePlainResponse, type PlainCredentials } from "../sasl/plain.ts";
+import type { AccountConfig } from "./config.ts";
 import {
   defaultSleep,
   type FrontLines,
@@ -34,6 +37,11 @@ export const SMTP_UPSTREAM_FAILED =
   "454 4.7.0 The mail server cannot be reached right now; try again later.";
 export const SMTP_AUTH_REQUIRED = "530 5.7.0 Authentication required";
 
+export interface SmtpFrontOptions<U> extends FrontOptions<U> {
+  /** The account of a client on the listener's allow-list: it may send without AUTH. */
+  withoutAuth?: AccountConfig;
+}
+
 const MAIL_FROM = /^MAIL FROM:\s*<([^<>]*)>(?: .*)?$/i;
 
 /** The sender of a `MAIL FROM:<address> [parameters]` line; undefined when malformed. */
@@ -51,7 +59,7 @@ type AuthResult = Credentials | "gone" | { reply: string };
 /** Runs the session from after the greeting until the relay can start or the session ends. */
 export async function smtpFront<U>(
   client: FrontLines,
-  options: FrontOptions<U>,
+  options: SmtpFrontOptions<U>,
 ): Promise<FrontOutcome<U>> {
   const maxFailures = options.maxFailures ?? 3;
   const sleep = options.sleep ?? defaultSleep;
@@ -100,6 +108,14 @@ export async function smtpFront<U>(
           continue;
         }
         break;
+      case "MAIL":
+        if (!tls.required && options.withoutAuth) {
+          const outcome = await sendWithoutAuth(client, options, options.withoutAuth, line);
+          if (outcome) return outcome;
+          continue;
+        }
+        await client.write(tls.required ? SMTP_TLS_REQUIRED : SMTP_AUTH_REQUIRED);
+        continue;
       default:
         await client.write(tls.required ? SMTP_TLS_REQUIRED : SMTP_AUTH_REQUIRED);
         continue;
@@ -131,6 +147,35 @@ export async function smtpFront<U>(
     await client.write("235 2.7.0 Authentication successful");
     return { kind: "relay", account, upstream: attempt.upstream };
   }
+}
+
+/**
+ * MAIL FROM from a client on the allow-list: the upstream login happens now, as the mapped
+ * account, and only for its own mailbox (so a session that sends nothing costs no upstream
+ * login). Undefined when the session goes on in the front.
+ */
+async function sendWithoutAuth<U>(
+  client: FrontLines,
+  options: FrontOptions<U>,
+  account: AccountConfig,
+  line: string,
+): Promise<FrontOutcome<U> | undefined> {
+  const sender = senderOf(line);
+  if (sender === undefined) {
+    await client.write("501 5.5.4 Syntax: MAIL FROM:<address>");
+    return undefined;
+  }
+  if (sender.toLowerCase() !== account.mailbox.toLowerCase()) {
+    await client.write(onlyAs(account.mailbox));
+    return undefined;
+  }
+  const attempt = await options.openUpstream(account);
+  if (!attempt.ok) {
+    await client.write(SMTP_UPSTREAM_FAILED);
+    return { kind: "upstream-failed", account, reason: attempt.reason };
+  }
+  // The relay sends this MAIL FROM upstream and answers it.
+  return { kind: "relay", account, upstream: attempt.upstream, pending: line };
 }
 
 /** AUTH PLAIN / AUTH LOGIN (RFC 4954), with or without initial response. */

@@ -31,6 +31,8 @@ export const SMTP_UPSTREAM_LOST = "421 4.4.2 The connection to the mail server w
 export interface SmtpRelayOptions {
   /** The client's connection is TLS (implicit, or after STARTTLS). */
   secure?: boolean;
+  /** A command the front already read, handled first (MAIL FROM of an allow-listed device). */
+  pending?: string;
 }
 
 export async function smtpRelay(
@@ -46,9 +48,11 @@ export async function smtpRelay(
     await client.write(...reply);
     return reply;
   };
+  let pending = options.pending;
   try {
     while (true) {
-      const line = await client.readLine();
+      const line = pending ?? await client.readLine();
+      pending = undefined;
       if (line === null) {
         await upstream.send("QUIT").catch(() => {});
         return result;
