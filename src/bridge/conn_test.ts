@@ -81,6 +81,12 @@ Deno.test("acceptTls() throws on a client that does not speak TLS, and on a sile
       listener.close();
       if (send) await plain.write(encoder.encode(send));
       await assert.rejects(acceptTls(raw, context, 300));
+      // The TCP connection is closed too (no socket left behind).
+      const closed = await plain.read(new Uint8Array(4096)).then(
+        (n) => n === null || n > 0, // EOF, or a TLS alert before it
+        () => true,
+      );
+      assert.ok(closed);
       plain.close();
     }
   } finally {

@@ -2,8 +2,11 @@
  * The bridge's listeners and sessions: accepts clients, runs each session (local login, upstream
  * login, relay), writes one log line per session, and shuts down cleanly: `shutdown()` stops
  * accepting at once, lets open sessions finish, and closes those still open after the deadline.
- * A listener is plain (loopback only), implicit TLS (`Deno.listenTls`) or STARTTLS (plain until
- * the client's STLS/STARTTLS, then `acceptTls`); the session code is the same for all three.
+ * A listener is plain (loopback only), implicit TLS (`acceptTls` at once) or STARTTLS (plain
+ * until the client's STLS/STARTTLS, then `acceptTls`); the session code is the same for all three.
+ * Not `Deno.listenTls` for implicit TLS: a Deno TLS connection closed during its handshake keeps
+ * the TCP socket open (Deno 2.9.6), so a client that never starts the handshake would hold a
+ * socket for good; over `acceptTls` the idle limit closes it like any other silent client.
  */
 import { createSecureContext, type SecureContext } from "node:tls";
 import { ConnectionError, toToolError } from "../errors.ts";
@@ -80,8 +83,8 @@ export function startBridge(config: BridgeConfig, deps: BridgeDeps): RunningBrid
   const stop = new AbortController();
   const loops = listeners.map(async (listener, i) => {
     const l = config.listeners[i];
-    // One TLS context per STARTTLS listener, made once (the key was checked with the config).
-    const context = l.tls?.mode === "starttls"
+    // One TLS context per TLS listener, made once (the key was checked with the config).
+    const context = l.tls
       ? createSecureContext({ cert: l.tls.certificate, key: l.tls.key })
       : undefined;
     try {
@@ -123,14 +126,7 @@ export function startBridge(config: BridgeConfig, deps: BridgeDeps): RunningBrid
 
 function listen(l: ListenerConfig): Deno.Listener {
   try {
-    return l.tls?.mode === "implicit"
-      ? Deno.listenTls({
-        hostname: l.address,
-        port: l.port,
-        cert: l.tls.certificate,
-        key: l.tls.key,
-      })
-      : Deno.listen({ hostname: l.address, port: l.port });
+    return Deno.listen({ hostname: l.address, port: l.port });
   } catch (error) {
     const why = error instanceof Deno.errors.AddrInUse
       ? "the port is in use"
@@ -150,26 +146,6 @@ function peerOf(addr: Deno.NetAddr): string {
     : `${addr.hostname}:${addr.port}`;
 }
 
-function isTls(conn: Deno.Conn): conn is Deno.TlsConn {
-  return "handshake" in conn;
-}
-
-/**
- * Implicit TLS: the handshake before the greeting, within the idle time, so a client that never
- * starts it cannot hold the session open (a write would wait for the handshake forever).
- */
-async function handshake(conn: Deno.TlsConn, timeoutMs: number): Promise<boolean> {
-  const timer = setTimeout(() => closeQuietly(conn), timeoutMs);
-  try {
-    await conn.handshake();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 async function runSession(
   listener: ListenerConfig,
   context: SecureContext | undefined,
@@ -182,12 +158,24 @@ async function runSession(
   const protocol = listener.protocol;
   const remote = raw.remoteAddr as Deno.NetAddr;
   const peer = peerOf(remote);
-  /** The client's connection: `raw`, or its TLS after STARTTLS. */
+  /** The client's connection: `raw`, or its TLS (implicit, or after STARTTLS). */
   let conn: BridgeConn = raw;
-  let secure = isTls(raw);
+  let secure = false;
   // SMTP's relay reads the message as lines too: room for long ones.
   const client = new ClientLines(conn, config.timeouts.idleMs, protocol === "SMTP" ? 65536 : 1024);
   const onStop = () => closeQuietly(conn);
+  /** The TLS handshake within the idle time; then the session goes on over TLS. */
+  const startTls = async (tls: SecureContext): Promise<boolean> => {
+    try {
+      conn = await acceptTls(raw, tls, config.timeouts.idleMs);
+    } catch {
+      client.ended = "TLS handshake failed";
+      return false;
+    }
+    client.switchTo(conn);
+    secure = true;
+    return true;
+  };
   // A device on the SMTP allow-list sends as its account without AUTH.
   const allowed = listener.allowWithoutAuth?.find((a) =>
     addressMatches(a.address, remote.hostname)
@@ -200,27 +188,17 @@ async function runSession(
   const upstream = config.upstream[protocol];
   const { greeting, front } = FRONTS[protocol];
   try {
-    if (isTls(raw) && !(await handshake(raw, config.timeouts.idleMs))) {
-      client.ended = "TLS handshake failed";
+    if (listener.tls?.mode === "implicit" && context && !(await startTls(context))) {
+      result = `client ${client.ended}`;
       return;
     }
-    if (!(await client.write(greeting(context !== undefined)))) return;
+    const beforeTls = listener.tls?.mode === "starttls";
+    if (!(await client.write(greeting(beforeTls)))) return;
     const outcome = await front(client, {
       failureDelayMs: config.failureDelayMs,
       secure,
       withoutAuth: allowed && config.accounts.get(allowed.account),
-      startTls: context &&
-        (async () => {
-          try {
-            conn = await acceptTls(raw, context, config.timeouts.idleMs);
-          } catch {
-            client.ended = "TLS handshake failed";
-            return false;
-          }
-          client.switchTo(conn);
-          secure = true;
-          return true;
-        }),
+      startTls: beforeTls && context ? () => startTls(context) : undefined,
       async checkLogin(user, password) {
         const found = config.accounts.get(user.toLowerCase());
         const ok = await verifyPassword(password, found?.passwordHash);
