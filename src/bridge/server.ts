@@ -237,7 +237,9 @@ async function runSession(
               pending: outcome.pending,
             });
             result = `relayed (${r.end}, ${r.messages} message(s)` +
-              (r.refusedSenders > 0 ? `, ${r.refusedSenders} sender(s) refused` : "") + ")";
+              (r.refusedSenders > 0 ? `, ${r.refusedSenders} sender(s) refused` : "") +
+              // For the audit: this session skipped AUTH by its address.
+              (outcome.pending !== undefined ? ", without AUTH by allowWithoutAuth" : "") + ")";
           } finally {
             stop.removeEventListener("abort", onStopSmtp);
             transport.close();

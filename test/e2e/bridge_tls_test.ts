@@ -322,7 +322,10 @@ Deno.test("bridge TLS: curl over implicit TLS and STARTTLS, a 0.0.0.0 listener, 
         assert.equal(relayed(), before + 1);
         assert.equal(dovecot?.relayed.at(-1)?.from, MAILBOX);
         await bridge.waitForStderr(
-          new RegExp(`bridge: SMTP .* user=${USER} mailbox=${MAILBOX} .*1 message\\(s\\)`),
+          new RegExp(
+            `bridge: SMTP .* user=${USER} mailbox=${MAILBOX} .*1 message\\(s\\), ` +
+              "without AUTH by allowWithoutAuth\\)",
+          ),
         );
 
         const [tokens, logged] = [bed.entra.tokenRequests.length, await logins()];
