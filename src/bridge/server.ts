@@ -40,7 +40,10 @@ type Upstream =
   | { kind: "bytes"; connection: UpstreamConnection }
   | { kind: "smtp"; transport: DetachableTransport };
 
-/** Each protocol's greeting (IMAP's lists what works before STARTTLS) and state machine. */
+/**
+ * Each protocol's greeting (IMAP's lists what works before STARTTLS) and state machine; all get
+ * the SMTP front's options (FrontOptions plus the allow-list account), the others ignore the extra.
+ */
 const FRONTS: Record<
   BridgeProtocol,
   {
