@@ -5,11 +5,12 @@
  * or sent an overlong line, and `ended` says which.
  */
 import { LineBuffer, LineTooLongError } from "../mail/lines.ts";
+import type { BridgeConn } from "./conn.ts";
 
-export type ClientEnd = "closed" | "idle" | "line too long" | "error";
+export type ClientEnd = "closed" | "idle" | "line too long" | "error" | "TLS handshake failed";
 
 export class ClientLines {
-  readonly #conn: Deno.Conn;
+  #conn: BridgeConn;
   readonly #idleMs: number;
   readonly #lines: LineBuffer;
   readonly #chunk = new Uint8Array(4096);
@@ -21,7 +22,7 @@ export class ClientLines {
   /** The last byte of the previous chunk (a CR there and an LF here are one line end). */
   #lastByte = 0;
 
-  constructor(conn: Deno.Conn, idleMs: number, maxLineLength = 1024) {
+  constructor(conn: BridgeConn, idleMs: number, maxLineLength = 1024) {
     this.#conn = conn;
     this.#idleMs = idleMs;
     this.#lines = new LineBuffer(maxLineLength);
@@ -75,6 +76,17 @@ export class ClientLines {
       this.ended ??= "error";
       return false;
     }
+  }
+
+  /**
+   * Goes on over `conn`: the same client after STLS/STARTTLS. Drops whatever was read but not
+   * yet handled: commands pipelined after STARTTLS came in plain text, and must never be taken
+   * as sent over TLS (STARTTLS command injection, CVE-2011-0411). Returns how many bytes.
+   */
+  switchTo(conn: BridgeConn): number {
+    this.#conn = conn;
+    this.#lastByte = 0;
+    return this.#lines.takeRest().length;
   }
 
   /** What the client sent after its last complete line (pipelined commands for the relay). */

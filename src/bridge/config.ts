@@ -11,16 +11,36 @@ import { type Cloud, CLOUDS } from "../net/clouds.ts";
 import { caCertificates } from "../cli/ca_file.ts";
 import { shown } from "../text.ts";
 import { passwordHashProblem } from "./password.ts";
+import { createPrivateKey, X509Certificate } from "node:crypto";
 
 /** Protocols a listener may speak in this version. */
 export type BridgeProtocol = "POP3" | "IMAP" | "SMTP";
 
 export interface ListenerConfig {
   protocol: BridgeProtocol;
-  /** Loopback only in this version. */
+  /** Any address with `tls`; without it loopback only (passwords would cross the network). */
   address: string;
   /** 0 = any free port (the bridge logs the one it got). */
   port: number;
+  /** Absent: plain text (loopback only). */
+  tls?: ListenerTls;
+  /** SMTP only: client addresses that may send without AUTH, each as one account. */
+  allowWithoutAuth?: AllowWithoutAuth[];
+}
+
+export interface ListenerTls {
+  /** `implicit`: TLS from the first byte (995, 993, 465); `starttls`: plain until STLS/STARTTLS. */
+  mode: "implicit" | "starttls";
+  /** PEM: the server certificate (then any intermediates) and its private key. */
+  certificate: string;
+  key: string;
+}
+
+export interface AllowWithoutAuth {
+  /** An exact IP address, or an IPv4 network `a.b.c.d/n`. */
+  address: string;
+  /** The lower-cased key of the account in `accounts`. */
+  account: string;
 }
 
 export interface UpstreamConfig {
@@ -70,7 +90,7 @@ export interface BridgeConfig {
   failureDelayMs: number;
 }
 
-/** Reads a file named in the configuration (secret file, CA file); throws with its message. */
+/** Reads a file named in the configuration (secret, CA, TLS certificate and key); throws with its message. */
 export type ReadFile = (path: string) => string;
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -205,7 +225,7 @@ export function parseBridgeConfig(text: string, path: string, readFile: ReadFile
   if (!Array.isArray(top.listeners) || top.listeners.length === 0) {
     c.fail("listeners", "expected a list with at least one listener [{ ... }]");
   }
-  const listeners = top.listeners.map((l, i) => parseListener(c, l, `listeners[${i}]`));
+  const listeners = top.listeners.map((l, i) => parseListener(c, l, `listeners[${i}]`, readFile));
 
   const upstreamRaw = top.upstream === undefined
     ? {}
@@ -251,6 +271,16 @@ export function parseBridgeConfig(text: string, path: string, readFile: ReadFile
     accounts.set(name.toLowerCase(), { name, mailbox, passwordHash });
   }
   if (accounts.size === 0) c.fail("accounts", "expected at least one local account");
+  listeners.forEach((l, i) =>
+    l.allowWithoutAuth?.forEach((a, j) => {
+      if (!accounts.has(a.account)) {
+        c.fail(
+          `listeners[${i}].allowWithoutAuth[${j}].account`,
+          `'${shown(a.account)}' is not in accounts`,
+        );
+      }
+    })
+  );
 
   const t = top.timeouts === undefined
     ? {}
@@ -330,8 +360,13 @@ function parseCredential(c: Checker, value: unknown, readFile: ReadFile): Bridge
   };
 }
 
-function parseListener(c: Checker, value: unknown, field: string): ListenerConfig {
-  const o = c.object(value, field, ["protocol", "address", "port"]);
+function parseListener(
+  c: Checker,
+  value: unknown,
+  field: string,
+  readFile: ReadFile,
+): ListenerConfig {
+  const o = c.object(value, field, ["protocol", "address", "port", "tls", "allowWithoutAuth"]);
   const protocol = c.string(o.protocol, `${field}.protocol`).toUpperCase();
   const known: Record<string, BridgeProtocol> = {
     POP3: "POP3",
@@ -343,18 +378,117 @@ function parseListener(c: Checker, value: unknown, field: string): ListenerConfi
   };
   if (!(protocol in known)) c.fail(`${field}.protocol`, "expected POP3, IMAP or SMTP");
   const address = o.address === undefined ? "127.0.0.1" : c.string(o.address, `${field}.address`);
-  if (!isLoopback(address)) {
+  const tls = o.tls === undefined ? undefined : parseTls(c, o.tls, `${field}.tls`, readFile);
+  if (!tls && !isLoopback(address)) {
+    // Local passwords must never cross a network in plain text.
     c.fail(
-      `${field}.address`,
-      `${shown(address)} is not a loopback address; listening beyond this machine needs TLS, ` +
-        "which this version of the bridge does not have yet (use 127.0.0.1 or ::1)",
+      `${field}.tls`,
+      `${shown(address)} is not a loopback address, so the listener needs TLS: ` +
+        '"tls": { "mode": "implicit" or "starttls", "certificate": "<PEM file>", "key": "<PEM file>" }',
     );
   }
-  return {
+  const listener: ListenerConfig = {
     protocol: known[protocol],
     address,
     port: c.number(o.port, `${field}.port`, 0, 65535),
   };
+  if (tls) listener.tls = tls;
+  if (o.allowWithoutAuth !== undefined) {
+    const f = `${field}.allowWithoutAuth`;
+    if (listener.protocol !== "SMTP") c.fail(f, "only on an SMTP listener");
+    if (!Array.isArray(o.allowWithoutAuth)) {
+      c.fail(f, 'expected a list [{ "address": "<client IP>", "account": "<local user>" }]');
+    }
+    listener.allowWithoutAuth = o.allowWithoutAuth.map((entry, j) => {
+      const e = c.object(entry, `${f}[${j}]`, ["address", "account"]);
+      const client = c.string(e.address, `${f}[${j}].address`);
+      if (!isAddressPattern(client)) {
+        c.fail(
+          `${f}[${j}].address`,
+          `expected an IP address or IPv4 network (a.b.c.d/n), got '${shown(client)}'`,
+        );
+      }
+      return { address: client, account: c.string(e.account, `${f}[${j}].account`).toLowerCase() };
+    });
+  }
+  return listener;
+}
+
+function parseTls(c: Checker, value: unknown, field: string, readFile: ReadFile): ListenerTls {
+  const o = c.object(value, field, ["mode", "certificate", "key"]);
+  const mode = c.string(o.mode, `${field}.mode`).toLowerCase();
+  if (mode !== "implicit" && mode !== "starttls") {
+    c.fail(`${field}.mode`, "expected implicit (TLS from the first byte) or starttls");
+  }
+  const certFile = c.string(o.certificate, `${field}.certificate`);
+  const certificate = readOrFail(c, readFile, certFile, `${field}.certificate`);
+  let cert: X509Certificate | undefined;
+  try {
+    if (certificate.includes("-----BEGIN CERTIFICATE-----")) {
+      cert = new X509Certificate(certificate);
+    }
+  } catch {
+    // reported below
+  }
+  if (!cert) {
+    c.fail(
+      `${field}.certificate`,
+      `not a PEM certificate (-----BEGIN CERTIFICATE-----): ${shown(certFile)}`,
+    );
+  }
+  const keyFile = c.string(o.key, `${field}.key`);
+  const key = readOrFail(c, readFile, keyFile, `${field}.key`);
+  let privateKey: ReturnType<typeof createPrivateKey> | undefined;
+  try {
+    if (/-----BEGIN (RSA |EC )?PRIVATE KEY-----/.test(key)) privateKey = createPrivateKey(key);
+  } catch {
+    // reported below
+  }
+  if (!privateKey) {
+    c.fail(
+      `${field}.key`,
+      `not an unencrypted PEM private key (-----BEGIN PRIVATE KEY-----): ${shown(keyFile)}`,
+    );
+  }
+  if (!cert.checkPrivateKey(privateKey)) {
+    c.fail(`${field}.key`, `${shown(keyFile)} is not the key of ${shown(certFile)}`);
+  }
+  return { mode, certificate, key };
+}
+
+const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+
+/** An IPv4 address as a number, or undefined. */
+function ipv4(text: string): number | undefined {
+  const m = IPV4.exec(text);
+  if (!m) return undefined;
+  const parts = m.slice(1).map(Number);
+  if (parts.some((p) => p > 255)) return undefined;
+  return ((parts[0] << 24) >>> 0) + (parts[1] << 16) + (parts[2] << 8) + parts[3];
+}
+
+function isAddressPattern(text: string): boolean {
+  const [ip, bits, extra] = text.split("/");
+  if (extra !== undefined) return false;
+  if (bits !== undefined) {
+    return ipv4(ip) !== undefined && /^\d{1,2}$/.test(bits) && Number(bits) <= 32;
+  }
+  return ipv4(ip) !== undefined || (ip.includes(":") && /^[0-9a-f:.]+$/i.test(ip));
+}
+
+/**
+ * Whether the client address `peer` matches `pattern` (an exact address, or `a.b.c.d/n`).
+ * IPv6 is compared as text after lower-casing; an IPv4-mapped `::ffff:a.b.c.d` counts as IPv4.
+ */
+export function addressMatches(pattern: string, peer: string): boolean {
+  const client = peer.toLowerCase().replace(/^::ffff:(?=\d+\.)/, "");
+  const [ip, bits] = pattern.toLowerCase().split("/");
+  const a = ipv4(ip);
+  const b = ipv4(client);
+  if (a === undefined || b === undefined) return bits === undefined && ip === client;
+  const n = bits === undefined ? 32 : Number(bits);
+  const mask = n === 0 ? 0 : (~0 << (32 - n)) >>> 0;
+  return ((a & mask) >>> 0) === ((b & mask) >>> 0);
 }
 
 function parseUpstream(

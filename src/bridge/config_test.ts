@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { parseBridgeConfig } from "./config.ts";
+import { addressMatches, parseBridgeConfig } from "./config.ts";
+import { makeServerPki } from "../../test/bed/pki.ts";
 
 const HASH =
   "scrypt$16384$8$1$c2FsdHNhbHRzYWx0c2FsdA==$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g=";
@@ -78,7 +79,7 @@ Deno.test("parseBridgeConfig() names the field of each problem in one line (exit
     ],
     [
       { ...minimal(), listeners: [{ protocol: "POP3", address: "0.0.0.0", port: 1110 }] },
-      /listeners\[0\]\.address: 0\.0\.0\.0 is not a loopback address; .*needs TLS/,
+      /listeners\[0\]\.tls: 0\.0\.0\.0 is not a loopback address, so the listener needs TLS/,
     ],
     [
       { ...minimal(), accounts: { scanner: { mailbox: "box", passwordHash: HASH } } },
@@ -112,4 +113,115 @@ Deno.test("parseBridgeConfig() never puts the secret into a message", () => {
     () => parse({ ...minimal(), credential: { secret: "s3cr3t-value", certificate: "x" } }),
     (error: Error) => !error.message.includes("s3cr3t-value"),
   );
+});
+
+Deno.test("parseBridgeConfig() reads a listener's TLS certificate and key and checks they fit", async () => {
+  const pki = await makeServerPki();
+  const other = await makeServerPki(undefined, "other");
+  const read = (path: string) =>
+    path === "/etc/secret" ? "the-secret" : Deno.readTextFileSync(path);
+  const withTls = (tls: unknown, address = "0.0.0.0") =>
+    parseBridgeConfig(
+      JSON.stringify({ ...minimal(), listeners: [{ protocol: "IMAP", address, port: 993, tls }] }),
+      "bridge.json",
+      read,
+    );
+  try {
+    const c = withTls({ mode: "implicit", certificate: pki.certFile, key: pki.keyFile });
+    assert.equal(c.listeners[0].tls?.mode, "implicit");
+    assert.equal(c.listeners[0].tls?.certificate, pki.certPem);
+    assert.equal(c.listeners[0].tls?.key, pki.keyPem);
+    const loopback = { mode: "STARTTLS", certificate: pki.certFile, key: pki.keyFile };
+    assert.equal(withTls(loopback, "127.0.0.1").listeners[0].tls?.mode, "starttls");
+    const cases: [unknown, RegExp][] = [
+      [
+        { mode: "ssl", certificate: pki.certFile, key: pki.keyFile },
+        /tls\.mode: expected implicit/,
+      ],
+      [{ mode: "implicit", key: pki.keyFile }, /tls\.certificate: expected a non-empty string/],
+      [
+        { mode: "implicit", certificate: "/nope", key: pki.keyFile },
+        /tls\.certificate: file not found/,
+      ],
+      [
+        { mode: "implicit", certificate: pki.keyFile, key: pki.keyFile },
+        /tls\.certificate: not a PEM certificate/,
+      ],
+      [
+        { mode: "implicit", certificate: pki.certFile, key: pki.certFile },
+        /tls\.key: not an unencrypted PEM private key/,
+      ],
+      [
+        { mode: "implicit", certificate: pki.certFile, key: other.keyFile },
+        /tls\.key: .* is not the key of /,
+      ],
+      [
+        { mode: "implicit", certificate: pki.certFile, key: pki.keyFile, ca: "x" },
+        /tls\.ca: unknown setting/,
+      ],
+    ];
+    for (const [tls, message] of cases) {
+      assert.throws(() => withTls(tls), (error: Error & { code?: string }) => {
+        assert.match(error.message, /^-Bridge bridge\.json: listeners\[0\]\.tls\./);
+        assert.match(error.message, message);
+        assert.ok(!error.message.includes("MII"), "never the key or certificate itself");
+        assert.equal(error.code, "BRIDGE_BAD_CONFIG");
+        return true;
+      });
+    }
+  } finally {
+    await Deno.remove(pki.dir, { recursive: true });
+    await Deno.remove(other.dir, { recursive: true });
+  }
+});
+
+Deno.test("parseBridgeConfig() reads an SMTP listener's allow-list and checks its accounts", () => {
+  const smtp = (allowWithoutAuth: unknown, protocol = "SMTP") =>
+    parse({ ...minimal(), listeners: [{ protocol, port: 1587, allowWithoutAuth }] });
+  assert.equal(parse(minimal()).listeners[0].allowWithoutAuth, undefined, "off by default");
+  assert.deepEqual(
+    smtp([{ address: "192.168.1.50", account: "Scanner" }, {
+      address: "10.0.0.0/8",
+      account: "scanner",
+    }]).listeners[0].allowWithoutAuth,
+    [{ address: "192.168.1.50", account: "scanner" }, {
+      address: "10.0.0.0/8",
+      account: "scanner",
+    }],
+  );
+  const cases: [unknown, RegExp, string?][] = [
+    [
+      [{ address: "192.168.1.50", account: "printer" }],
+      /allowWithoutAuth\[0\]\.account: 'printer' is not in accounts/,
+    ],
+    [
+      [{ address: "scanner.lan", account: "scanner" }],
+      /allowWithoutAuth\[0\]\.address: expected an IP address/,
+    ],
+    [
+      [{ address: "10.0.0.0/33", account: "scanner" }],
+      /allowWithoutAuth\[0\]\.address: expected an IP address/,
+    ],
+    [{ address: "10.0.0.1" }, /allowWithoutAuth: expected a list/],
+    [
+      [{ address: "10.0.0.1", account: "scanner" }],
+      /allowWithoutAuth: only on an SMTP listener/,
+      "POP3",
+    ],
+  ];
+  for (const [list, message, protocol] of cases) {
+    assert.throws(() => smtp(list, protocol), message);
+  }
+});
+
+Deno.test("addressMatches() compares exact addresses and IPv4 networks", () => {
+  assert.ok(addressMatches("192.168.1.50", "192.168.1.50"));
+  assert.ok(!addressMatches("192.168.1.50", "192.168.1.51"));
+  assert.ok(addressMatches("192.168.1.0/24", "192.168.1.51"));
+  assert.ok(!addressMatches("192.168.1.0/24", "192.168.2.1"));
+  assert.ok(addressMatches("0.0.0.0/0", "8.8.8.8"));
+  assert.ok(addressMatches("127.0.0.1", "::ffff:127.0.0.1"), "IPv4-mapped");
+  assert.ok(addressMatches("fd00::5", "FD00::5"));
+  assert.ok(!addressMatches("fd00::5", "fd00::6"));
+  assert.ok(!addressMatches("10.0.0.0/8", "fd00::5"));
 });

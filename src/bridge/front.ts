@@ -28,11 +28,55 @@ export interface FrontOptions<U> {
   /** Failed logins after which the session is closed; default 3. */
   maxFailures?: number;
   sleep?: (ms: number) => Promise<void>;
+  /** The connection is TLS from the first byte (an implicit TLS listener). */
+  secure?: boolean;
+  /**
+   * Only on a STARTTLS listener: after the front sent its go-ahead to STLS/STARTTLS, switches
+   * the client's lines to TLS (dropping anything pipelined); false when the handshake failed.
+   */
+  startTls?: () => Promise<boolean>;
+}
+
+/**
+ * Where a session stands with TLS. On a STARTTLS listener, before the upgrade, a front offers
+ * STARTTLS and refuses every login, so no password crosses the network in plain text.
+ */
+export class FrontTls {
+  #secure: boolean;
+  readonly #startTls: (() => Promise<boolean>) | undefined;
+
+  constructor(options: Pick<FrontOptions<unknown>, "secure" | "startTls">) {
+    this.#secure = options.secure ?? false;
+    this.#startTls = options.startTls;
+  }
+
+  /** Before STARTTLS on a STARTTLS listener: offer it, refuse logins. */
+  get required(): boolean {
+    return !this.#secure && this.#startTls !== undefined;
+  }
+
+  /** What a STARTTLS command does now. */
+  get onCommand(): "upgrade" | "already active" | "unavailable" {
+    return this.#secure ? "already active" : this.#startTls ? "upgrade" : "unavailable";
+  }
+
+  /** Runs the handshake (after the go-ahead was sent); false when it failed. */
+  async upgrade(): Promise<boolean> {
+    if (!this.#startTls || !(await this.#startTls())) return false;
+    this.#secure = true;
+    return true;
+  }
 }
 
 export type FrontOutcome<U> =
   /** Logged in locally and upstream: relay from here. */
-  | { kind: "relay"; account: AccountConfig; upstream: U }
+  | {
+    kind: "relay";
+    account: AccountConfig;
+    upstream: U;
+    /** A command the front read that the relay handles first (SMTP MAIL FROM without AUTH). */
+    pending?: string;
+  }
   /** The client said goodbye (QUIT, LOGOUT) before logging in. */
   | { kind: "quit"; failures: number }
   /** The client went away (or stayed silent) before logging in. */

@@ -6,12 +6,25 @@
  * a user name exists.
  */
 import { parsePlainResponse, type PlainCredentials } from "../sasl/plain.ts";
-import { defaultSleep, type FrontLines, type FrontOptions, type FrontOutcome } from "./front.ts";
+import {
+  defaultSleep,
+  type FrontLines,
+  type FrontOptions,
+  type FrontOutcome,
+  FrontTls,
+} from "./front.ts";
 
-/** Honest: plain IMAP4rev1 on loopback (no STARTTLS, so no LOGINDISABLED), PLAIN with SASL-IR. */
+/** Honest: plain IMAP4rev1 on loopback or over TLS, PLAIN with SASL-IR. */
 export const IMAP_CAPABILITIES = "IMAP4rev1 SASL-IR AUTH=PLAIN";
-export const IMAP_GREETING =
-  `* OK [CAPABILITY ${IMAP_CAPABILITIES}] Get-IMAPAccessToken IMAP bridge ready.`;
+/** A STARTTLS listener before STARTTLS: no login at all (RFC 9051 LOGINDISABLED, no AUTH=). */
+export const IMAP_CAPABILITIES_BEFORE_TLS = "IMAP4rev1 STARTTLS LOGINDISABLED";
+export const imapGreeting = (beforeTls: boolean): string =>
+  `* OK [CAPABILITY ${
+    beforeTls ? IMAP_CAPABILITIES_BEFORE_TLS : IMAP_CAPABILITIES
+  }] Get-IMAPAccessToken IMAP bridge ready.`;
+export const IMAP_GREETING = imapGreeting(false);
+export const IMAP_TLS_REQUIRED =
+  "NO [PRIVACYREQUIRED] Logins are disabled until STARTTLS (LOGINDISABLED).";
 export const IMAP_LOGIN_FAILED = "NO [AUTHENTICATIONFAILED] Authentication failed.";
 export const IMAP_UPSTREAM_FAILED =
   "NO [UNAVAILABLE] The mail server cannot be reached right now; try again later.";
@@ -32,6 +45,7 @@ export async function imapFront<U>(
 ): Promise<FrontOutcome<U>> {
   const maxFailures = options.maxFailures ?? 3;
   const sleep = options.sleep ?? defaultSleep;
+  const tls = new FrontTls(options);
   let failures = 0;
   while (true) {
     const line = await client.readLine();
@@ -43,11 +57,12 @@ export async function imapFront<U>(
     }
     const reply = (text: string) => client.write(`${tag} ${text}`);
 
-    let credentials: Credentials | "gone" | "bad" | "cancelled" | "no";
     switch (command.toUpperCase()) {
-      case "CAPABILITY":
-        await client.write(`* CAPABILITY ${IMAP_CAPABILITIES}`, `${tag} OK CAPABILITY completed.`);
+      case "CAPABILITY": {
+        const capabilities = tls.required ? IMAP_CAPABILITIES_BEFORE_TLS : IMAP_CAPABILITIES;
+        await client.write(`* CAPABILITY ${capabilities}`, `${tag} OK CAPABILITY completed.`);
         continue;
+      }
       case "NOOP":
         await reply("OK NOOP completed.");
         continue;
@@ -55,24 +70,37 @@ export async function imapFront<U>(
         await client.write("* BYE Logging out.", `${tag} OK LOGOUT completed.`);
         return { kind: "quit", failures };
       case "STARTTLS":
-        await reply("NO STARTTLS is not available on this loopback listener.");
+        switch (tls.onCommand) {
+          case "upgrade":
+            // RFC 9051 6.2.1: the client asks for CAPABILITY again over TLS.
+            if (!(await reply("OK Begin TLS negotiation now.")) || !(await tls.upgrade())) {
+              return { kind: "gone", failures };
+            }
+            continue;
+          case "already active":
+            await reply("BAD TLS is already active.");
+            continue;
+          case "unavailable":
+            await reply("NO STARTTLS is not available on this loopback listener.");
+            continue;
+        }
         continue;
-      case "LOGIN": {
-        const args = await readArguments(client, rest);
-        if (args === "gone") return { kind: "gone", failures };
-        credentials = args === "bad" || args.length !== 2
-          ? "bad"
-          : { user: args[0], password: args[1], actingForOther: false };
-        break;
-      }
+      case "LOGIN":
       case "AUTHENTICATE":
-        credentials = await authenticatePlain(client, rest);
-        if (credentials === "gone") return { kind: "gone", failures };
+        if (tls.required) {
+          // Refused before reading any argument: no "+" for a literal or a SASL response.
+          await reply(IMAP_TLS_REQUIRED);
+          continue;
+        }
         break;
       default:
         await reply("BAD Log in first (LOGIN or AUTHENTICATE PLAIN).");
         continue;
     }
+    const credentials = command.toUpperCase() === "LOGIN"
+      ? await loginArguments(client, rest)
+      : await authenticatePlain(client, rest);
+    if (credentials === "gone") return { kind: "gone", failures };
     if (credentials === "bad") {
       await reply("BAD Invalid arguments.");
       continue;
@@ -175,6 +203,16 @@ async function readArguments(client: FrontLines, text: string): Promise<Args> {
     if (i === start) return "bad";
     args.push(rest.slice(start, i));
   }
+}
+
+/** LOGIN's user name and password (atoms, quoted strings or literals). */
+async function loginArguments(
+  client: FrontLines,
+  text: string,
+): Promise<Credentials | "gone" | "bad"> {
+  const args = await readArguments(client, text);
+  if (typeof args === "string") return args;
+  return args.length === 2 ? { user: args[0], password: args[1], actingForOther: false } : "bad";
 }
 
 /** AUTHENTICATE PLAIN with or without initial response (RFC 4959, RFC 4616). */

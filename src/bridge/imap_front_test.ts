@@ -3,10 +3,13 @@ import type { AccountConfig } from "./config.ts";
 import type { FrontLines, FrontOptions } from "./front.ts";
 import {
   IMAP_CAPABILITIES,
+  IMAP_CAPABILITIES_BEFORE_TLS,
   IMAP_GREETING,
   IMAP_LOGIN_FAILED,
+  IMAP_TLS_REQUIRED,
   IMAP_UPSTREAM_FAILED,
   imapFront,
+  imapGreeting,
 } from "./imap_front.ts";
 
 const ACCOUNT: AccountConfig = { name: "scanner", mailbox: "box@contoso.com", passwordHash: "h" };
@@ -159,4 +162,48 @@ Deno.test("imapFront() refuses commands before login, bad syntax, other mechanis
     "a9 OK NOOP completed.",
   ]);
   assert.deepEqual(events, [], "nothing checked, nothing upstream");
+});
+
+Deno.test("imapFront() on a STARTTLS listener: LOGINDISABLED, logins refused until STARTTLS", async () => {
+  const events: string[] = [];
+  const c = client([
+    "a CAPABILITY",
+    "b LOGIN scanner {9}",
+    `c AUTHENTICATE PLAIN ${plain("", "scanner", "pass word")}`,
+    "d AUTHENTICATE PLAIN",
+    "e STARTTLS",
+    "f CAPABILITY",
+    "g STARTTLS",
+    'h LOGIN scanner "pass word"',
+  ]);
+  const outcome = await imapFront(c, {
+    ...options(events),
+    startTls: () => {
+      events.push("tls");
+      return Promise.resolve(true);
+    },
+  });
+  assert.deepEqual(outcome, { kind: "relay", account: ACCOUNT, upstream: "conn" });
+  assert.deepEqual(c.got, [
+    `* CAPABILITY ${IMAP_CAPABILITIES_BEFORE_TLS}`,
+    "a OK CAPABILITY completed.",
+    `b ${IMAP_TLS_REQUIRED}`, // no "+" for the literal
+    `c ${IMAP_TLS_REQUIRED}`,
+    `d ${IMAP_TLS_REQUIRED}`, // no "+" for the response
+    "e OK Begin TLS negotiation now.",
+    `* CAPABILITY ${IMAP_CAPABILITIES}`,
+    "f OK CAPABILITY completed.",
+    "g BAD TLS is already active.",
+    "h OK Logged in.",
+  ]);
+  assert.deepEqual(events, ["tls", "check scanner", "upstream box@contoso.com"]);
+  assert.match(imapGreeting(true), /\[CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED\]/);
+  assert.equal(imapGreeting(false), IMAP_GREETING);
+});
+
+Deno.test("imapFront() ends the session when the STARTTLS handshake fails", async () => {
+  const c = client(["a STARTTLS", "b LOGIN scanner x"]);
+  const outcome = await imapFront(c, { ...options([]), startTls: () => Promise.resolve(false) });
+  assert.deepEqual(outcome, { kind: "gone", failures: 0 });
+  assert.deepEqual(c.got, ["a OK Begin TLS negotiation now."]);
 });

@@ -4,7 +4,13 @@
  * A state machine over `FrontLines`, so every rule is testable without sockets; it never
  * repeats a password and never says whether a user name exists.
  */
-import { defaultSleep, type FrontLines, type FrontOptions, type FrontOutcome } from "./front.ts";
+import {
+  defaultSleep,
+  type FrontLines,
+  type FrontOptions,
+  type FrontOutcome,
+  FrontTls,
+} from "./front.ts";
 
 export type { FrontLines, FrontOutcome, UpstreamAttempt } from "./front.ts";
 export type Pop3FrontOptions<U> = FrontOptions<U>;
@@ -20,6 +26,19 @@ export const POP3_CAPA = [
   "IMPLEMENTATION Get-IMAPAccessToken-bridge",
   ".",
 ];
+/** A STARTTLS listener before STLS: no USER (RFC 2595: no plain-text login offered yet). */
+export const POP3_CAPA_BEFORE_TLS = [
+  "+OK Capability list follows",
+  "STLS",
+  "TOP",
+  "UIDL",
+  "RESP-CODES",
+  "AUTH-RESP-CODE",
+  "IMPLEMENTATION Get-IMAPAccessToken-bridge",
+  ".",
+];
+export const POP3_TLS_REQUIRED =
+  "-ERR Send STLS first: this listener takes passwords only over TLS.";
 export const POP3_LOGIN_FAILED = "-ERR [AUTH] Authentication failed.";
 export const POP3_UPSTREAM_FAILED =
   "-ERR [SYS/TEMP] The mail server cannot be reached right now; try again later.";
@@ -32,6 +51,7 @@ export async function pop3Front<U>(
   const maxFailures = options.maxFailures ?? 3;
   const sleep = options.sleep ?? defaultSleep;
   let user: string | undefined;
+  const tls = new FrontTls(options);
   let failures = 0;
   while (true) {
     const line = await client.readLine();
@@ -41,12 +61,16 @@ export async function pop3Front<U>(
     const argument = space < 0 ? "" : line.slice(space + 1);
     switch (command) {
       case "CAPA":
-        await client.write(...POP3_CAPA);
+        await client.write(...(tls.required ? POP3_CAPA_BEFORE_TLS : POP3_CAPA));
         break;
       case "QUIT":
         await client.write("+OK Bye.");
         return { kind: "quit", failures };
       case "USER":
+        if (tls.required) {
+          await client.write(POP3_TLS_REQUIRED);
+          break;
+        }
         if (argument.trim() === "") {
           await client.write("-ERR USER needs a user name.");
           break;
@@ -55,6 +79,10 @@ export async function pop3Front<U>(
         await client.write("+OK Send the password (PASS).");
         break;
       case "PASS": {
+        if (tls.required) {
+          await client.write(POP3_TLS_REQUIRED);
+          break;
+        }
         if (user === undefined) {
           await client.write("-ERR Send USER first.");
           break;
@@ -85,7 +113,20 @@ export async function pop3Front<U>(
         await client.write("-ERR Log in with USER and PASS.");
         break;
       case "STLS":
-        await client.write("-ERR STLS is not available on this loopback listener.");
+        switch (tls.onCommand) {
+          case "upgrade":
+            // RFC 2595: the client starts over (CAPA) on the new connection; so does USER.
+            if (!(await client.write("+OK Begin TLS negotiation.")) || !(await tls.upgrade())) {
+              return { kind: "gone", failures };
+            }
+            user = undefined;
+            break;
+          case "already active":
+            await client.write("-ERR TLS is already active.");
+            break;
+          case "unavailable":
+            await client.write("-ERR STLS is not available on this loopback listener.");
+        }
         break;
       case "":
         await client.write("-ERR Empty command.");

@@ -3,7 +3,9 @@ import type { AccountConfig } from "./config.ts";
 import {
   type FrontLines,
   POP3_CAPA,
+  POP3_CAPA_BEFORE_TLS,
   POP3_LOGIN_FAILED,
+  POP3_TLS_REQUIRED,
   POP3_UPSTREAM_FAILED,
   pop3Front,
   type Pop3FrontOptions,
@@ -97,4 +99,41 @@ Deno.test("pop3Front() refuses commands before login and PASS before USER", asyn
   assert.equal(c.got.length, 5);
   for (const line of c.got) assert.match(line, /^-ERR /);
   assert.deepEqual(events, [], "nothing checked, nothing upstream");
+});
+
+Deno.test("pop3Front() on a STARTTLS listener refuses USER/PASS until STLS, then starts over", async () => {
+  const events: string[] = [];
+  const c = client(["CAPA", "USER scanner", "PASS pass word", "STLS", "CAPA", "STLS", "PASS x"]);
+  c.got.length = 0;
+  const outcome = await pop3Front(c, {
+    ...options(events),
+    startTls: () => {
+      events.push("tls");
+      return Promise.resolve(true);
+    },
+  });
+  assert.deepEqual(outcome, { kind: "gone", failures: 0 });
+  assert.deepEqual(c.got, [
+    ...POP3_CAPA_BEFORE_TLS,
+    POP3_TLS_REQUIRED,
+    POP3_TLS_REQUIRED,
+    "+OK Begin TLS negotiation.",
+    ...POP3_CAPA,
+    "-ERR TLS is already active.",
+    "-ERR Send USER first.",
+  ]);
+  assert.deepEqual(events, ["tls"], "no password check before TLS");
+});
+
+Deno.test("pop3Front() ends the session when the STLS handshake fails, and refuses STLS elsewhere", async () => {
+  const failed = client(["STLS", "USER scanner"]);
+  const outcome = await pop3Front(failed, {
+    ...options([]),
+    startTls: () => Promise.resolve(false),
+  });
+  assert.deepEqual(outcome, { kind: "gone", failures: 0 });
+  assert.deepEqual(failed.got, ["+OK Begin TLS negotiation."]);
+  const implicit = client(["STLS", "CAPA"]);
+  await pop3Front(implicit, { ...options([]), secure: true });
+  assert.deepEqual(implicit.got, ["-ERR TLS is already active.", ...POP3_CAPA]);
 });

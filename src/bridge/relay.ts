@@ -3,6 +3,7 @@
  * unchanged, until either side closes, nothing moved for `idleMs`, or `stop` fires (shutdown
  * deadline). Both connections are closed when it ends.
  */
+import type { BridgeConn } from "./conn.ts";
 
 export interface RelayOptions {
   idleMs: number;
@@ -25,8 +26,8 @@ export interface RelayResult {
 const CHUNK = 64 * 1024;
 
 export async function relay(
-  client: Deno.Conn,
-  server: Deno.Conn,
+  client: BridgeConn,
+  server: BridgeConn,
   options: RelayOptions,
 ): Promise<RelayResult> {
   const result: RelayResult = { up: 0, down: 0, end: "error" };
@@ -50,12 +51,12 @@ export async function relay(
   options.stop?.addEventListener("abort", onStop);
   if (options.stop?.aborted) onStop();
 
-  const writeAll = async (to: Deno.Conn, bytes: Uint8Array) => {
+  const writeAll = async (to: BridgeConn, bytes: Uint8Array) => {
     for (let sent = 0; sent < bytes.length;) sent += await to.write(bytes.subarray(sent));
   };
   const pump = async (
-    from: Deno.Conn,
-    to: Deno.Conn,
+    from: BridgeConn,
+    to: BridgeConn,
     first: Uint8Array | undefined,
     count: (n: number) => void,
     closed: RelayEnd,

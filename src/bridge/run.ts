@@ -82,10 +82,12 @@ export async function runBridge(config: BridgeConfig, env: BridgeEnvironment): P
   const credential = await credentialOf(config);
   const tokens = tokenSourceOf(config, credential);
   const bridge: RunningBridge = startBridge(config, { tokens, log: env.log });
-  for (const a of bridge.addresses) {
+  for (const [i, a] of bridge.addresses.entries()) {
     const upstream = config.upstream[a.protocol];
+    const tls = config.listeners[i].tls;
+    const mode = tls ? ` (${tls.mode === "implicit" ? "implicit TLS" : "STARTTLS"})` : "";
     env.log(
-      `bridge: listening for ${a.protocol} on ${a.hostname}:${a.port}, relaying to ` +
+      `bridge: listening for ${a.protocol} on ${a.hostname}:${a.port}${mode}, relaying to ` +
         `${upstream.host}:${upstream.port} for ${config.accounts.size} local account(s)`,
     );
   }

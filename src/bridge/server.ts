@@ -2,15 +2,28 @@
  * The bridge's listeners and sessions: accepts clients, runs each session (local login, upstream
  * login, relay), writes one log line per session, and shuts down cleanly: `shutdown()` stops
  * accepting at once, lets open sessions finish, and closes those still open after the deadline.
+ * A listener is plain (loopback only), implicit TLS (`acceptTls` at once) or STARTTLS (plain
+ * until the client's STLS/STARTTLS, then `acceptTls`); the session code is the same for all three.
+ * Not `Deno.listenTls` for implicit TLS: a Deno TLS connection closed during its handshake keeps
+ * the TCP socket open (Deno 2.9.6), so a client that never starts the handshake would hold a
+ * socket for good; over `acceptTls` the idle limit closes it like any other silent client.
  */
+import { createSecureContext, type SecureContext } from "node:tls";
 import { ConnectionError, toToolError } from "../errors.ts";
-import type { AccountConfig, BridgeConfig, BridgeProtocol, ListenerConfig } from "./config.ts";
+import {
+  type AccountConfig,
+  addressMatches,
+  type BridgeConfig,
+  type BridgeProtocol,
+  type ListenerConfig,
+} from "./config.ts";
+import { acceptTls, type BridgeConn } from "./conn.ts";
 import { ClientLines } from "./client_lines.ts";
-import type { FrontLines, FrontOptions, FrontOutcome } from "./front.ts";
-import { IMAP_GREETING, imapFront } from "./imap_front.ts";
+import type { FrontLines, FrontOutcome } from "./front.ts";
+import { imapFront, imapGreeting } from "./imap_front.ts";
 import { verifyPassword } from "./password.ts";
 import { POP3_GREETING, pop3Front } from "./pop3_front.ts";
-import { SMTP_GREETING, smtpFront } from "./smtp_front.ts";
+import { SMTP_GREETING, smtpFront, type SmtpFrontOptions } from "./smtp_front.ts";
 import { smtpRelay } from "./smtp_relay.ts";
 import {
   openSmtpUpstream,
@@ -27,17 +40,23 @@ type Upstream =
   | { kind: "bytes"; connection: UpstreamConnection }
   | { kind: "smtp"; transport: DetachableTransport };
 
-/** Each protocol's greeting and state machine before the relay. */
+/**
+ * Each protocol's greeting (IMAP's lists what works before STARTTLS) and state machine; all get
+ * the SMTP front's options (FrontOptions plus the allow-list account), the others ignore the extra.
+ */
 const FRONTS: Record<
   BridgeProtocol,
   {
-    greeting: string;
-    front: (client: FrontLines, options: FrontOptions<Upstream>) => Promise<FrontOutcome<Upstream>>;
+    greeting: (beforeTls: boolean) => string;
+    front: (
+      client: FrontLines,
+      options: SmtpFrontOptions<Upstream>,
+    ) => Promise<FrontOutcome<Upstream>>;
   }
 > = {
-  POP3: { greeting: POP3_GREETING, front: pop3Front },
-  IMAP: { greeting: IMAP_GREETING, front: imapFront },
-  SMTP: { greeting: SMTP_GREETING, front: smtpFront },
+  POP3: { greeting: () => POP3_GREETING, front: pop3Front },
+  IMAP: { greeting: imapGreeting, front: imapFront },
+  SMTP: { greeting: () => SMTP_GREETING, front: smtpFront },
 };
 
 export interface BridgeDeps {
@@ -66,10 +85,14 @@ export function startBridge(config: BridgeConfig, deps: BridgeDeps): RunningBrid
   const sessions = new Set<Promise<void>>();
   const stop = new AbortController();
   const loops = listeners.map(async (listener, i) => {
-    const protocol = config.listeners[i].protocol;
+    const l = config.listeners[i];
+    // One TLS context per TLS listener, made once (the key was checked with the config).
+    const context = l.tls
+      ? createSecureContext({ cert: l.tls.certificate, key: l.tls.key })
+      : undefined;
     try {
       for await (const conn of listener) {
-        const session = runSession(protocol, conn, config, deps, stop.signal).catch((error) => {
+        const session = runSession(l, context, conn, config, deps, stop.signal).catch((error) => {
           deps.log(`bridge: internal error in a session: ${toToolError(error).message}`);
         });
         sessions.add(session);
@@ -120,25 +143,46 @@ function listen(l: ListenerConfig): Deno.Listener {
   }
 }
 
-function peerOf(conn: Deno.Conn): string {
-  const addr = conn.remoteAddr as Deno.NetAddr;
+function peerOf(addr: Deno.NetAddr): string {
   return addr.hostname.includes(":")
     ? `[${addr.hostname}]:${addr.port}`
     : `${addr.hostname}:${addr.port}`;
 }
 
 async function runSession(
-  protocol: BridgeProtocol,
-  conn: Deno.Conn,
+  listener: ListenerConfig,
+  context: SecureContext | undefined,
+  raw: Deno.Conn,
   config: BridgeConfig,
   deps: BridgeDeps,
   stop: AbortSignal,
 ): Promise<void> {
   const started = performance.now();
-  const peer = peerOf(conn);
+  const protocol = listener.protocol;
+  const remote = raw.remoteAddr as Deno.NetAddr;
+  const peer = peerOf(remote);
+  /** The client's connection: `raw`, or its TLS (implicit, or after STARTTLS). */
+  let conn: BridgeConn = raw;
+  let secure = false;
   // SMTP's relay reads the message as lines too: room for long ones.
   const client = new ClientLines(conn, config.timeouts.idleMs, protocol === "SMTP" ? 65536 : 1024);
   const onStop = () => closeQuietly(conn);
+  /** The TLS handshake within the idle time; then the session goes on over TLS. */
+  const startTls = async (tls: SecureContext): Promise<boolean> => {
+    try {
+      conn = await acceptTls(raw, tls, config.timeouts.idleMs);
+    } catch {
+      client.ended = "TLS handshake failed";
+      return false;
+    }
+    client.switchTo(conn);
+    secure = true;
+    return true;
+  };
+  // A device on the SMTP allow-list sends as its account without AUTH.
+  const allowed = listener.allowWithoutAuth?.find((a) =>
+    addressMatches(a.address, remote.hostname)
+  );
   stop.addEventListener("abort", onStop);
   let account: AccountConfig | undefined;
   let result = "closed";
@@ -147,9 +191,17 @@ async function runSession(
   const upstream = config.upstream[protocol];
   const { greeting, front } = FRONTS[protocol];
   try {
-    if (!(await client.write(greeting))) return;
+    if (listener.tls?.mode === "implicit" && context && !(await startTls(context))) {
+      result = `client ${client.ended}`;
+      return;
+    }
+    const beforeTls = listener.tls?.mode === "starttls";
+    if (!(await client.write(greeting(beforeTls)))) return;
     const outcome = await front(client, {
       failureDelayMs: config.failureDelayMs,
+      secure,
+      withoutAuth: allowed && config.accounts.get(allowed.account),
+      startTls: beforeTls && context ? () => startTls(context) : undefined,
       async checkLogin(user, password) {
         const found = config.accounts.get(user.toLowerCase());
         const ok = await verifyPassword(password, found?.passwordHash);
@@ -183,9 +235,14 @@ async function runSession(
           const onStopSmtp = () => transport.close();
           stop.addEventListener("abort", onStopSmtp);
           try {
-            const r = await smtpRelay(client, smtpUpstreamOf(transport), account.mailbox);
+            const r = await smtpRelay(client, smtpUpstreamOf(transport), account.mailbox, {
+              secure,
+              pending: outcome.pending,
+            });
             result = `relayed (${r.end}, ${r.messages} message(s)` +
-              (r.refusedSenders > 0 ? `, ${r.refusedSenders} sender(s) refused` : "") + ")";
+              (r.refusedSenders > 0 ? `, ${r.refusedSenders} sender(s) refused` : "") +
+              // For the audit: this session skipped AUTH by its address.
+              (outcome.pending !== undefined ? ", without AUTH by allowWithoutAuth" : "") + ")";
           } finally {
             stop.removeEventListener("abort", onStopSmtp);
             transport.close();
@@ -229,7 +286,8 @@ async function runSession(
         account?.mailbox ?? "-"
       } ` +
         `upstream=${upstream.host}:${upstream.port} result=${result} ` +
-        `bytes_in=${client.bytesIn + up} bytes_out=${client.bytesOut + down} ms=${ms}`,
+        `bytes_in=${client.bytesIn + up} bytes_out=${client.bytesOut + down} ms=${ms}` +
+        (listener.tls ? ` tls=${secure ? listener.tls.mode : "none"}` : ""),
     );
   }
 }
@@ -238,7 +296,7 @@ function oneLine(text: string): string {
   return text.replace(/[\r\n]+/g, " ").slice(0, 300);
 }
 
-function closeQuietly(conn: Deno.Conn): void {
+function closeQuietly(conn: BridgeConn): void {
   try {
     conn.close();
   } catch {

@@ -2,24 +2,56 @@
  * The bridge's SMTP server side before the session is relayed: its own greeting and EHLO
  * (AUTH PLAIN LOGIN), AUTH checked locally, and only after a local login succeeded the upstream
  * login (`openUpstream`); then `235` and the caller relays (`smtp_relay.ts`). Nothing is
- * relayed for a client that has not logged in. A state machine over `FrontLines`; it never
- * repeats a password and never says whether a user name exists.
+ * relayed for a client that has not logged in, except for a device on the listener's
+ * allow-list (`withoutAuth`): its `MAIL FROM:<the account's mailbox>` starts the upstream login
+ * as that account. A state machine over `FrontLines`; it never repeats a password and never
+ * says whether a user name exists.
  */
 import { decodeSaslResponse, parsePlainResponse, type PlainCredentials } from "../sasl/plain.ts";
-import { defaultSleep, type FrontLines, type FrontOptions, type FrontOutcome } from "./front.ts";
+import type { AccountConfig } from "./config.ts";
+import {
+  defaultSleep,
+  type FrontLines,
+  type FrontOptions,
+  type FrontOutcome,
+  FrontTls,
+} from "./front.ts";
 
 export const SMTP_HOST = "localhost";
 export const SMTP_GREETING = `220 ${SMTP_HOST} ESMTP Get-IMAPAccessToken SMTP bridge ready`;
-/** Honest: no STARTTLS on loopback, no PIPELINING or CHUNKING (the relay checks each command). */
+/** Honest: no PIPELINING or CHUNKING (the relay checks each command); STARTTLS only before TLS. */
 export const SMTP_EHLO = [
   `250-${SMTP_HOST} Get-IMAPAccessToken SMTP bridge`,
   "250-AUTH PLAIN LOGIN",
   "250 ENHANCEDSTATUSCODES",
 ];
+/** A STARTTLS listener before STARTTLS: no AUTH offered (RFC 4954 section 4: not in plain text). */
+export const SMTP_EHLO_BEFORE_TLS = [
+  `250-${SMTP_HOST} Get-IMAPAccessToken SMTP bridge`,
+  "250-STARTTLS",
+  "250 ENHANCEDSTATUSCODES",
+];
+export const SMTP_TLS_REQUIRED = "530 5.7.0 Must issue a STARTTLS command first";
 export const SMTP_LOGIN_FAILED = "535 5.7.8 Authentication credentials invalid";
 export const SMTP_UPSTREAM_FAILED =
   "454 4.7.0 The mail server cannot be reached right now; try again later.";
 export const SMTP_AUTH_REQUIRED = "530 5.7.0 Authentication required";
+
+export interface SmtpFrontOptions<U> extends FrontOptions<U> {
+  /** The account of a client on the listener's allow-list: it may send without AUTH. */
+  withoutAuth?: AccountConfig;
+}
+
+const MAIL_FROM = /^MAIL FROM:\s*<([^<>]*)>(?: .*)?$/i;
+
+/** The sender of a `MAIL FROM:<address> [parameters]` line; undefined when malformed. */
+export function senderOf(line: string): string | undefined {
+  return MAIL_FROM.exec(line)?.[1];
+}
+
+/** The reply to a MAIL FROM that is not the account's mailbox (never sent upstream). */
+export const onlyAs = (mailbox: string): string =>
+  `550 5.7.1 This account may send only as <${mailbox}>`;
 
 type Credentials = PlainCredentials;
 type AuthResult = Credentials | "gone" | { reply: string };
@@ -27,10 +59,11 @@ type AuthResult = Credentials | "gone" | { reply: string };
 /** Runs the session from after the greeting until the relay can start or the session ends. */
 export async function smtpFront<U>(
   client: FrontLines,
-  options: FrontOptions<U>,
+  options: SmtpFrontOptions<U>,
 ): Promise<FrontOutcome<U>> {
   const maxFailures = options.maxFailures ?? 3;
   const sleep = options.sleep ?? defaultSleep;
+  const tls = new FrontTls(options);
   let failures = 0;
   while (true) {
     const line = await client.readLine();
@@ -38,7 +71,7 @@ export async function smtpFront<U>(
     const [verb, ...args] = line.split(" ");
     switch (verb.toUpperCase()) {
       case "EHLO":
-        await client.write(...SMTP_EHLO);
+        await client.write(...(tls.required ? SMTP_EHLO_BEFORE_TLS : SMTP_EHLO));
         continue;
       case "HELO":
         await client.write(`250 ${SMTP_HOST}`);
@@ -51,15 +84,40 @@ export async function smtpFront<U>(
         await client.write("221 2.0.0 Bye");
         return { kind: "quit", failures };
       case "STARTTLS":
-        await client.write("502 5.5.1 STARTTLS is not available on this loopback listener.");
+        switch (tls.onCommand) {
+          case "upgrade":
+            // RFC 3207: the client starts over with EHLO; nothing it said before counts.
+            if (!(await client.write("220 2.0.0 Ready to start TLS")) || !(await tls.upgrade())) {
+              return { kind: "gone", failures };
+            }
+            continue;
+          case "already active":
+            await client.write("503 5.5.1 TLS is already active");
+            continue;
+          case "unavailable":
+            await client.write("502 5.5.1 STARTTLS is not available on this loopback listener.");
+            continue;
+        }
         continue;
-      case "AUTH":
-        break;
       case "":
         await client.write("500 5.5.2 Empty command");
         continue;
+      case "AUTH":
+        if (tls.required) {
+          await client.write(SMTP_TLS_REQUIRED);
+          continue;
+        }
+        break;
+      case "MAIL":
+        if (!tls.required && options.withoutAuth) {
+          const outcome = await sendWithoutAuth(client, options, options.withoutAuth, line);
+          if (outcome) return outcome;
+          continue;
+        }
+        await client.write(tls.required ? SMTP_TLS_REQUIRED : SMTP_AUTH_REQUIRED);
+        continue;
       default:
-        await client.write(SMTP_AUTH_REQUIRED);
+        await client.write(tls.required ? SMTP_TLS_REQUIRED : SMTP_AUTH_REQUIRED);
         continue;
     }
     const auth = await authenticate(client, args);
@@ -89,6 +147,35 @@ export async function smtpFront<U>(
     await client.write("235 2.7.0 Authentication successful");
     return { kind: "relay", account, upstream: attempt.upstream };
   }
+}
+
+/**
+ * MAIL FROM from a client on the allow-list: the upstream login happens now, as the mapped
+ * account, and only for its own mailbox (so a session that sends nothing costs no upstream
+ * login). Undefined when the session goes on in the front.
+ */
+async function sendWithoutAuth<U>(
+  client: FrontLines,
+  options: FrontOptions<U>,
+  account: AccountConfig,
+  line: string,
+): Promise<FrontOutcome<U> | undefined> {
+  const sender = senderOf(line);
+  if (sender === undefined) {
+    await client.write("501 5.5.4 Syntax: MAIL FROM:<address>");
+    return undefined;
+  }
+  if (sender.toLowerCase() !== account.mailbox.toLowerCase()) {
+    await client.write(onlyAs(account.mailbox));
+    return undefined;
+  }
+  const attempt = await options.openUpstream(account);
+  if (!attempt.ok) {
+    await client.write(SMTP_UPSTREAM_FAILED);
+    return { kind: "upstream-failed", account, reason: attempt.reason };
+  }
+  // The relay sends this MAIL FROM upstream and answers it.
+  return { kind: "relay", account, upstream: attempt.upstream, pending: line };
 }
 
 /** AUTH PLAIN / AUTH LOGIN (RFC 4954), with or without initial response. */

@@ -4,7 +4,9 @@ import type { FrontLines, FrontOptions } from "./front.ts";
 import {
   SMTP_AUTH_REQUIRED,
   SMTP_EHLO,
+  SMTP_EHLO_BEFORE_TLS,
   SMTP_LOGIN_FAILED,
+  SMTP_TLS_REQUIRED,
   SMTP_UPSTREAM_FAILED,
   smtpFront,
 } from "./smtp_front.ts";
@@ -142,5 +144,82 @@ Deno.test("smtpFront() relays nothing for a client that has not logged in", asyn
     "250 localhost",
     "250 2.0.0 OK",
   ]);
+  assert.deepEqual(events, []);
+});
+
+Deno.test("smtpFront() on a STARTTLS listener offers AUTH only after STARTTLS", async () => {
+  const events: string[] = [];
+  const c = client([
+    "EHLO printer",
+    `AUTH PLAIN ${plain("", "scanner", "pass word")}`,
+    "MAIL FROM:<box@contoso.com>",
+    "STARTTLS",
+    "EHLO printer",
+    "STARTTLS",
+    `AUTH PLAIN ${plain("", "scanner", "pass word")}`,
+  ]);
+  const outcome = await smtpFront(c, {
+    ...options(events),
+    startTls: () => {
+      events.push("tls");
+      return Promise.resolve(true);
+    },
+  });
+  assert.deepEqual(outcome, { kind: "relay", account: ACCOUNT, upstream: "conn" });
+  assert.deepEqual(c.got, [
+    ...SMTP_EHLO_BEFORE_TLS,
+    SMTP_TLS_REQUIRED,
+    SMTP_TLS_REQUIRED,
+    "220 2.0.0 Ready to start TLS",
+    ...SMTP_EHLO,
+    "503 5.5.1 TLS is already active",
+    "235 2.7.0 Authentication successful",
+  ]);
+  assert.equal(SMTP_TLS_REQUIRED, "530 5.7.0 Must issue a STARTTLS command first");
+  assert.deepEqual(events, ["tls", "check scanner", "upstream box@contoso.com"]);
+});
+
+Deno.test("smtpFront() lets an allow-listed client send as its account without AUTH", async () => {
+  const events: string[] = [];
+  const c = client([
+    "EHLO scanner",
+    "MAIL FROM:<boss@contoso.com>",
+    "MAIL FROM:box",
+    "MAIL FROM:<BOX@contoso.com> SIZE=100",
+  ]);
+  const outcome = await smtpFront(c, { ...options(events), withoutAuth: ACCOUNT });
+  assert.deepEqual(outcome, {
+    kind: "relay",
+    account: ACCOUNT,
+    upstream: "conn",
+    pending: "MAIL FROM:<BOX@contoso.com> SIZE=100",
+  });
+  assert.deepEqual(c.got, [
+    ...SMTP_EHLO,
+    "550 5.7.1 This account may send only as <box@contoso.com>",
+    "501 5.5.4 Syntax: MAIL FROM:<address>",
+  ]);
+  assert.deepEqual(events, ["upstream box@contoso.com"], "upstream only for its own mailbox");
+
+  const down = client(["MAIL FROM:<box@contoso.com>"]);
+  const failed = await smtpFront(down, { ...options([], "down"), withoutAuth: ACCOUNT });
+  assert.deepEqual(failed, { kind: "upstream-failed", account: ACCOUNT, reason: "TIMEOUT" });
+  assert.deepEqual(down.got, [SMTP_UPSTREAM_FAILED]);
+});
+
+Deno.test("smtpFront() without the allow-list: MAIL FROM gets 530, no upstream connection", async () => {
+  const events: string[] = [];
+  const c = client(["MAIL FROM:<box@contoso.com>", "RCPT TO:<a@b.c>"]);
+  await smtpFront(c, options(events));
+  assert.deepEqual(c.got, [SMTP_AUTH_REQUIRED, SMTP_AUTH_REQUIRED]);
+  assert.deepEqual(events, []);
+  // On a STARTTLS listener an allow-listed device must start TLS first, too.
+  const before = client(["MAIL FROM:<box@contoso.com>"]);
+  await smtpFront(before, {
+    ...options(events),
+    withoutAuth: ACCOUNT,
+    startTls: () => Promise.resolve(true),
+  });
+  assert.deepEqual(before.got, [SMTP_TLS_REQUIRED]);
   assert.deepEqual(events, []);
 });

@@ -6,7 +6,7 @@
  * comes back; the message after `354` goes through line by line up to the final `.`.
  */
 import type { FrontLines } from "./front.ts";
-import { SMTP_EHLO, SMTP_HOST } from "./smtp_front.ts";
+import { onlyAs, senderOf, SMTP_EHLO, SMTP_HOST } from "./smtp_front.ts";
 
 /** The upstream SMTP session after its login (a LineTransport in production). */
 export interface SmtpUpstream {
@@ -27,12 +27,19 @@ export interface SmtpRelayResult {
 }
 
 export const SMTP_UPSTREAM_LOST = "421 4.4.2 The connection to the mail server was lost.";
-const MAIL_FROM = /^MAIL FROM:\s*<([^<>]*)>(?: .*)?$/i;
+
+export interface SmtpRelayOptions {
+  /** The client's connection is TLS (implicit, or after STARTTLS). */
+  secure?: boolean;
+  /** A command the front already read, handled first (MAIL FROM of an allow-listed device). */
+  pending?: string;
+}
 
 export async function smtpRelay(
   client: FrontLines,
   upstream: SmtpUpstream,
   mailbox: string,
+  options: SmtpRelayOptions = {},
 ): Promise<SmtpRelayResult> {
   const result: SmtpRelayResult = { end: "client closed", messages: 0, refusedSenders: 0 };
   const forward = async (line: string): Promise<string[]> => {
@@ -41,9 +48,11 @@ export async function smtpRelay(
     await client.write(...reply);
     return reply;
   };
+  let pending = options.pending;
   try {
     while (true) {
-      const line = await client.readLine();
+      const line = pending ?? await client.readLine();
+      pending = undefined;
       if (line === null) {
         await upstream.send("QUIT").catch(() => {});
         return result;
@@ -61,20 +70,22 @@ export async function smtpRelay(
           await client.write("503 5.5.1 Already authenticated");
           break;
         case "STARTTLS":
-          await client.write("502 5.5.1 STARTTLS is not available on this loopback listener.");
+          await client.write(
+            options.secure
+              ? "503 5.5.1 TLS is already active"
+              : "502 5.5.1 STARTTLS is not available on this loopback listener.",
+          );
           break;
         case "BDAT":
           await client.write("502 5.5.1 BDAT is not supported here; use DATA");
           break;
         case "MAIL": {
-          const from = MAIL_FROM.exec(line);
-          if (!from) {
+          const from = senderOf(line);
+          if (from === undefined) {
             await client.write("501 5.5.4 Syntax: MAIL FROM:<address>");
-          } else if (from[1].toLowerCase() !== mailbox.toLowerCase()) {
+          } else if (from.toLowerCase() !== mailbox.toLowerCase()) {
             result.refusedSenders++;
-            await client.write(
-              `550 5.7.1 This account may send only as <${mailbox}>`,
-            );
+            await client.write(onlyAs(mailbox));
           } else {
             await forward(line);
           }

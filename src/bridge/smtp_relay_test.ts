@@ -107,3 +107,19 @@ Deno.test("smtpRelay() answers 421 when the server is lost", async () => {
   assert.equal(result.end, "server error");
   assert.deepEqual(c.got, [SMTP_UPSTREAM_LOST]);
 });
+
+Deno.test("smtpRelay() handles the front's pending MAIL FROM first, and knows TLS is up", async () => {
+  const c = client(["STARTTLS", "QUIT"]);
+  const u = upstream([["250 2.1.0 Sender OK"], ["221 2.0.0 Bye"]]);
+  const result = await smtpRelay(c, u, MAILBOX, {
+    secure: true,
+    pending: `MAIL FROM:<${MAILBOX}>`,
+  });
+  assert.equal(result.end, "quit");
+  assert.deepEqual(u.sent, [`MAIL FROM:<${MAILBOX}>`, "QUIT"]);
+  assert.deepEqual(c.got, [
+    "250 2.1.0 Sender OK",
+    "503 5.5.1 TLS is already active",
+    "221 2.0.0 Bye",
+  ]);
+});

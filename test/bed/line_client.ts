@@ -65,6 +65,17 @@ export class LineClient {
     }
   }
 
+  /**
+   * Starts TLS on the connection (after the server's go-ahead to STLS/STARTTLS), trusting
+   * `caPem` for `localhost`. Whatever was received but not read yet stays unread.
+   */
+  async startTls(caPem: string): Promise<void> {
+    assert.equal(this.#read, null, "no read may be pending when TLS starts");
+    assert.ok(!("handshake" in this.conn), "a plain TCP connection (LineClient.tcp)");
+    const tcp = this.conn as Deno.TcpConn;
+    this.conn = await Deno.startTls(tcp, { hostname: "localhost", caCerts: [caPem] });
+  }
+
   send(line: string): Promise<void> {
     return this.raw(line + "\r\n");
   }

@@ -1,0 +1,95 @@
+import assert from "node:assert/strict";
+import { createSecureContext } from "node:tls";
+import { acceptTls, type BridgeConn } from "./conn.ts";
+import { makeServerPki, type ServerPki } from "../../test/bed/pki.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** A client that starts TLS after a plain line, and the server's upgraded side of it. */
+async function pair(pki: ServerPki, timeoutMs = 5000) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  const [plain, raw] = await Promise.all([
+    Deno.connect({ hostname: "127.0.0.1", port }),
+    listener.accept(),
+  ]);
+  listener.close();
+  const context = createSecureContext({ cert: pki.certPem, key: pki.keyPem });
+  const [client, server] = await Promise.all([
+    Deno.startTls(plain, { hostname: "localhost", caCerts: [pki.caPem] }),
+    acceptTls(raw, context, timeoutMs),
+  ]);
+  return { client, server };
+}
+
+async function readText(conn: BridgeConn | Deno.Conn): Promise<string | null> {
+  const buffer = new Uint8Array(100);
+  const n = await conn.read(buffer);
+  return n === null ? null : decoder.decode(buffer.subarray(0, n));
+}
+
+Deno.test("acceptTls() upgrades a server connection: both ways, end of stream, close", async () => {
+  const pki = await makeServerPki();
+  try {
+    const { client, server } = await pair(pki);
+    await client.write(encoder.encode("hello over TLS\r\n"));
+    assert.equal(await readText(server), "hello over TLS\r\n");
+    assert.equal(await server.write(encoder.encode("+OK\r\n")), 5);
+    assert.equal(await readText(client), "+OK\r\n");
+    // A read larger than the buffer comes in pieces.
+    await client.write(encoder.encode("0123456789"));
+    const small = new Uint8Array(4);
+    assert.equal(await server.read(small), 4);
+    assert.equal(decoder.decode(small), "0123");
+    assert.equal(await readText(server), "456789");
+    client.close();
+    assert.equal(await readText(server), null, "the client's close is the end of the stream");
+    server.close();
+    server.close(); // twice is fine
+    await assert.rejects(server.write(encoder.encode("x")));
+  } finally {
+    await Deno.remove(pki.dir, { recursive: true });
+  }
+});
+
+Deno.test("acceptTls() close() fails a pending read and sends close_notify", async () => {
+  const pki = await makeServerPki();
+  try {
+    const { client, server } = await pair(pki);
+    const pending = readText(server);
+    server.close();
+    await assert.rejects(pending);
+    assert.equal(await readText(client), null, "a clean TLS end for the client");
+    client.close();
+  } finally {
+    await Deno.remove(pki.dir, { recursive: true });
+  }
+});
+
+Deno.test("acceptTls() throws on a client that does not speak TLS, and on a silent one", async () => {
+  const pki = await makeServerPki();
+  const context = createSecureContext({ cert: pki.certPem, key: pki.keyPem });
+  try {
+    for (const send of ["USER scanner\r\n", ""]) {
+      const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      const port = (listener.addr as Deno.NetAddr).port;
+      const [plain, raw] = await Promise.all([
+        Deno.connect({ hostname: "127.0.0.1", port }),
+        listener.accept(),
+      ]);
+      listener.close();
+      if (send) await plain.write(encoder.encode(send));
+      await assert.rejects(acceptTls(raw, context, 300));
+      // The TCP connection is closed too (no socket left behind).
+      const closed = await plain.read(new Uint8Array(4096)).then(
+        (n) => n === null || n > 0, // EOF, or a TLS alert before it
+        () => true,
+      );
+      assert.ok(closed);
+      plain.close();
+    }
+  } finally {
+    await Deno.remove(pki.dir, { recursive: true });
+  }
+});
