@@ -2,12 +2,15 @@
  * The bridge's listeners and sessions: accepts clients, runs each session (local login, upstream
  * login, relay), writes one log line per session, and shuts down cleanly: `shutdown()` stops
  * accepting at once, lets open sessions finish, and closes those still open after the deadline.
+ * Every session ends within `timeouts.sessionMs` of its start, and failed local logins are
+ * slowed per client address across sessions (`login_limiter.ts`) and logged.
  */
 import { ConnectionError, toToolError } from "../errors.ts";
 import type { AccountConfig, BridgeConfig, BridgeProtocol, ListenerConfig } from "./config.ts";
 import { ClientLines } from "./client_lines.ts";
 import type { FrontLines, FrontOptions, FrontOutcome } from "./front.ts";
 import { IMAP_GREETING, imapFront } from "./imap_front.ts";
+import { LoginLimiter } from "./login_limiter.ts";
 import { verifyPassword } from "./password.ts";
 import { POP3_GREETING, pop3Front } from "./pop3_front.ts";
 import { SMTP_GREETING, smtpFront } from "./smtp_front.ts";
@@ -21,6 +24,7 @@ import {
 import type { DetachableTransport } from "../mail/tls_transport.ts";
 import { relay } from "./relay.ts";
 import type { TokenSource } from "./token_source.ts";
+import { shown } from "../text.ts";
 
 /** After the upstream login: a byte pipe (POP3, IMAP) or SMTP's checked relay. */
 type Upstream =
@@ -65,13 +69,16 @@ export function startBridge(config: BridgeConfig, deps: BridgeDeps): RunningBrid
   }
   const sessions = new Set<Promise<void>>();
   const stop = new AbortController();
+  const limiter = new LoginLimiter({ baseDelayMs: config.failureDelayMs });
   const loops = listeners.map(async (listener, i) => {
     const protocol = config.listeners[i].protocol;
     try {
       for await (const conn of listener) {
-        const session = runSession(protocol, conn, config, deps, stop.signal).catch((error) => {
-          deps.log(`bridge: internal error in a session: ${toToolError(error).message}`);
-        });
+        const session = runSession(protocol, conn, config, deps, stop.signal, limiter).catch(
+          (error) => {
+            deps.log(`bridge: internal error in a session: ${toToolError(error).message}`);
+          },
+        );
         sessions.add(session);
         session.finally(() => sessions.delete(session));
       }
@@ -127,19 +134,44 @@ function peerOf(conn: Deno.Conn): string {
     : `${addr.hostname}:${addr.port}`;
 }
 
+/** Waits `ms`, or less when `stop` fires (the shutdown deadline must not wait for it). */
+function sleepUnless(ms: number, stop: AbortSignal): Promise<void> {
+  if (ms <= 0 || stop.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      stop.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    stop.addEventListener("abort", done);
+  });
+}
+
 async function runSession(
   protocol: BridgeProtocol,
   conn: Deno.Conn,
   config: BridgeConfig,
   deps: BridgeDeps,
   stop: AbortSignal,
+  limiter: LoginLimiter,
 ): Promise<void> {
   const started = performance.now();
   const peer = peerOf(conn);
+  const address = (conn.remoteAddr as Deno.NetAddr).hostname;
   // SMTP's relay reads the message as lines too: room for long ones.
   const client = new ClientLines(conn, config.timeouts.idleMs, protocol === "SMTP" ? 65536 : 1024);
   const onStop = () => closeQuietly(conn);
   stop.addEventListener("abort", onStop);
+  // The whole session's time: closes the client (and, for SMTP, the upstream) when it is up;
+  // the byte relay gets what is left and ends itself ("session limit").
+  let expired = false;
+  let onExpiry: (() => void) | undefined;
+  const sessionTimer = setTimeout(() => {
+    expired = true;
+    closeQuietly(conn);
+    onExpiry?.();
+  }, config.timeouts.sessionMs);
   let account: AccountConfig | undefined;
   let result = "closed";
   let up = 0;
@@ -149,11 +181,21 @@ async function runSession(
   try {
     if (!(await client.write(greeting))) return;
     const outcome = await front(client, {
-      failureDelayMs: config.failureDelayMs,
+      // The delay grows with the client address's failures across sessions: checkLogin waits.
+      failureDelayMs: 0,
       async checkLogin(user, password) {
         const found = config.accounts.get(user.toLowerCase());
         const ok = await verifyPassword(password, found?.passwordHash);
-        return ok ? found : undefined;
+        if (ok) return found;
+        const failed = limiter.failed(address);
+        deps.log(
+          `bridge: ${protocol} ${peer} failed login user=${JSON.stringify(shown(user, 64))}: ` +
+            `${failed.failures} failure(s) from ${address} within ${
+              Math.round(limiter.forgetMs / 60_000)
+            } min of each other; answered after ${failed.delayMs / 1000} s`,
+        );
+        await sleepUnless(failed.delayMs, stop);
+        return undefined;
       },
       async openUpstream(a) {
         const target = {
@@ -182,9 +224,11 @@ async function runSession(
           const transport = outcome.upstream.transport;
           const onStopSmtp = () => transport.close();
           stop.addEventListener("abort", onStopSmtp);
+          onExpiry = onStopSmtp;
+          if (expired) onStopSmtp();
           try {
             const r = await smtpRelay(client, smtpUpstreamOf(transport), account.mailbox);
-            result = `relayed (${r.end}, ${r.messages} message(s)` +
+            result = `relayed (${expired ? "session limit" : r.end}, ${r.messages} message(s)` +
               (r.refusedSenders > 0 ? `, ${r.refusedSenders} sender(s) refused` : "") + ")";
           } finally {
             stop.removeEventListener("abort", onStopSmtp);
@@ -193,16 +237,18 @@ async function runSession(
           break;
         }
         stop.removeEventListener("abort", onStop);
+        clearTimeout(sessionTimer);
         const { connection } = outcome.upstream;
         const r = await relay(conn, connection.conn, {
           idleMs: config.timeouts.idleMs,
           clientRest: client.takeRest(),
           serverRest: connection.rest,
           stop,
+          limitMs: started + config.timeouts.sessionMs - performance.now(),
         });
         up = r.up;
         down = r.down;
-        result = `relayed (${r.end})`;
+        result = `relayed (${expired ? "session limit" : r.end})`;
         break;
       }
       case "upstream-failed":
@@ -216,11 +262,12 @@ async function runSession(
         result = `refused after ${outcome.failures} failed logins`;
         break;
       case "gone":
-        result = `client ${client.ended ?? "closed"}` +
+        result = (expired ? "session limit" : `client ${client.ended ?? "closed"}`) +
           (outcome.failures > 0 ? ` after ${outcome.failures} failed logins` : "");
         break;
     }
   } finally {
+    clearTimeout(sessionTimer);
     stop.removeEventListener("abort", onStop);
     closeQuietly(conn);
     const ms = Math.round(performance.now() - started);
