@@ -8,106 +8,24 @@
  * session, never a secret).
  */
 import assert from "node:assert/strict";
-import { type LiveCli, runCli, spawnCli } from "./cli.ts";
-import { APP, MAILBOX, SECRET, startTestBed, TENANT, type TestBed } from "../bed/testbed.ts";
+import { runCli } from "./cli.ts";
+import {
+  type Bridge,
+  KNOWN,
+  LOCAL_PASSWORD,
+  LOCAL_USER,
+  pop3Login,
+  rawMessage,
+  show,
+  startBridge,
+} from "./bridge_helpers.ts";
+import { APP, MAILBOX, SECRET, startTestBed, TENANT } from "../bed/testbed.ts";
 import { type Dovecot, startDovecot } from "../bed/dovecot.ts";
 import { type ExchangeServer, startExchange } from "../bed/exchange.ts";
 import { LineClient } from "../bed/line_client.ts";
 import { freePort } from "../bed/ports.ts";
 import { requireProgram, run, type RunResult, subjectOf } from "../clients/harness.ts";
 import { hashPassword } from "../../src/bridge/password.ts";
-
-const LOCAL_USER = "scanner";
-const LOCAL_PASSWORD = "Scanner pass 4 the bridge";
-
-const KNOWN = [
-  { subject: "Invoice 1001 for March", body: "Please pay invoice 1001 by Friday." },
-  { subject: "Delivery note 2002", body: "Three pallets leave the warehouse today." },
-];
-
-function rawMessage(i: number, m: { subject: string; body: string }): string {
-  return [
-    "From: Sender <sender@testbed.localhost>",
-    `To: ${MAILBOX}`,
-    `Subject: ${m.subject}`,
-    `Message-ID: <bridge-${i}@testbed.localhost>`,
-    `Date: Mon, 1 Jan 2024 10:0${i}:00 +0000`,
-    "",
-    m.body,
-    "",
-  ].join("\n");
-}
-
-function show(r: RunResult): string {
-  return `exit ${r.code}${
-    r.timedOut ? " (timed out)" : ""
-  }\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
-}
-
-interface Bridge {
-  cli: LiveCli;
-  port: number;
-  stop(): Promise<string>;
-}
-
-/** Writes a configuration for `upstreamPort` and starts `-Bridge` on a free loopback port. */
-async function startBridge(
-  bed: TestBed,
-  dir: string,
-  name: string,
-  upstreamPort: number,
-  passwordHash: string,
-  protocol: "POP3" | "IMAP" | "SMTP" = "POP3",
-): Promise<Bridge> {
-  const config = `${dir}/${name}.json`;
-  await Deno.writeTextFile(
-    config,
-    JSON.stringify({
-      _comment: "test bed: fake Entra ID, test CA, upstream on loopback",
-      tenantId: TENANT,
-      clientId: APP,
-      credential: { secretFile: `${dir}/secret` },
-      authorityHost: bed.entra.url,
-      caFile: bed.pki.caFile,
-      listeners: [{ protocol, address: "127.0.0.1", port: 0 }],
-      upstream: { [protocol.toLowerCase()]: { host: "127.0.0.1", port: upstreamPort } },
-      accounts: { [LOCAL_USER]: { mailbox: MAILBOX, passwordHash } },
-      timeouts: { upstreamSeconds: 5, idleSeconds: 20, shutdownSeconds: 5 },
-      failureDelaySeconds: 0.3,
-    }),
-  );
-  const cli = spawnCli(["-Bridge", config]);
-  const m = await cli.waitForStderr(
-    new RegExp(`listening for ${protocol} on 127\\.0\\.0\\.1:(\\d+)`),
-  );
-  return {
-    cli,
-    port: Number(m[1]),
-    async stop() {
-      cli.kill("SIGTERM");
-      const r = await cli.done;
-      assert.equal(r.code, 0, r.stderr);
-      return r.stderr;
-    },
-  };
-}
-
-/** One POP3 session through the bridge with a raw client; returns every line received. */
-async function pop3Login(port: number, password: string, then: string[] = []): Promise<string[]> {
-  const c = await LineClient.tcp(port);
-  try {
-    const got = [await c.nextLine()];
-    for (const command of ["USER " + LOCAL_USER, "PASS " + password, ...then]) {
-      await c.send(command);
-      const line = await c.line(10_000);
-      got.push(line ?? "(closed)");
-      if (line === null || line.startsWith("-ERR")) break;
-    }
-    return got;
-  } finally {
-    await c.close();
-  }
-}
 
 async function fetchmail(dir: string, port: number, password: string): Promise<RunResult> {
   const rc = `${dir}/fetchmailrc`;
