@@ -1,6 +1,6 @@
 /**
  * Bridge mode (issue 17): the real CLI runs `-Bridge <config.json>` as a child process;
- * fetchmail (POP3) and curl (IMAP, SMTP) from Debian (no OAuth at all) log in with a plain
+ * fetchmail and getmail6 (POP3) and curl (IMAP, SMTP) from Debian (no OAuth at all) log in with a plain
  * password and fetch or send through it with real Dovecot, which gets XOAUTH2 logins with tokens
  * from the fake Entra ID. Raw POP3 and IMAP clients check what fetchmail and curl cannot show: no upstream
  * connection after a wrong local password, a quick -ERR [SYS/TEMP] / NO [UNAVAILABLE] when the
@@ -24,7 +24,14 @@ import { type Dovecot, startDovecot } from "../bed/dovecot.ts";
 import { type ExchangeServer, startExchange } from "../bed/exchange.ts";
 import { LineClient } from "../bed/line_client.ts";
 import { freePort } from "../bed/ports.ts";
-import { requireProgram, run, type RunResult, subjectOf } from "../clients/harness.ts";
+import {
+  maildirMessages,
+  requireProgram,
+  run,
+  type RunResult,
+  subjectOf,
+  unprivilegedUser,
+} from "../clients/harness.ts";
 import { hashPassword } from "../../src/bridge/password.ts";
 
 async function fetchmail(dir: string, port: number, password: string): Promise<RunResult> {
@@ -52,6 +59,56 @@ async function fetchmail(dir: string, port: number, password: string): Promise<R
     `${dir}/fetchids`,
     "-v",
   ], { env: { HOME: dir }, timeoutMs: 30_000 });
+}
+
+/**
+ * getmail6 from Debian as a POP3 client with a plain password, delivering to a Maildir. getmail
+ * refuses to deliver as root: it runs as `nobody` in a folder of its own.
+ */
+async function getmail(port: number, password: string): Promise<RunResult & { maildir: string }> {
+  const user = unprivilegedUser();
+  const dir = await Deno.makeTempDir({ prefix: "gia-bridge-getmail-" });
+  const maildir = `${dir}/Maildir`;
+  for (const sub of ["cur", "new", "tmp"]) {
+    await Deno.mkdir(`${maildir}/${sub}`, { recursive: true });
+  }
+  await Deno.mkdir(`${dir}/state`);
+  await Deno.writeTextFile(
+    `${dir}/getmailrc`,
+    [
+      "[retriever]",
+      "type = SimplePOP3Retriever",
+      "server = 127.0.0.1",
+      `port = ${port}`,
+      `username = ${LOCAL_USER}`,
+      `password = ${password}`,
+      "",
+      "[destination]",
+      "type = Maildir",
+      `path = ${maildir}/`,
+      "",
+      "[options]",
+      "read_all = true",
+      "delete = false",
+      "verbose = 2",
+      "",
+    ].join("\n"),
+    { mode: 0o600 },
+  );
+  await user.own(dir);
+  // `env` after the user switch, so that runuser's own environment rules cannot drop HOME.
+  const [program, ...args] = [
+    ...user.prefix,
+    "env",
+    `HOME=${dir}`,
+    "getmail",
+    "--getmaildir",
+    `${dir}/state`,
+    "--rcfile",
+    `${dir}/getmailrc`,
+  ];
+  const r = await run(program, args, { timeoutMs: 30_000 });
+  return { ...r, maildir };
 }
 
 Deno.test("bridge: fetchmail with a plain password fetches through -Bridge from Dovecot and the Exchange-like server", async (t) => {
@@ -99,6 +156,30 @@ Deno.test("bridge: fetchmail with a plain password fetches through -Bridge from 
         ),
       );
     });
+
+    await t.step(
+      "getmail6 (POP3, plain password) delivers the seeded messages to a Maildir",
+      async () => {
+        requireProgram("getmail", "getmail6");
+        const before = await logins();
+        const r = await getmail(toDovecot.port, LOCAL_PASSWORD);
+        try {
+          assert.equal(r.code, 0, show(r));
+          const messages = await maildirMessages(r.maildir);
+          assert.deepEqual(
+            messages.map((m) => subjectOf(m)).sort(),
+            KNOWN.map((m) => m.subject).sort(),
+            show(r),
+          );
+          for (const m of KNOWN) {
+            assert.ok(messages.some((text) => text.includes(m.body)), m.subject);
+          }
+          assert.equal(await logins(), before + 1, "one XOAUTH2 login at Dovecot");
+        } finally {
+          await Deno.remove(r.maildir.replace(/\/Maildir$/, ""), { recursive: true });
+        }
+      },
+    );
 
     await t.step("a wrong local password: -ERR after a delay, no upstream traffic", async () => {
       const [tokens, before] = [bed.entra.tokenRequests.length, await logins()];
