@@ -189,7 +189,7 @@ async function runSession(
         if (ok) return found;
         const failed = limiter.failed(address);
         deps.log(
-          `bridge: ${protocol} ${peer} failed login user=${JSON.stringify(shown(user, 64))}: ` +
+          `bridge: ${protocol} ${peer} failed login user='${shown(user, 64)}': ` +
             `${failed.failures} failure(s) from ${address} within ${
               Math.round(limiter.forgetMs / 60_000)
             } min of each other; answered after ${failed.delayMs / 1000} s`,
@@ -228,7 +228,12 @@ async function runSession(
           if (expired) onStopSmtp();
           try {
             const r = await smtpRelay(client, smtpUpstreamOf(transport), account.mailbox);
-            result = `relayed (${expired ? "session limit" : r.end}, ${r.messages} message(s)` +
+            const end = expired
+              ? "session limit"
+              : r.end === "client closed" && client.ended === "idle"
+              ? "idle"
+              : r.end;
+            result = `relayed (${end}, ${r.messages} message(s)` +
               (r.refusedSenders > 0 ? `, ${r.refusedSenders} sender(s) refused` : "") + ")";
           } finally {
             stop.removeEventListener("abort", onStopSmtp);

@@ -198,7 +198,7 @@ Deno.test("bridge faults: temporary failures or clean closes within the timeouts
     );
 
     const b = await startBridgeWith(bed, dir, "clients", {
-      upstream: { POP3: exchange.pop3Port },
+      upstream: { POP3: exchange.pop3Port, IMAP: exchange.imapPort, SMTP: exchange.smtpPort },
       passwordHash,
       timeouts: { upstreamSeconds: 5, idleSeconds: 1.5, shutdownSeconds: 5 },
       failureDelaySeconds: 0.25,
@@ -207,7 +207,7 @@ Deno.test("bridge faults: temporary failures or clean closes within the timeouts
     const port = b.ports.POP3 ?? 0;
 
     await t.step(
-      "client silent before and after the login: closed after idleSeconds, logged",
+      "client silent before and after the login (POP3, IMAP, SMTP): closed after idleSeconds, logged",
       async () => {
         const c = await LineClient.tcp(port);
         const silentPort = c.localPort;
@@ -240,6 +240,41 @@ Deno.test("bridge faults: temporary failures or clean closes within the timeouts
         }
         await b.waitForLines(
           new RegExp(`:${idlePort} user=${LOCAL_USER} .*result=relayed \\(idle\\)`),
+          1,
+        );
+
+        // IMAP and SMTP: logged in, then silent.
+        const silentAfterLogin = async (protocol: "IMAP" | "SMTP") => {
+          const c = await LineClient.tcp(b.ports[protocol] ?? 0);
+          try {
+            await c.nextLine();
+            if (protocol === "IMAP") {
+              await c.send(`a1 LOGIN ${LOCAL_USER} "${LOCAL_PASSWORD}"`);
+              assert.match(await c.line(30_000) ?? "", /^a1 OK /);
+            } else {
+              await c.send(`AUTH PLAIN ${btoa(`\0${LOCAL_USER}\0${LOCAL_PASSWORD}`)}`);
+              assert.match(await c.line(30_000) ?? "", /^235 /);
+            }
+            const [closed, ms] = await timed(() => c.closedByServer(20_000));
+            assert.ok(closed, `${protocol}: the bridge closes a silent client`);
+            assert.ok(ms >= 1000, `${protocol}: closed after ${Math.round(ms)} ms`);
+            return c.localPort;
+          } finally {
+            await c.close();
+          }
+        };
+        const [imapPort, smtpPort] = await Promise.all([
+          silentAfterLogin("IMAP"),
+          silentAfterLogin("SMTP"),
+        ]);
+        await b.waitForLines(
+          new RegExp(`IMAP 127\\.0\\.0\\.1:${imapPort} .*result=relayed \\(idle\\)`),
+          1,
+        );
+        await b.waitForLines(
+          new RegExp(
+            `SMTP 127\\.0\\.0\\.1:${smtpPort} .*result=relayed \\(idle, 0 message\\(s\\)\\)`,
+          ),
           1,
         );
         await assertServing(port);
@@ -287,9 +322,9 @@ Deno.test("bridge faults: temporary failures or clean closes within the timeouts
         assert.ok(delays[0] >= 200, `first ${Math.round(delays[0])} ms`);
         assert.ok(delays[1] >= 450, `second ${Math.round(delays[1])} ms`);
         assert.ok(delays[2] >= 950, `third ${Math.round(delays[2])} ms`);
-        await b.waitForLines(/failed login user="scanner": \d+ failure\(s\) from 127\.0\.0\.1 /, 2);
-        const odd = await b.cli.waitForStderr(/failed login user="([^"\n]*)": 3 failure\(s\)/);
-        assert.ok(!odd[1].includes("\u001b"), `shown safely: ${odd[1]}`);
+        await b.waitForLines(/failed login user='scanner': \d+ failure\(s\) from 127\.0\.0\.1 /, 2);
+        const odd = await b.cli.waitForStderr(/failed login user='([^'\n]*)': 3 failure\(s\)/);
+        assert.equal(odd[1], "odd\\x1b[2Juser", "shown safely");
         // A good login is not slowed by the address's failures, and the bridge serves it.
         await assertServing(port);
       },
