@@ -7,7 +7,8 @@
  * user's good login must not wipe out the count of someone guessing another user's password. An
  * address's count is forgotten `forgetMs` after its last failure, and the map holds at most
  * `maxAddresses` addresses (the one whose last failure is oldest goes first), so memory stays
- * bounded however many addresses try.
+ * bounded however many addresses try. IPv6 clients are counted per /64 (`addressKey`): one
+ * host usually has a whole /64 to pick addresses from.
  */
 
 export interface LoginLimiterOptions {
@@ -96,4 +97,23 @@ export class LoginLimiter {
       this.#entries.delete(address);
     }
   }
+}
+
+/**
+ * What failures are counted by: an IPv4 address as it is, an IPv6 address by its /64 network
+ * (`2001:db8:0:1::/64`), an IPv4-mapped IPv6 address as the IPv4 address.
+ */
+export function addressKey(hostname: string): string {
+  const host = hostname.replace(/^\[|\]$/g, "").replace(/%.*$/, "").toLowerCase();
+  if (!host.includes(":")) return host;
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/.exec(host);
+  if (mapped) return mapped[1];
+  const [head, tail] = host.split("::", 2);
+  const left = head === "" ? [] : head.split(":");
+  const right = tail === undefined || tail === "" ? [] : tail.split(":");
+  const groups = tail === undefined
+    ? left
+    : [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill("0"), ...right];
+  if (groups.length !== 8 || groups.some((g) => !/^[0-9a-f]{1,4}$/.test(g))) return host;
+  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, "")).join(":")}::/64`;
 }

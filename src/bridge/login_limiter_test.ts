@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { LoginLimiter } from "./login_limiter.ts";
+import { addressKey, LoginLimiter } from "./login_limiter.ts";
 
 function limiter(options: { maxAddresses?: number } = {}) {
   let now = 1_000_000;
@@ -69,4 +69,15 @@ Deno.test("LoginLimiter with no base delay never waits", () => {
   const l = new LoginLimiter({ baseDelayMs: 0 });
   for (let i = 0; i < 5; i++) assert.equal(l.failed("127.0.0.1").delayMs, 0);
   assert.equal(l.failuresOf("127.0.0.1"), 5, "still counted, for the log");
+});
+
+Deno.test("addressKey() counts IPv4 addresses alone and IPv6 clients per /64", () => {
+  assert.equal(addressKey("192.0.2.7"), "192.0.2.7");
+  assert.equal(addressKey("2001:db8:0:1::7"), "2001:db8:0:1::/64");
+  assert.equal(addressKey("2001:0DB8:0000:0001:aaaa:bbbb:cccc:dddd"), "2001:db8:0:1::/64");
+  assert.equal(addressKey("[2001:db8::1]"), "2001:db8:0:0::/64");
+  assert.equal(addressKey("::1"), "0:0:0:0::/64");
+  assert.equal(addressKey("fe80::1%eth0"), "fe80:0:0:0::/64");
+  assert.equal(addressKey("::ffff:192.0.2.7"), "192.0.2.7");
+  assert.equal(addressKey("not an address"), "not an address");
 });

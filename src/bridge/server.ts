@@ -10,7 +10,7 @@ import type { AccountConfig, BridgeConfig, BridgeProtocol, ListenerConfig } from
 import { ClientLines } from "./client_lines.ts";
 import type { FrontLines, FrontOptions, FrontOutcome } from "./front.ts";
 import { IMAP_GREETING, imapFront } from "./imap_front.ts";
-import { LoginLimiter } from "./login_limiter.ts";
+import { addressKey, LoginLimiter } from "./login_limiter.ts";
 import { verifyPassword } from "./password.ts";
 import { POP3_GREETING, pop3Front } from "./pop3_front.ts";
 import { SMTP_GREETING, smtpFront } from "./smtp_front.ts";
@@ -187,10 +187,11 @@ async function runSession(
         const found = config.accounts.get(user.toLowerCase());
         const ok = await verifyPassword(password, found?.passwordHash);
         if (ok) return found;
-        const failed = limiter.failed(address);
+        const from = addressKey(address);
+        const failed = limiter.failed(from);
         deps.log(
           `bridge: ${protocol} ${peer} failed login user='${shown(user, 64)}': ` +
-            `${failed.failures} failure(s) from ${address} within ${
+            `${failed.failures} failure(s) from ${from} within ${
               Math.round(limiter.forgetMs / 60_000)
             } min of each other; answered after ${failed.delayMs / 1000} s`,
         );
