@@ -1,6 +1,6 @@
 /**
  * Bridge mode (issue 17): the real CLI runs `-Bridge <config.json>` as a child process;
- * fetchmail and getmail6 (POP3) and curl (IMAP, SMTP) from Debian (no OAuth at all) log in with a plain
+ * fetchmail and getmail6 (POP3), mbsync and curl (IMAP), curl (SMTP) from Debian (no OAuth at all) log in with a plain
  * password and fetch or send through it with real Dovecot, which gets XOAUTH2 logins with tokens
  * from the fake Entra ID. Raw POP3 and IMAP clients check what fetchmail and curl cannot show: no upstream
  * connection after a wrong local password, a quick -ERR [SYS/TEMP] / NO [UNAVAILABLE] when the
@@ -323,6 +323,57 @@ Deno.test("bridge: curl with a plain password lists folders and fetches a messag
         );
       },
     );
+
+    await t.step("mbsync (isync) with a plain password pulls INBOX into a Maildir", async () => {
+      requireProgram("mbsync", "isync");
+      const home = await Deno.makeTempDir({ prefix: "gia-bridge-mbsync-" });
+      try {
+        await Deno.mkdir(`${home}/mail`);
+        await Deno.writeTextFile(
+          `${home}/mbsyncrc`,
+          [
+            "IMAPAccount bridge",
+            "Host 127.0.0.1",
+            `Port ${bridge.port}`,
+            `User ${LOCAL_USER}`,
+            `Pass "${LOCAL_PASSWORD}"`,
+            // The loopback listener has no TLS (yet): mbsync sends the local password in clear.
+            "SSLType None",
+            "AuthMechs LOGIN",
+            "",
+            "IMAPStore remote",
+            "Account bridge",
+            "",
+            "MaildirStore local",
+            `Path ${home}/mail/`,
+            `Inbox ${home}/mail/INBOX`,
+            "",
+            "Channel inbox",
+            "Far :remote:",
+            "Near :local:",
+            "Patterns INBOX",
+            "Create Near",
+            "Sync Pull",
+            "SyncState *",
+            "",
+          ].join("\n"),
+          { mode: 0o600 },
+        );
+        const r = await run("mbsync", ["-c", `${home}/mbsyncrc`, "-a"], {
+          env: { HOME: home },
+          timeoutMs: 30_000,
+        });
+        assert.equal(r.code, 0, show(r));
+        const messages = await maildirMessages(`${home}/mail/INBOX`);
+        assert.deepEqual(
+          messages.map((m) => subjectOf(m)).sort(),
+          KNOWN.map((m) => m.subject).sort(),
+          show(r),
+        );
+      } finally {
+        await Deno.remove(home, { recursive: true });
+      }
+    });
 
     await t.step("curl fetches a seeded message through the relay", async () => {
       const r = await curlImap(bridge.port, LOCAL_PASSWORD, "INBOX/;UID=1");
