@@ -59,7 +59,16 @@ export interface RunningBridge {
   shutdown(): Promise<void>;
 }
 
-export function startBridge(config: BridgeConfig, deps: BridgeDeps): RunningBridge {
+/** What every session gets: the bridge's dependencies and the failed-login counts it shares. */
+interface SessionDeps extends BridgeDeps {
+  limiter: LoginLimiter;
+}
+
+export function startBridge(config: BridgeConfig, bridgeDeps: BridgeDeps): RunningBridge {
+  const deps: SessionDeps = {
+    ...bridgeDeps,
+    limiter: new LoginLimiter({ baseDelayMs: config.failureDelayMs }),
+  };
   const listeners: Deno.Listener[] = [];
   try {
     for (const l of config.listeners) listeners.push(listen(l));
@@ -69,16 +78,13 @@ export function startBridge(config: BridgeConfig, deps: BridgeDeps): RunningBrid
   }
   const sessions = new Set<Promise<void>>();
   const stop = new AbortController();
-  const limiter = new LoginLimiter({ baseDelayMs: config.failureDelayMs });
   const loops = listeners.map(async (listener, i) => {
     const protocol = config.listeners[i].protocol;
     try {
       for await (const conn of listener) {
-        const session = runSession(protocol, conn, config, deps, stop.signal, limiter).catch(
-          (error) => {
-            deps.log(`bridge: internal error in a session: ${toToolError(error).message}`);
-          },
-        );
+        const session = runSession(protocol, conn, config, deps, stop.signal).catch((error) => {
+          deps.log(`bridge: internal error in a session: ${toToolError(error).message}`);
+        });
         sessions.add(session);
         session.finally(() => sessions.delete(session));
       }
@@ -152,9 +158,8 @@ async function runSession(
   protocol: BridgeProtocol,
   conn: Deno.Conn,
   config: BridgeConfig,
-  deps: BridgeDeps,
+  deps: SessionDeps,
   stop: AbortSignal,
-  limiter: LoginLimiter,
 ): Promise<void> {
   const started = performance.now();
   const peer = peerOf(conn);
@@ -188,11 +193,11 @@ async function runSession(
         const ok = await verifyPassword(password, found?.passwordHash);
         if (ok) return found;
         const from = addressKey(address);
-        const failed = limiter.failed(from);
+        const failed = deps.limiter.failed(from);
         deps.log(
           `bridge: ${protocol} ${peer} failed login user='${shown(user, 64)}': ` +
             `${failed.failures} failure(s) from ${from} within ${
-              Math.round(limiter.forgetMs / 60_000)
+              Math.round(deps.limiter.forgetMs / 60_000)
             } min of each other; answered after ${failed.delayMs / 1000} s`,
         );
         await sleepUnless(failed.delayMs, stop);

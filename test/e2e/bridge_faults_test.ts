@@ -1,9 +1,10 @@
 /**
  * Bridge faults (issue 17): the real `-Bridge` child process against a broken upstream and
  * broken clients. Upstream refuses every token (a revoked app), upstream silent (TCP or TLS up,
- * never a greeting), client silent, client gone in the middle of a large RETR, a session that
- * outlives `sessionSeconds`, failed logins from one address: each gets the protocol's temporary
- * failure or a clean close within the timeouts, one log line, and the bridge keeps serving.
+ * never a greeting), client silent, client gone in the middle of a large RETR or IMAP FETCH, a
+ * session that outlives `sessionSeconds`, failed logins from one address: each gets the
+ * protocol's temporary failure or a clean close within the timeouts, one log line, and the bridge
+ * keeps serving.
  * Then 50 concurrent POP3 sessions with one token request in all.
  *
  * Timing assertions are lower bounds (the bridge waited) and generous upper bounds (it did not
@@ -19,7 +20,8 @@ import {
   rawMessage,
   startBridgeWith,
 } from "./bridge_helpers.ts";
-import { APP, MAILBOX, SECRET, startTestBed, type TestBed } from "../bed/testbed.ts";
+import { startDovecot } from "../bed/dovecot.ts";
+import { APP, MAILBOX, SECRET, startTestBed, TENANT, type TestBed } from "../bed/testbed.ts";
 import { type ExchangeOptions, type ExchangeServer, startExchange } from "../bed/exchange.ts";
 import { LineClient } from "../bed/line_client.ts";
 import { hashPassword } from "../../src/bridge/password.ts";
@@ -306,6 +308,55 @@ Deno.test("bridge faults: temporary failures or clean closes within the timeouts
         const down = Number(line.match(/bytes_out=(\d+)/)?.[1]);
         assert.ok(down < largeMessage().length, `not the whole message: ${line}`);
         await assertServing(port);
+      },
+    );
+
+    await t.step(
+      "client disconnects in the middle of a large IMAP FETCH (Dovecot): the bridge ends the relay, logs, keeps serving",
+      async () => {
+        const dovecot = await startDovecot({
+          tls: { certFile: bed.pki.certFile, keyFile: bed.pki.keyFile },
+          issuers: [bed.entra.issuer(TENANT)],
+          signingKey: {
+            kid: bed.entra.signingKey.kid,
+            publicKeyPem: bed.entra.signingKey.publicKeyPem,
+          },
+          mechanisms: ["xoauth2"],
+          seed: { [MAILBOX]: [largeMessage(), rawMessage(1, KNOWN[0])] },
+        });
+        try {
+          const d = await startBridgeWith(bed, dir, "fetch", {
+            upstream: { IMAP: dovecot.imapsPort },
+            passwordHash,
+          });
+          bridges.push(d);
+          const imapPort = d.ports.IMAP ?? 0;
+          const c = await LineClient.tcp(imapPort);
+          const gonePort = c.localPort;
+          try {
+            await c.nextLine();
+            await c.send(`a1 LOGIN ${LOCAL_USER} "${LOCAL_PASSWORD}"`);
+            assert.match((await c.until("a1 ", 30_000)).at(-1) ?? "", /^a1 OK /);
+            await c.send("a2 SELECT INBOX");
+            assert.match((await c.until("a2 ", 30_000)).at(-1) ?? "", /^a2 OK /);
+            await c.send("a3 FETCH 1 BODY[]");
+            assert.match(await c.line(30_000) ?? "", /^\* 1 FETCH .*\{\d+\}$/);
+            assert.equal(await c.line(30_000), "From: Scanner <scanner@testbed.localhost>");
+          } finally {
+            await c.close(); // gone, with megabytes still to come
+          }
+          const line = (await d.cli.waitForStderr(
+            new RegExp(
+              `IMAP 127\\.0\\.0\\.1:${gonePort} user=${LOCAL_USER} .*result=relayed \\((client closed|error)\\) .*`,
+            ),
+          ))[0];
+          const down = Number(line.match(/bytes_out=(\d+)/)?.[1]);
+          assert.ok(down < largeMessage().length, `not the whole message: ${line}`);
+          assert.match(await imapLogin(imapPort), /^a1 OK /, "the bridge keeps serving");
+          await stopBridge(d);
+        } finally {
+          await dovecot.stop();
+        }
       },
     );
 
