@@ -153,7 +153,7 @@ export async function pop3Login(
     const got = [await c.nextLine()];
     for (const command of ["USER " + user, "PASS " + password, ...then]) {
       await c.send(command);
-      const line = await c.line(30_000);
+      const line = await c.line(60_000);
       got.push(line ?? "(closed)");
       if (line === null || line.startsWith("-ERR")) break;
     }
