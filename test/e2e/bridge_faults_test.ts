@@ -24,6 +24,7 @@ import { startDovecot } from "../bed/dovecot.ts";
 import { APP, MAILBOX, SECRET, startTestBed, TENANT, type TestBed } from "../bed/testbed.ts";
 import { type ExchangeOptions, type ExchangeServer, startExchange } from "../bed/exchange.ts";
 import { LineClient } from "../bed/line_client.ts";
+import { waitUntil } from "../bed/wait.ts";
 import { hashPassword } from "../../src/bridge/password.ts";
 
 /** A message large enough that the client is gone long before the relay has sent it. */
@@ -181,13 +182,23 @@ Deno.test("bridge faults: temporary failures or clean closes within the timeouts
           timeouts: { upstreamSeconds: 2, idleSeconds: 20, shutdownSeconds: 5 },
         });
         bridges.push(b);
-        const [[pop3, imap, smtp], ms] = await timed(() =>
+        const hanging = timed(() =>
           Promise.all([
             pop3Login(b.ports.POP3 ?? 0, LOCAL_PASSWORD),
             imapLogin(b.ports.IMAP ?? 0),
             smtpLogin(b.ports.SMTP ?? 0),
           ])
         );
+        // Meanwhile the bridge answers other sessions.
+        const other = await LineClient.tcp(b.ports.POP3 ?? 0);
+        try {
+          await other.nextLine();
+          await other.send("CAPA");
+          assert.ok((await other.until(".", 30_000)).includes("USER"));
+        } finally {
+          await other.close();
+        }
+        const [[pop3, imap, smtp], ms] = await hanging;
         assert.match(pop3.at(-1) ?? "", /^-ERR \[SYS\/TEMP\] /, pop3.join("\n"));
         assert.match(imap, /^a1 NO \[UNAVAILABLE\] /);
         assert.match(smtp, /^454 4\.7\.0 /);
@@ -360,6 +371,14 @@ Deno.test("bridge faults: temporary failures or clean closes within the timeouts
           ))[0];
           const down = Number(line.match(/bytes_out=(\d+)/)?.[1]);
           assert.ok(down < largeMessage().length, `not the whole message: ${line}`);
+          // The bridge closed its upstream connection too: Dovecot saw the IMAP session end.
+          await waitUntil(
+            async () => /imap\(box@contoso\.com\).*Disconnected/.test(await dovecot.log()),
+            {
+              timeoutMs: 20_000,
+              what: async () => `Dovecot's disconnect in:\n${await dovecot.log()}`,
+            },
+          );
           assert.match(await imapLogin(imapPort), /^a1 OK /, "the bridge keeps serving");
           await stopBridge(d);
         } finally {
