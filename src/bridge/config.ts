@@ -85,6 +85,8 @@ export interface BridgeConfig {
     idleMs: number;
     /** After SIGTERM/Ctrl+C, sessions still open after this long are closed. */
     shutdownMs: number;
+    /** A session is closed this long after it started, however busy it is. */
+    sessionMs: number;
   };
   /** Delay before a failed local login is answered. */
   failureDelayMs: number;
@@ -99,7 +101,19 @@ const HOST =
   /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/i;
 const LOCAL_NAME = /^[\x21-\x7e]{1,64}$/;
 
-export const DEFAULT_TIMEOUTS = { upstreamSeconds: 30, idleSeconds: 600, shutdownSeconds: 10 };
+/**
+ * `sessionSeconds`: 4 hours. POP3 and SMTP sessions last seconds to minutes; an IMAP client that
+ * stays connected (IDLE) reconnects on its own when closed. The limit bounds how long a session
+ * outlives a change (an account removed from this file, the app's access revoked: the upstream
+ * login is only checked at its start) and how long a stuck or hostile session holds a slot,
+ * while a slow full download of a large mailbox still fits.
+ */
+export const DEFAULT_TIMEOUTS = {
+  upstreamSeconds: 30,
+  idleSeconds: 600,
+  shutdownSeconds: 10,
+  sessionSeconds: 4 * 3600,
+};
 export const DEFAULT_FAILURE_DELAY_MS = 1000;
 
 /** Whether `address` is this machine only (127.0.0.0/8, ::1, localhost). */
@@ -306,6 +320,7 @@ export function parseBridgeConfig(text: string, path: string, readFile: ReadFile
       upstreamMs: seconds("upstreamSeconds"),
       idleMs: seconds("idleSeconds"),
       shutdownMs: seconds("shutdownSeconds"),
+      sessionMs: seconds("sessionSeconds"),
     },
     failureDelayMs: top.failureDelaySeconds === undefined
       ? DEFAULT_FAILURE_DELAY_MS

@@ -35,7 +35,16 @@ Deno.test("parseBridgeConfig() fills in the defaults of a minimal file", () => {
   assert.equal(c.authorityHost, "https://login.microsoftonline.com");
   assert.equal(c.resource, "https://outlook.office365.com");
   assert.equal(c.accounts.get("scanner")?.mailbox, "box@contoso.com");
-  assert.deepEqual(c.timeouts, { upstreamMs: 30_000, idleMs: 600_000, shutdownMs: 10_000 });
+  assert.deepEqual(c.timeouts, {
+    upstreamMs: 30_000,
+    idleMs: 600_000,
+    shutdownMs: 10_000,
+    sessionMs: 4 * 3600_000,
+  });
+  assert.equal(
+    parse({ ...minimal(), timeouts: { sessionSeconds: 90 } }).timeouts.sessionMs,
+    90_000,
+  );
 });
 
 Deno.test("parseBridgeConfig() follows -Cloud-like settings and overrides", () => {
@@ -91,6 +100,8 @@ Deno.test("parseBridgeConfig() names the field of each problem in one line (exit
     ],
     [{ ...minimal(), accounts: {} }, /accounts: expected at least one local account/],
     [{ ...minimal(), timeouts: { idleSeconds: -1 } }, /timeouts\.idleSeconds: expected a number/],
+    [{ ...minimal(), timeouts: { sessionSeconds: 0 } }, /timeouts\.sessionSeconds: expected/],
+    [{ ...minimal(), timeouts: { sessionMinutes: 5 } }, /timeouts\.sessionMinutes: unknown/],
   ];
   for (const [config, message] of cases) {
     assert.throws(() => parse(config), (error: Error & { code?: string; exitCode?: number }) => {

@@ -1,7 +1,7 @@
 /**
  * After both logins the bridge is a byte pipe: whatever one side sends goes to the other,
- * unchanged, until either side closes, nothing moved for `idleMs`, or `stop` fires (shutdown
- * deadline). Both connections are closed when it ends.
+ * unchanged, until either side closes, nothing moved for `idleMs`, the session's time is up
+ * (`limitMs`), or `stop` fires (shutdown deadline). Both connections are closed when it ends.
  */
 import type { BridgeConn } from "./conn.ts";
 
@@ -12,9 +12,17 @@ export interface RelayOptions {
   serverRest?: Uint8Array;
   /** Ends the relay at once (the shutdown deadline passed). */
   stop?: AbortSignal;
+  /** Ends the relay after this long however busy it is (what is left of the session's time). */
+  limitMs?: number;
 }
 
-export type RelayEnd = "client closed" | "server closed" | "idle" | "error" | "stopped";
+export type RelayEnd =
+  | "client closed"
+  | "server closed"
+  | "idle"
+  | "error"
+  | "stopped"
+  | "session limit";
 
 export interface RelayResult {
   /** Bytes from the client to the server, and back. */
@@ -47,6 +55,9 @@ export async function relay(
   const timer = setInterval(() => {
     if (performance.now() - last >= options.idleMs) finish("idle");
   }, Math.min(1000, Math.max(10, options.idleMs / 4)));
+  const limit = options.limitMs === undefined
+    ? undefined
+    : setTimeout(() => finish("session limit"), Math.max(0, options.limitMs));
   const onStop = () => finish("stopped");
   options.stop?.addEventListener("abort", onStop);
   if (options.stop?.aborted) onStop();
@@ -85,6 +96,7 @@ export async function relay(
     ]);
   } finally {
     clearInterval(timer);
+    clearTimeout(limit);
     options.stop?.removeEventListener("abort", onStop);
   }
   result.end = ended ?? "error";

@@ -7,6 +7,8 @@
  * Not `Deno.listenTls` for implicit TLS: a Deno TLS connection closed during its handshake keeps
  * the TCP socket open (Deno 2.9.6), so a client that never starts the handshake would hold a
  * socket for good; over `acceptTls` the idle limit closes it like any other silent client.
+ * Every session ends within `timeouts.sessionMs` of its start, and failed local logins are
+ * slowed per client address across sessions (`login_limiter.ts`) and logged.
  */
 import { createSecureContext, type SecureContext } from "node:tls";
 import { ConnectionError, toToolError } from "../errors.ts";
@@ -21,6 +23,7 @@ import { acceptTls, type BridgeConn } from "./conn.ts";
 import { ClientLines } from "./client_lines.ts";
 import type { FrontLines, FrontOutcome } from "./front.ts";
 import { imapFront, imapGreeting } from "./imap_front.ts";
+import { addressKey, LoginLimiter } from "./login_limiter.ts";
 import { verifyPassword } from "./password.ts";
 import { POP3_GREETING, pop3Front } from "./pop3_front.ts";
 import { SMTP_GREETING, smtpFront, type SmtpFrontOptions } from "./smtp_front.ts";
@@ -34,6 +37,7 @@ import {
 import type { DetachableTransport } from "../mail/tls_transport.ts";
 import { relay } from "./relay.ts";
 import type { TokenSource } from "./token_source.ts";
+import { shown } from "../text.ts";
 
 /** After the upstream login: a byte pipe (POP3, IMAP) or SMTP's checked relay. */
 type Upstream =
@@ -74,7 +78,16 @@ export interface RunningBridge {
   shutdown(): Promise<void>;
 }
 
-export function startBridge(config: BridgeConfig, deps: BridgeDeps): RunningBridge {
+/** What every session gets: the bridge's dependencies and the failed-login counts it shares. */
+interface SessionDeps extends BridgeDeps {
+  limiter: LoginLimiter;
+}
+
+export function startBridge(config: BridgeConfig, bridgeDeps: BridgeDeps): RunningBridge {
+  const deps: SessionDeps = {
+    ...bridgeDeps,
+    limiter: new LoginLimiter({ baseDelayMs: config.failureDelayMs }),
+  };
   const listeners: Deno.Listener[] = [];
   try {
     for (const l of config.listeners) listeners.push(listen(l));
@@ -149,12 +162,26 @@ function peerOf(addr: Deno.NetAddr): string {
     : `${addr.hostname}:${addr.port}`;
 }
 
+/** Waits `ms`, or less when `stop` fires (the shutdown deadline must not wait for it). */
+function sleepUnless(ms: number, stop: AbortSignal): Promise<void> {
+  if (ms <= 0 || stop.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      stop.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    stop.addEventListener("abort", done);
+  });
+}
+
 async function runSession(
   listener: ListenerConfig,
   context: SecureContext | undefined,
   raw: Deno.Conn,
   config: BridgeConfig,
-  deps: BridgeDeps,
+  deps: SessionDeps,
   stop: AbortSignal,
 ): Promise<void> {
   const started = performance.now();
@@ -164,6 +191,7 @@ async function runSession(
   /** The client's connection: `raw`, or its TLS (implicit, or after STARTTLS). */
   let conn: BridgeConn = raw;
   let secure = false;
+  const address = remote.hostname;
   // SMTP's relay reads the message as lines too: room for long ones.
   const client = new ClientLines(conn, config.timeouts.idleMs, protocol === "SMTP" ? 65536 : 1024);
   const onStop = () => closeQuietly(conn);
@@ -184,6 +212,15 @@ async function runSession(
     addressMatches(a.address, remote.hostname)
   );
   stop.addEventListener("abort", onStop);
+  // The whole session's time: closes the client (and, for SMTP, the upstream) when it is up;
+  // the byte relay gets what is left and ends itself ("session limit").
+  let expired = false;
+  let onExpiry: (() => void) | undefined;
+  const sessionTimer = setTimeout(() => {
+    expired = true;
+    closeQuietly(conn);
+    onExpiry?.();
+  }, config.timeouts.sessionMs);
   let account: AccountConfig | undefined;
   let result = "closed";
   let up = 0;
@@ -198,14 +235,25 @@ async function runSession(
     const beforeTls = listener.tls?.mode === "starttls";
     if (!(await client.write(greeting(beforeTls)))) return;
     const outcome = await front(client, {
-      failureDelayMs: config.failureDelayMs,
+      // The delay grows with the client address's failures across sessions: checkLogin waits.
+      failureDelayMs: 0,
       secure,
       withoutAuth: allowed && config.accounts.get(allowed.account),
       startTls: beforeTls && context ? () => startTls(context) : undefined,
       async checkLogin(user, password) {
         const found = config.accounts.get(user.toLowerCase());
         const ok = await verifyPassword(password, found?.passwordHash);
-        return ok ? found : undefined;
+        if (ok) return found;
+        const from = addressKey(address);
+        const failed = deps.limiter.failed(from);
+        deps.log(
+          `bridge: ${protocol} ${peer} failed login user='${shown(user, 64)}': ` +
+            `${failed.failures} failure(s) from ${from} within ${
+              Math.round(deps.limiter.forgetMs / 60_000)
+            } min of each other; answered after ${failed.delayMs / 1000} s`,
+        );
+        await sleepUnless(failed.delayMs, stop);
+        return undefined;
       },
       async openUpstream(a) {
         const target = {
@@ -234,12 +282,19 @@ async function runSession(
           const transport = outcome.upstream.transport;
           const onStopSmtp = () => transport.close();
           stop.addEventListener("abort", onStopSmtp);
+          onExpiry = onStopSmtp;
+          if (expired) onStopSmtp();
           try {
             const r = await smtpRelay(client, smtpUpstreamOf(transport), account.mailbox, {
               secure,
               pending: outcome.pending,
             });
-            result = `relayed (${r.end}, ${r.messages} message(s)` +
+            const end = expired
+              ? "session limit"
+              : r.end === "client closed" && client.ended === "idle"
+              ? "idle"
+              : r.end;
+            result = `relayed (${end}, ${r.messages} message(s)` +
               (r.refusedSenders > 0 ? `, ${r.refusedSenders} sender(s) refused` : "") +
               // For the audit: this session skipped AUTH by its address.
               (outcome.pending !== undefined ? ", without AUTH by allowWithoutAuth" : "") + ")";
@@ -250,16 +305,18 @@ async function runSession(
           break;
         }
         stop.removeEventListener("abort", onStop);
+        clearTimeout(sessionTimer);
         const { connection } = outcome.upstream;
         const r = await relay(conn, connection.conn, {
           idleMs: config.timeouts.idleMs,
           clientRest: client.takeRest(),
           serverRest: connection.rest,
           stop,
+          limitMs: started + config.timeouts.sessionMs - performance.now(),
         });
         up = r.up;
         down = r.down;
-        result = `relayed (${r.end})`;
+        result = `relayed (${expired ? "session limit" : r.end})`;
         break;
       }
       case "upstream-failed":
@@ -273,11 +330,12 @@ async function runSession(
         result = `refused after ${outcome.failures} failed logins`;
         break;
       case "gone":
-        result = `client ${client.ended ?? "closed"}` +
+        result = (expired ? "session limit" : `client ${client.ended ?? "closed"}`) +
           (outcome.failures > 0 ? ` after ${outcome.failures} failed logins` : "");
         break;
     }
   } finally {
+    clearTimeout(sessionTimer);
     stop.removeEventListener("abort", onStop);
     closeQuietly(conn);
     const ms = Math.round(performance.now() - started);

@@ -18,6 +18,11 @@ export class LineClient {
     return new LineClient(await Deno.connectTls({ hostname: "127.0.0.1", port, caCerts: [caPem] }));
   }
 
+  /** This end's port (the server's logs name the peer by it). */
+  get localPort(): number {
+    return (this.conn.localAddr as Deno.NetAddr).port;
+  }
+
   static async tcp(port: number): Promise<LineClient> {
     return new LineClient(await Deno.connect({ hostname: "127.0.0.1", port }));
   }

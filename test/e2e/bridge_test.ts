@@ -1,6 +1,6 @@
 /**
  * Bridge mode (issue 17): the real CLI runs `-Bridge <config.json>` as a child process;
- * fetchmail (POP3) and curl (IMAP, SMTP) from Debian (no OAuth at all) log in with a plain
+ * fetchmail and getmail6 (POP3), mbsync and curl (IMAP), curl (SMTP) from Debian (no OAuth at all) log in with a plain
  * password and fetch or send through it with real Dovecot, which gets XOAUTH2 logins with tokens
  * from the fake Entra ID. Raw POP3 and IMAP clients check what fetchmail and curl cannot show: no upstream
  * connection after a wrong local password, a quick -ERR [SYS/TEMP] / NO [UNAVAILABLE] when the
@@ -8,106 +8,31 @@
  * session, never a secret).
  */
 import assert from "node:assert/strict";
-import { type LiveCli, runCli, spawnCli } from "./cli.ts";
-import { APP, MAILBOX, SECRET, startTestBed, TENANT, type TestBed } from "../bed/testbed.ts";
+import { runCli } from "./cli.ts";
+import {
+  type Bridge,
+  KNOWN,
+  LOCAL_PASSWORD,
+  LOCAL_USER,
+  pop3Login,
+  rawMessage,
+  show,
+  startBridge,
+} from "./bridge_helpers.ts";
+import { APP, MAILBOX, SECRET, startTestBed, TENANT } from "../bed/testbed.ts";
 import { type Dovecot, startDovecot } from "../bed/dovecot.ts";
 import { type ExchangeServer, startExchange } from "../bed/exchange.ts";
 import { LineClient } from "../bed/line_client.ts";
 import { freePort } from "../bed/ports.ts";
-import { requireProgram, run, type RunResult, subjectOf } from "../clients/harness.ts";
+import {
+  maildirMessages,
+  requireProgram,
+  run,
+  type RunResult,
+  subjectOf,
+  unprivilegedUser,
+} from "../clients/harness.ts";
 import { hashPassword } from "../../src/bridge/password.ts";
-
-const LOCAL_USER = "scanner";
-const LOCAL_PASSWORD = "Scanner pass 4 the bridge";
-
-const KNOWN = [
-  { subject: "Invoice 1001 for March", body: "Please pay invoice 1001 by Friday." },
-  { subject: "Delivery note 2002", body: "Three pallets leave the warehouse today." },
-];
-
-function rawMessage(i: number, m: { subject: string; body: string }): string {
-  return [
-    "From: Sender <sender@testbed.localhost>",
-    `To: ${MAILBOX}`,
-    `Subject: ${m.subject}`,
-    `Message-ID: <bridge-${i}@testbed.localhost>`,
-    `Date: Mon, 1 Jan 2024 10:0${i}:00 +0000`,
-    "",
-    m.body,
-    "",
-  ].join("\n");
-}
-
-function show(r: RunResult): string {
-  return `exit ${r.code}${
-    r.timedOut ? " (timed out)" : ""
-  }\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
-}
-
-interface Bridge {
-  cli: LiveCli;
-  port: number;
-  stop(): Promise<string>;
-}
-
-/** Writes a configuration for `upstreamPort` and starts `-Bridge` on a free loopback port. */
-async function startBridge(
-  bed: TestBed,
-  dir: string,
-  name: string,
-  upstreamPort: number,
-  passwordHash: string,
-  protocol: "POP3" | "IMAP" | "SMTP" = "POP3",
-): Promise<Bridge> {
-  const config = `${dir}/${name}.json`;
-  await Deno.writeTextFile(
-    config,
-    JSON.stringify({
-      _comment: "test bed: fake Entra ID, test CA, upstream on loopback",
-      tenantId: TENANT,
-      clientId: APP,
-      credential: { secretFile: `${dir}/secret` },
-      authorityHost: bed.entra.url,
-      caFile: bed.pki.caFile,
-      listeners: [{ protocol, address: "127.0.0.1", port: 0 }],
-      upstream: { [protocol.toLowerCase()]: { host: "127.0.0.1", port: upstreamPort } },
-      accounts: { [LOCAL_USER]: { mailbox: MAILBOX, passwordHash } },
-      timeouts: { upstreamSeconds: 5, idleSeconds: 20, shutdownSeconds: 5 },
-      failureDelaySeconds: 0.3,
-    }),
-  );
-  const cli = spawnCli(["-Bridge", config]);
-  const m = await cli.waitForStderr(
-    new RegExp(`listening for ${protocol} on 127\\.0\\.0\\.1:(\\d+)`),
-  );
-  return {
-    cli,
-    port: Number(m[1]),
-    async stop() {
-      cli.kill("SIGTERM");
-      const r = await cli.done;
-      assert.equal(r.code, 0, r.stderr);
-      return r.stderr;
-    },
-  };
-}
-
-/** One POP3 session through the bridge with a raw client; returns every line received. */
-async function pop3Login(port: number, password: string, then: string[] = []): Promise<string[]> {
-  const c = await LineClient.tcp(port);
-  try {
-    const got = [await c.nextLine()];
-    for (const command of ["USER " + LOCAL_USER, "PASS " + password, ...then]) {
-      await c.send(command);
-      const line = await c.line(10_000);
-      got.push(line ?? "(closed)");
-      if (line === null || line.startsWith("-ERR")) break;
-    }
-    return got;
-  } finally {
-    await c.close();
-  }
-}
 
 async function fetchmail(dir: string, port: number, password: string): Promise<RunResult> {
   const rc = `${dir}/fetchmailrc`;
@@ -134,6 +59,56 @@ async function fetchmail(dir: string, port: number, password: string): Promise<R
     `${dir}/fetchids`,
     "-v",
   ], { env: { HOME: dir }, timeoutMs: 30_000 });
+}
+
+/**
+ * getmail6 from Debian as a POP3 client with a plain password, delivering to a Maildir. getmail
+ * refuses to deliver as root: it runs as `nobody` in a folder of its own.
+ */
+async function getmail(port: number, password: string): Promise<RunResult & { maildir: string }> {
+  const user = unprivilegedUser();
+  const dir = await Deno.makeTempDir({ prefix: "gia-bridge-getmail-" });
+  const maildir = `${dir}/Maildir`;
+  for (const sub of ["cur", "new", "tmp"]) {
+    await Deno.mkdir(`${maildir}/${sub}`, { recursive: true });
+  }
+  await Deno.mkdir(`${dir}/state`);
+  await Deno.writeTextFile(
+    `${dir}/getmailrc`,
+    [
+      "[retriever]",
+      "type = SimplePOP3Retriever",
+      "server = 127.0.0.1",
+      `port = ${port}`,
+      `username = ${LOCAL_USER}`,
+      `password = ${password}`,
+      "",
+      "[destination]",
+      "type = Maildir",
+      `path = ${maildir}/`,
+      "",
+      "[options]",
+      "read_all = true",
+      "delete = false",
+      "verbose = 2",
+      "",
+    ].join("\n"),
+    { mode: 0o600 },
+  );
+  await user.own(dir);
+  // `env` after the user switch, so that runuser's own environment rules cannot drop HOME.
+  const [program, ...args] = [
+    ...user.prefix,
+    "env",
+    `HOME=${dir}`,
+    "getmail",
+    "--getmaildir",
+    `${dir}/state`,
+    "--rcfile",
+    `${dir}/getmailrc`,
+  ];
+  const r = await run(program, args, { timeoutMs: 30_000 });
+  return { ...r, maildir };
 }
 
 Deno.test("bridge: fetchmail with a plain password fetches through -Bridge from Dovecot and the Exchange-like server", async (t) => {
@@ -181,6 +156,30 @@ Deno.test("bridge: fetchmail with a plain password fetches through -Bridge from 
         ),
       );
     });
+
+    await t.step(
+      "getmail6 (POP3, plain password) delivers the seeded messages to a Maildir",
+      async () => {
+        requireProgram("getmail", "getmail6");
+        const before = await logins();
+        const r = await getmail(toDovecot.port, LOCAL_PASSWORD);
+        try {
+          assert.equal(r.code, 0, show(r));
+          const messages = await maildirMessages(r.maildir);
+          assert.deepEqual(
+            messages.map((m) => subjectOf(m)).sort(),
+            KNOWN.map((m) => m.subject).sort(),
+            show(r),
+          );
+          for (const m of KNOWN) {
+            assert.ok(messages.some((text) => text.includes(m.body)), m.subject);
+          }
+          assert.equal(await logins(), before + 1, "one XOAUTH2 login at Dovecot");
+        } finally {
+          await Deno.remove(r.maildir.replace(/\/Maildir$/, ""), { recursive: true });
+        }
+      },
+    );
 
     await t.step("a wrong local password: -ERR after a delay, no upstream traffic", async () => {
       const [tokens, before] = [bed.entra.tokenRequests.length, await logins()];
@@ -324,6 +323,57 @@ Deno.test("bridge: curl with a plain password lists folders and fetches a messag
         );
       },
     );
+
+    await t.step("mbsync (isync) with a plain password pulls INBOX into a Maildir", async () => {
+      requireProgram("mbsync", "isync");
+      const home = await Deno.makeTempDir({ prefix: "gia-bridge-mbsync-" });
+      try {
+        await Deno.mkdir(`${home}/mail`);
+        await Deno.writeTextFile(
+          `${home}/mbsyncrc`,
+          [
+            "IMAPAccount bridge",
+            "Host 127.0.0.1",
+            `Port ${bridge.port}`,
+            `User ${LOCAL_USER}`,
+            `Pass "${LOCAL_PASSWORD}"`,
+            // The loopback listener has no TLS (yet): mbsync sends the local password in clear.
+            "SSLType None",
+            "AuthMechs LOGIN",
+            "",
+            "IMAPStore remote",
+            "Account bridge",
+            "",
+            "MaildirStore local",
+            `Path ${home}/mail/`,
+            `Inbox ${home}/mail/INBOX`,
+            "",
+            "Channel inbox",
+            "Far :remote:",
+            "Near :local:",
+            "Patterns INBOX",
+            "Create Near",
+            "Sync Pull",
+            "SyncState *",
+            "",
+          ].join("\n"),
+          { mode: 0o600 },
+        );
+        const r = await run("mbsync", ["-c", `${home}/mbsyncrc`, "-a"], {
+          env: { HOME: home },
+          timeoutMs: 30_000,
+        });
+        assert.equal(r.code, 0, show(r));
+        const messages = await maildirMessages(`${home}/mail/INBOX`);
+        assert.deepEqual(
+          messages.map((m) => subjectOf(m)).sort(),
+          KNOWN.map((m) => m.subject).sort(),
+          show(r),
+        );
+      } finally {
+        await Deno.remove(home, { recursive: true });
+      }
+    });
 
     await t.step("curl fetches a seeded message through the relay", async () => {
       const r = await curlImap(bridge.port, LOCAL_PASSWORD, "INBOX/;UID=1");

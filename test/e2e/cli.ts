@@ -106,6 +106,8 @@ export function tripwire(): { port: number; count: () => number; close: () => vo
 export interface LiveCli {
   /** Resolves with the first stderr line matching `pattern` (rejects after `ms`). */
   waitForStderr(pattern: RegExp, ms?: number): Promise<RegExpMatchArray>;
+  /** Everything it wrote to stderr so far. */
+  readonly stderr: string;
   writeStdin(text: string): Promise<void>;
   closeStdin(): Promise<void>;
   /** Sends a signal to the CLI (e.g. SIGTERM to stop a long-running `-Bridge`). */
@@ -164,6 +166,9 @@ export function spawnCli(args: string[], options: { env?: Record<string, string>
         });
         check();
       });
+    },
+    get stderr() {
+      return stderr;
     },
     writeStdin: (text) => writer.write(new TextEncoder().encode(text)),
     closeStdin: () => writer.close().catch(() => {}),

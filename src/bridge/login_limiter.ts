@@ -1,0 +1,119 @@
+/**
+ * Failed local logins, counted per client address across sessions. Each failure is answered
+ * after `baseDelayMs × 2^(n-1)` (n = the address's recent failures, capped at `maxDelayMs`), so
+ * guessing passwords gets slow quickly while a user who mistyped once waits only the base delay.
+ *
+ * A success is answered at once and clears nothing: on a shared address (NAT, this machine) one
+ * user's good login must not wipe out the count of someone guessing another user's password. An
+ * address's count is forgotten `forgetMs` after its last failure, and the map holds at most
+ * `maxAddresses` addresses (the one whose last failure is oldest goes first), so memory stays
+ * bounded however many addresses try. IPv6 clients are counted per /64 (`addressKey`): one
+ * host usually has a whole /64 to pick addresses from.
+ */
+
+export interface LoginLimiterOptions {
+  /** Delay after an address's first failure; 0 switches slowing off. */
+  baseDelayMs: number;
+  /** Longest delay; default 30 seconds (never below `baseDelayMs`). */
+  maxDelayMs?: number;
+  /** An address's failures are forgotten this long after its last one; default 15 minutes. */
+  forgetMs?: number;
+  /** Addresses remembered at most; default 10000. */
+  maxAddresses?: number;
+  now?: () => number;
+}
+
+export interface FailedLogin {
+  /** Failures from this address within `forgetMs` of each other, this one included. */
+  failures: number;
+  /** How long to wait before answering this failure. */
+  delayMs: number;
+}
+
+export const DEFAULT_MAX_DELAY_MS = 30_000;
+export const DEFAULT_FORGET_MS = 15 * 60_000;
+export const DEFAULT_MAX_ADDRESSES = 10_000;
+
+export class LoginLimiter {
+  /** Address -> failures and the time of the last one; in order of the last failure. */
+  readonly #entries = new Map<string, { failures: number; last: number }>();
+  readonly #base: number;
+  readonly #max: number;
+  readonly #forgetMs: number;
+  readonly #maxAddresses: number;
+  readonly #now: () => number;
+
+  constructor(options: LoginLimiterOptions) {
+    this.#base = options.baseDelayMs;
+    this.#max = Math.max(options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS, options.baseDelayMs);
+    this.#forgetMs = options.forgetMs ?? DEFAULT_FORGET_MS;
+    this.#maxAddresses = Math.max(1, options.maxAddresses ?? DEFAULT_MAX_ADDRESSES);
+    this.#now = options.now ?? (() => performance.now());
+  }
+
+  /** Addresses remembered right now. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** How long the forgetting takes, for messages. */
+  get forgetMs(): number {
+    return this.#forgetMs;
+  }
+
+  /** Records a failed login from `address` and says how long to wait before answering it. */
+  failed(address: string): FailedLogin {
+    const now = this.#now();
+    const entry = this.#entries.get(address);
+    const failures = entry && now - entry.last < this.#forgetMs ? entry.failures + 1 : 1;
+    // Deleted and set again: the map stays in the order of the last failure.
+    this.#entries.delete(address);
+    this.#makeRoom(now);
+    this.#entries.set(address, { failures, last: now });
+    return { failures, delayMs: this.delayOf(failures) };
+  }
+
+  /** The delay for an address's `failures`-th recent failure. */
+  delayOf(failures: number): number {
+    if (this.#base <= 0 || failures <= 0) return 0;
+    // 2^30 is far beyond any cap; a larger exponent would only risk Infinity.
+    return Math.min(this.#max, this.#base * 2 ** Math.min(failures - 1, 30));
+  }
+
+  /** Failures remembered for `address` (0 once forgotten). */
+  failuresOf(address: string): number {
+    const entry = this.#entries.get(address);
+    return entry && this.#now() - entry.last < this.#forgetMs ? entry.failures : 0;
+  }
+
+  /** Drops forgotten addresses, then the oldest ones while the map is full. */
+  #makeRoom(now: number): void {
+    for (const [address, entry] of this.#entries) {
+      if (now - entry.last < this.#forgetMs) break;
+      this.#entries.delete(address);
+    }
+    for (const address of this.#entries.keys()) {
+      if (this.#entries.size < this.#maxAddresses) break;
+      this.#entries.delete(address);
+    }
+  }
+}
+
+/**
+ * What failures are counted by: an IPv4 address as it is, an IPv6 address by its /64 network
+ * (`2001:db8:0:1::/64`), an IPv4-mapped IPv6 address as the IPv4 address.
+ */
+export function addressKey(hostname: string): string {
+  const host = hostname.replace(/^\[|\]$/g, "").replace(/%.*$/, "").toLowerCase();
+  if (!host.includes(":")) return host;
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/.exec(host);
+  if (mapped) return mapped[1];
+  const [head, tail] = host.split("::", 2);
+  const left = head === "" ? [] : head.split(":");
+  const right = tail === undefined || tail === "" ? [] : tail.split(":");
+  const groups = tail === undefined
+    ? left
+    : [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill("0"), ...right];
+  if (groups.length !== 8 || groups.some((g) => !/^[0-9a-f]{1,4}$/.test(g))) return host;
+  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, "")).join(":")}::/64`;
+}

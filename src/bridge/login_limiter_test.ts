@@ -1,0 +1,83 @@
+import assert from "node:assert/strict";
+import { addressKey, LoginLimiter } from "./login_limiter.ts";
+
+function limiter(options: { maxAddresses?: number } = {}) {
+  let now = 1_000_000;
+  const l = new LoginLimiter({
+    baseDelayMs: 1000,
+    maxDelayMs: 8000,
+    forgetMs: 60_000,
+    now: () => now,
+    ...options,
+  });
+  return { l, advance: (ms: number) => now += ms };
+}
+
+Deno.test("LoginLimiter doubles the delay with each failure from an address, up to the cap", () => {
+  const { l } = limiter();
+  const delays = [1, 2, 3, 4, 5, 6].map(() => l.failed("192.0.2.7"));
+  assert.deepEqual(delays.map((f) => f.failures), [1, 2, 3, 4, 5, 6]);
+  assert.deepEqual(delays.map((f) => f.delayMs), [1000, 2000, 4000, 8000, 8000, 8000]);
+  assert.equal(l.delayOf(10_000), 8000, "no overflow however many failures");
+});
+
+Deno.test("LoginLimiter counts each address on its own; a success elsewhere resets nothing", () => {
+  const { l } = limiter();
+  l.failed("192.0.2.7");
+  l.failed("192.0.2.7");
+  // Another address: its own first failure, the base delay.
+  assert.deepEqual(l.failed("2001:db8::1"), { failures: 1, delayMs: 1000 });
+  // A good login is answered at once and not recorded: the guessing address stays slow.
+  assert.deepEqual(l.failed("192.0.2.7"), { failures: 3, delayMs: 4000 });
+  assert.equal(l.failuresOf("2001:db8::1"), 1);
+  assert.equal(l.failuresOf("198.51.100.1"), 0);
+});
+
+Deno.test("LoginLimiter forgets an address after a quiet while, but not while it keeps failing", () => {
+  const { l, advance } = limiter();
+  l.failed("192.0.2.7");
+  advance(59_000);
+  assert.equal(l.failed("192.0.2.7").failures, 2, "within the window of the last failure");
+  advance(59_000);
+  assert.equal(l.failed("192.0.2.7").failures, 3, "the window starts at the last failure");
+  advance(60_000);
+  assert.equal(l.failuresOf("192.0.2.7"), 0);
+  assert.deepEqual(l.failed("192.0.2.7"), { failures: 1, delayMs: 1000 });
+});
+
+Deno.test("LoginLimiter keeps at most maxAddresses, dropping forgotten then the oldest", () => {
+  const { l, advance } = limiter({ maxAddresses: 3 });
+  l.failed("10.0.0.1");
+  advance(30_000);
+  l.failed("10.0.0.2");
+  l.failed("10.0.0.3");
+  l.failed("10.0.0.3");
+  advance(31_000); // 10.0.0.1 is forgotten now
+  l.failed("10.0.0.4");
+  assert.equal(l.size, 3);
+  assert.equal(l.failuresOf("10.0.0.3"), 2);
+  // Full and nothing forgotten: the address with the oldest last failure (10.0.0.2) goes.
+  l.failed("10.0.0.5");
+  assert.equal(l.size, 3);
+  assert.equal(l.failuresOf("10.0.0.2"), 0);
+  assert.equal(l.failuresOf("10.0.0.3"), 2);
+  for (let i = 0; i < 1000; i++) l.failed(`10.1.${i >> 8}.${i & 255}`);
+  assert.equal(l.size, 3, "bounded however many addresses try");
+});
+
+Deno.test("LoginLimiter with no base delay never waits", () => {
+  const l = new LoginLimiter({ baseDelayMs: 0 });
+  for (let i = 0; i < 5; i++) assert.equal(l.failed("127.0.0.1").delayMs, 0);
+  assert.equal(l.failuresOf("127.0.0.1"), 5, "still counted, for the log");
+});
+
+Deno.test("addressKey() counts IPv4 addresses alone and IPv6 clients per /64", () => {
+  assert.equal(addressKey("192.0.2.7"), "192.0.2.7");
+  assert.equal(addressKey("2001:db8:0:1::7"), "2001:db8:0:1::/64");
+  assert.equal(addressKey("2001:0DB8:0000:0001:aaaa:bbbb:cccc:dddd"), "2001:db8:0:1::/64");
+  assert.equal(addressKey("[2001:db8::1]"), "2001:db8:0:0::/64");
+  assert.equal(addressKey("::1"), "0:0:0:0::/64");
+  assert.equal(addressKey("fe80::1%eth0"), "fe80:0:0:0::/64");
+  assert.equal(addressKey("::ffff:192.0.2.7"), "192.0.2.7");
+  assert.equal(addressKey("not an address"), "not an address");
+});
