@@ -15,6 +15,7 @@
  * (test/scripts/compile_test.ts).
  */
 import { basename, join, relative, resolve } from "node:path";
+import { LAZY_MODULES } from "../src/lazy.ts";
 
 export const TARGETS = [
   "x86_64-unknown-linux-gnu",
@@ -43,6 +44,10 @@ export const PERMISSIONS = [
 export const PROGRAM = "Get-IMAPAccessToken";
 /** Data files the program reads from its own source tree (embedded with --include). */
 export const SIGNER_SCRIPT = new URL("../src/auth/store_signer.ps1", import.meta.url).pathname;
+/** The modules src/lazy.ts loads, as files: embedded with --include. */
+export const LAZY_MODULE_PATHS = LAZY_MODULES.map((m) =>
+  new URL(`../src/${m}`, import.meta.url).pathname
+);
 export const SHIM = "Get-IMAPAccessToken.ps1";
 export const SUMS = "SHA256SUMS";
 export const RELEASE_HOST = "https://dl.deno.land";
@@ -110,6 +115,8 @@ export function compileArgs(target: Target, output: string, entry: string): stri
     // The certificate store's signer script, read at run time beside its module.
     "--include",
     SIGNER_SCRIPT,
+    // Modules loaded through src/lazy.ts: deno compile cannot see them from main.ts.
+    ...LAZY_MODULE_PATHS.flatMap((path) => ["--include", path]),
     "--target",
     target,
     "--output",

@@ -1,6 +1,7 @@
 /**
  * Entry point: the only place that prints a final error and calls Deno.exit.
  */
+import { lazy } from "./lazy.ts";
 import { type BridgeCommand, readCommandLine } from "./cli/parse.ts";
 import { lookupParameter } from "./cli/bind.ts";
 import { ExitCode, toToolError, UsageError } from "./errors.ts";
@@ -84,7 +85,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   if (command.kind === "help") {
     // Help is text for people: loaded only when asked for.
-    const { helpText } = await import("./cli/help.ts");
+    const { helpText } = await lazy<typeof import("./cli/help.ts")>("cli/help.ts");
     sink.out(helpText());
     return ExitCode.ok;
   }
@@ -113,7 +114,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     reporter.finish(failedReport(errorReport(error, {}, lang), error.exitCode), {});
     return error.exitCode;
   }
-  const { run } = await import("./app/run.ts");
+  const { run } = await lazy<typeof import("./app/run.ts")>("app/run.ts");
   mark("loaded");
   const { report, token, sasl } = await run(options, reporter, {
     stdin: () => Deno.stdin.readable,
@@ -162,7 +163,7 @@ function stopSignal(): Promise<string> {
 
 async function bridgeCommand(command: BridgeCommand | { kind: "bridgePasswordHash" }) {
   const language = "language" in command ? command.language : undefined;
-  const bridge = await import("./bridge/run.ts");
+  const bridge = await lazy<typeof import("./bridge/run.ts")>("bridge/run.ts");
   try {
     if (command.kind === "bridgePasswordHash") {
       sink.out(`${await bridge.passwordHashCommand(Deno.stdin.readable, 60_000)}\n`);

@@ -3,6 +3,7 @@
  * Every phase is a check of the -Diagnose checklist. Returns a Report (never
  * throws for expected failures); main.ts renders it and exits with its code.
  */
+import { lazy } from "../lazy.ts";
 import {
   connects,
   DEFAULT_PORTS,
@@ -77,7 +78,7 @@ export async function run(
   let early: Promise<EarlyConnection> | undefined;
   // The mail modules load only when the run connects (Token/Sasl output never does), and
   // then while the token is being fetched.
-  const sessions = connecting ? import("./session.ts") : undefined;
+  const sessions = connecting ? lazy<typeof import("./session.ts")>("app/session.ts") : undefined;
   try {
     if (clientIdIsTenant(options.clientId, options.tenantId)) {
       context.clientIdIsTenant = true;
@@ -205,7 +206,7 @@ export async function run(
     }
     reporter.verboseLine(`SASL XOAUTH2 login string ${sasl}`);
     if (connecting && !isUserSignIn(options) && options.mailboxes.length > 1) {
-      const { checkMailboxes } = await import("./many.ts");
+      const { checkMailboxes } = await lazy<typeof import("./many.ts")>("app/many.ts");
       const many = await checkMailboxes({ ...options, mail }, token, reporter, lang, context);
       report.results = many.results;
       report.summary = many.summary;
@@ -214,7 +215,7 @@ export async function run(
       if (many.results.some((r) => r.exitCode === ExitCode.auth)) await forget?.();
     } else {
       if (connecting) {
-        const { mailSession } = await import("./session.ts");
+        const { mailSession } = await lazy<typeof import("./session.ts")>("app/session.ts");
         const pending = early;
         early = undefined;
         const session = mailSession(

@@ -3,6 +3,7 @@
  * msal-node, no network), then the parameter set's flow through msal with
  * the cache plugged in, then the fast entry is recorded for the next run.
  */
+import { lazy } from "../lazy.ts";
 import {
   type AppOptions,
   type CertificateOptions,
@@ -163,7 +164,9 @@ async function loadCertificateFor(
   read: FileReader | undefined,
 ) {
   // Loaded only for this set: it pulls in node:crypto (~40 ms of start-up).
-  const { loadCertificate } = await import("../auth/certificate.ts");
+  const { loadCertificate } = await lazy<typeof import("../auth/certificate.ts")>(
+    "auth/certificate.ts",
+  );
   const certificate = await loadCertificate({
     ...options.certificate,
     timeoutMs: options.timeoutSeconds * 1000,
@@ -284,7 +287,7 @@ export async function acquireToken(
   let acquired: Acquired;
   if (isUserSignIn(options)) {
     // Loaded only when a token must be requested: a cached token needs none of it.
-    const { acquireUserToken } = await import("../auth/user.ts");
+    const { acquireUserToken } = await lazy<typeof import("../auth/user.ts")>("auth/user.ts");
     const result = await acquireUserToken({
       ...target,
       cachePlugin: cache?.msalPlugin(),
@@ -329,7 +332,7 @@ export async function acquireToken(
       );
       hooks.beforeTokenRequest?.();
       mark("token-request");
-      const { acquireAppToken } = await import("../auth/token.ts");
+      const { acquireAppToken } = await lazy<typeof import("../auth/token.ts")>("auth/token.ts");
       // App tokens are cached by the fast list alone (written below); msal is not involved.
       const result = await acquireAppToken({
         ...target,

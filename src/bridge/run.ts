@@ -4,6 +4,7 @@
  * Ctrl+C; then stops accepting and lets sessions finish within `timeouts.shutdownSeconds`.
  * `-BridgePasswordHash`: reads a password from standard input and prints its scrypt hash.
  */
+import { lazy } from "../lazy.ts";
 import { toToolError, UsageError } from "../errors.ts";
 import { readBoundedText, readFileBoundedSync } from "../bounded_input.ts";
 import { acquireAppToken, type AppCredential } from "../auth/token.ts";
@@ -50,7 +51,9 @@ export function loadBridgeConfig(path: string): BridgeConfig {
 async function credentialOf(config: BridgeConfig): Promise<AppCredential> {
   const c = config.credential;
   if (c.kind === "secret") return { kind: "secret", secret: c.secret };
-  const { loadCertificate } = await import("../auth/certificate.ts");
+  const { loadCertificate } = await lazy<typeof import("../auth/certificate.ts")>(
+    "auth/certificate.ts",
+  );
   const certificate = await loadCertificate({
     value: c.value,
     password: c.password,

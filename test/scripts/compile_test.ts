@@ -12,6 +12,7 @@ import {
   CompileUsageError,
   embeddedProblems,
   executableTarget,
+  LAZY_MODULE_PATHS,
   missingRuntimeMessage,
   parseCompileArgs,
   PERMISSIONS,
@@ -26,6 +27,7 @@ import {
 import { APP, APP_NO_ACCESS, MAILBOX, SECRET, startTestBed, type TestBed } from "../bed/testbed.ts";
 import { secretArgs } from "../e2e/cli.ts";
 import { findPwsh, importIntoStore } from "../bed/dotnet_store.ts";
+import { LAZY_MODULES } from "../../src/lazy.ts";
 
 const ROOT = join(import.meta.dirname!, "..", "..");
 const COMPILE = join(ROOT, "scripts", "compile.ts");
@@ -63,6 +65,13 @@ Deno.test("compile: permissions are baked in, named one by one, never -A", async
   assert.equal(args[args.indexOf("--include") + 1], SIGNER_SCRIPT);
   assert.ok(SIGNER_SCRIPT.endsWith("/src/auth/store_signer.ps1"));
   await Deno.stat(SIGNER_SCRIPT);
+  // So do the modules src/lazy.ts loads (deno compile cannot see them from main.ts).
+  const included = args.flatMap((a, i) => args[i - 1] === "--include" ? [a] : []);
+  assert.equal(LAZY_MODULE_PATHS.length, LAZY_MODULES.length);
+  for (const path of LAZY_MODULE_PATHS) {
+    assert.ok(included.includes(path), path);
+    await Deno.stat(path);
+  }
   for (const wide of ["-A", "--allow-all", "--allow-sys", "--allow-ffi", "--allow-import"]) {
     assert.ok(!args.some((a) => a === wide || a.startsWith(`${wide}=`)), wide);
   }
