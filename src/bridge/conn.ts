@@ -1,9 +1,11 @@
 /**
- * The client's connection as the session code (ClientLines, relay) sees it. Plain TCP and
- * implicit TLS are Deno connections (`Deno.listen`, `Deno.listenTls`); a connection upgraded by
- * STLS/STARTTLS is not: Deno can start TLS only as a client (`Deno.startTls`), so the server
- * side of STARTTLS is node:tls's TLSSocket over the same TCP connection. This interface is what
- * all three have in common, so one session code serves them all.
+ * The client's connection as the session code (ClientLines, relay) sees it: a plain Deno
+ * connection, or TLS on top of one. Deno can start TLS only as a client (`Deno.startTls`), so
+ * the server side of STLS/STARTTLS is node:tls's TLSSocket over the same TCP connection; implicit
+ * TLS takes the same path (not `Deno.listenTls`: a Deno TLS connection closed during its
+ * handshake keeps its TCP socket open in Deno 2.9.6, so a client that never starts the handshake
+ * would hold a socket for good; here the handshake has a deadline and the socket is closed).
+ * This interface is what both have in common, so one session code serves them all.
  */
 import { Duplex } from "node:stream";
 import { type SecureContext, TLSSocket } from "node:tls";
