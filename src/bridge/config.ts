@@ -59,6 +59,11 @@ export interface AccountConfig {
   mailbox: string;
   /** `scrypt$N$r$p$salt$hash` made by `-BridgePasswordHash`. */
   passwordHash: string;
+  /**
+   * SMTP: addresses the account may give as `MAIL FROM` besides its mailbox (shared mailboxes,
+   * addresses it has Send As on; Exchange still decides). Exact addresses, compared ignoring case.
+   */
+  allowedSenders?: string[];
 }
 
 export interface BridgeConfig {
@@ -267,7 +272,7 @@ export function parseBridgeConfig(text: string, path: string, readFile: ReadFile
     if (!LOCAL_NAME.test(name)) {
       c.fail(field, "a local user name is 1-64 printable ASCII characters without spaces");
     }
-    const account = c.object(value, field, ["mailbox", "passwordHash"]);
+    const account = c.object(value, field, ["mailbox", "passwordHash", "allowedSenders"]);
     const mailbox = c.string(account.mailbox, `${field}.mailbox`);
     const problem = mailboxProblem(mailbox);
     if (problem) c.fail(`${field}.mailbox`, `'${shown(mailbox)}' ${problem}`);
@@ -282,7 +287,16 @@ export function parseBridgeConfig(text: string, path: string, readFile: ReadFile
     if (accounts.has(name.toLowerCase())) {
       c.fail(field, "the same user name (ignoring case) appears twice");
     }
-    accounts.set(name.toLowerCase(), { name, mailbox, passwordHash });
+    const parsed: AccountConfig = { name, mailbox, passwordHash };
+    if (account.allowedSenders !== undefined) {
+      parsed.allowedSenders = parseAllowedSenders(
+        c,
+        account.allowedSenders,
+        `${field}.allowedSenders`,
+        mailbox,
+      );
+    }
+    accounts.set(name.toLowerCase(), parsed);
   }
   if (accounts.size === 0) c.fail("accounts", "expected at least one local account");
   listeners.forEach((l, i) =>
@@ -504,6 +518,34 @@ export function addressMatches(pattern: string, peer: string): boolean {
   const n = bits === undefined ? 32 : Number(bits);
   const mask = n === 0 ? 0 : (~0 << (32 - n)) >>> 0;
   return ((a & mask) >>> 0) === ((b & mask) >>> 0);
+}
+
+/**
+ * An account's `allowedSenders`: each an address as the mailbox is checked, no wildcard, not the
+ * mailbox itself, none twice (ignoring case).
+ */
+function parseAllowedSenders(c: Checker, value: unknown, field: string, mailbox: string): string[] {
+  if (!Array.isArray(value)) {
+    c.fail(field, 'expected a list of addresses ["noreply@contoso.com", ...]');
+  }
+  const seen = new Set<string>([mailbox.toLowerCase()]);
+  return value.map((entry, i) => {
+    const f = `${field}[${i}]`;
+    const sender = c.string(entry, f);
+    if (sender.includes("*")) {
+      c.fail(f, `'${shown(sender)}': wildcards are not supported; list each address`);
+    }
+    const problem = mailboxProblem(sender);
+    if (problem) c.fail(f, `'${shown(sender)}' ${problem}`);
+    if (sender.toLowerCase() === mailbox.toLowerCase()) {
+      c.fail(f, `'${shown(sender)}' is the account's mailbox, which may always send; remove it`);
+    }
+    if (seen.has(sender.toLowerCase())) {
+      c.fail(f, `'${shown(sender)}' appears twice (ignoring case)`);
+    }
+    seen.add(sender.toLowerCase());
+    return sender;
+  });
 }
 
 function parseUpstream(

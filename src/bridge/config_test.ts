@@ -225,6 +225,62 @@ Deno.test("parseBridgeConfig() reads an SMTP listener's allow-list and checks it
   }
 });
 
+Deno.test("parseBridgeConfig() reads an account's allowedSenders and checks each like a mailbox", () => {
+  const withSenders = (allowedSenders: unknown) =>
+    parse({
+      ...minimal(),
+      accounts: { scanner: { mailbox: "box@contoso.com", passwordHash: HASH, allowedSenders } },
+    });
+  assert.equal(
+    parse(minimal()).accounts.get("scanner")?.allowedSenders,
+    undefined,
+    "none by default",
+  );
+  assert.deepEqual(
+    withSenders([" NoReply@contoso.com", "helpdesk@contoso.com"]).accounts.get("scanner")
+      ?.allowedSenders,
+    ["NoReply@contoso.com", "helpdesk@contoso.com"],
+  );
+  assert.deepEqual(withSenders([]).accounts.get("scanner")?.allowedSenders, []);
+  const cases: [unknown, RegExp][] = [
+    ["noreply@contoso.com", /accounts\.scanner\.allowedSenders: expected a list of addresses/],
+    [
+      ["noreply@contoso.com", "*@contoso.com"],
+      /allowedSenders\[1\]: '\*@contoso\.com': wildcards are not supported; list each address$/,
+    ],
+    [["no*reply@contoso.com"], /allowedSenders\[0\]: .*wildcards are not supported/],
+    [
+      ["noreply@contoso.com", "helpdesk"],
+      /allowedSenders\[1\]: 'helpdesk' is not an e-mail address/,
+    ],
+    [["Help Desk <helpdesk@contoso.com>"], /allowedSenders\[0\]: .* contains a space/],
+    [["helpdesk@contoso.com\u200b"], /allowedSenders\[0\]: .*look-alike/],
+    [[""], /allowedSenders\[0\]: expected a non-empty string/],
+    [[42], /allowedSenders\[0\]: expected a non-empty string/],
+    [
+      ["BOX@contoso.com"],
+      /allowedSenders\[0\]: 'BOX@contoso\.com' is the account's mailbox, which may always send/,
+    ],
+    [
+      ["a@contoso.com", "A@Contoso.com"],
+      /allowedSenders\[1\]: 'A@Contoso\.com' appears twice \(ignoring case\)/,
+    ],
+  ];
+  for (const [allowedSenders, message] of cases) {
+    assert.throws(
+      () => withSenders(allowedSenders),
+      (error: Error & { code?: string; exitCode?: number }) => {
+        assert.match(error.message, message);
+        assert.match(error.message, /^-Bridge bridge\.json: accounts\.scanner\.allowedSenders/);
+        assert.ok(!error.message.includes("\n"), "one line");
+        assert.equal(error.code, "BRIDGE_BAD_CONFIG");
+        assert.equal(error.exitCode, 2);
+        return true;
+      },
+    );
+  }
+});
+
 Deno.test("addressMatches() compares exact addresses and IPv4 networks", () => {
   assert.ok(addressMatches("192.168.1.50", "192.168.1.50"));
   assert.ok(!addressMatches("192.168.1.50", "192.168.1.51"));

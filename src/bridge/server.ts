@@ -288,6 +288,7 @@ async function runSession(
             const r = await smtpRelay(client, smtpUpstreamOf(transport), account.mailbox, {
               secure,
               pending: outcome.pending,
+              allowedSenders: account.allowedSenders,
             });
             const end = expired
               ? "session limit"
@@ -296,6 +297,8 @@ async function runSession(
               : r.end;
             result = `relayed (${end}, ${r.messages} message(s)` +
               (r.refusedSenders > 0 ? `, ${r.refusedSenders} sender(s) refused` : "") +
+              // For the audit: addresses other than the mailbox it sent as (from the config).
+              (r.sentAs.length > 0 ? `, as allowed sender(s) ${r.sentAs.join(" ")}` : "") +
               // For the audit: this session skipped AUTH by its address.
               (outcome.pending !== undefined ? ", without AUTH by allowWithoutAuth" : "") + ")";
           } finally {

@@ -3,9 +3,9 @@
  * (AUTH PLAIN LOGIN), AUTH checked locally, and only after a local login succeeded the upstream
  * login (`openUpstream`); then `235` and the caller relays (`smtp_relay.ts`). Nothing is
  * relayed for a client that has not logged in, except for a device on the listener's
- * allow-list (`withoutAuth`): its `MAIL FROM:<the account's mailbox>` starts the upstream login
- * as that account. A state machine over `FrontLines`; it never repeats a password and never
- * says whether a user name exists.
+ * allow-list (`withoutAuth`): its `MAIL FROM:<the account's mailbox or an allowed sender>`
+ * starts the upstream login as that account's mailbox. A state machine over `FrontLines`; it
+ * never repeats a password and never says whether a user name exists.
  */
 import { decodeSaslResponse, parsePlainResponse, type PlainCredentials } from "../sasl/plain.ts";
 import type { AccountConfig } from "./config.ts";
@@ -49,9 +49,33 @@ export function senderOf(line: string): string | undefined {
   return MAIL_FROM.exec(line)?.[1];
 }
 
-/** The reply to a MAIL FROM that is not the account's mailbox (never sent upstream). */
-export const onlyAs = (mailbox: string): string =>
-  `550 5.7.1 This account may send only as <${mailbox}>`;
+/** Who an account may send as: its mailbox and its `allowedSenders`. */
+export interface Senders {
+  mailbox: string;
+  allowedSenders?: readonly string[];
+}
+
+/** The configured spelling of `from` when the account may send as it (ignoring case), else undefined. */
+export function allowedSender(senders: Senders, from: string): string | undefined {
+  const wanted = from.toLowerCase();
+  return [senders.mailbox, ...(senders.allowedSenders ?? [])].find((a) =>
+    a.toLowerCase() === wanted
+  );
+}
+
+/**
+ * The reply to a MAIL FROM the account may not use (never sent upstream), or undefined when it
+ * may. The null sender `<>` (a bounce) is always refused: a device never sends bounces, and
+ * Exchange would put the mailbox there anyway.
+ */
+export function senderRefusal(senders: Senders, from: string): string | undefined {
+  if (from !== "" && allowedSender(senders, from) !== undefined) return undefined;
+  const count = senders.allowedSenders?.length ?? 0;
+  const others = count > 0 ? ` or its ${count} allowed sender(s)` : "";
+  return from === ""
+    ? `550 5.7.1 The null sender <> is not relayed; this account sends as <${senders.mailbox}>${others}`
+    : `550 5.7.1 This account may send only as <${senders.mailbox}>${others}`;
+}
 
 type Credentials = PlainCredentials;
 type AuthResult = Credentials | "gone" | { reply: string };
@@ -151,8 +175,8 @@ export async function smtpFront<U>(
 
 /**
  * MAIL FROM from a client on the allow-list: the upstream login happens now, as the mapped
- * account, and only for its own mailbox (so a session that sends nothing costs no upstream
- * login). Undefined when the session goes on in the front.
+ * account (its mailbox), and only for its mailbox or one of its allowedSenders (so a session
+ * that sends nothing costs no upstream login). Undefined when the session goes on in the front.
  */
 async function sendWithoutAuth<U>(
   client: FrontLines,
@@ -165,8 +189,9 @@ async function sendWithoutAuth<U>(
     await client.write("501 5.5.4 Syntax: MAIL FROM:<address>");
     return undefined;
   }
-  if (sender.toLowerCase() !== account.mailbox.toLowerCase()) {
-    await client.write(onlyAs(account.mailbox));
+  const refusal = senderRefusal(account, sender);
+  if (refusal) {
+    await client.write(refusal);
     return undefined;
   }
   const attempt = await options.openUpstream(account);

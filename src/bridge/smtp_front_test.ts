@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import type { AccountConfig } from "./config.ts";
 import type { FrontLines, FrontOptions } from "./front.ts";
 import {
+  senderRefusal,
   SMTP_AUTH_REQUIRED,
   SMTP_EHLO,
   SMTP_EHLO_BEFORE_TLS,
@@ -222,4 +223,54 @@ Deno.test("smtpFront() without the allow-list: MAIL FROM gets 530, no upstream c
   });
   assert.deepEqual(before.got, [SMTP_TLS_REQUIRED]);
   assert.deepEqual(events, []);
+});
+
+Deno.test("senderRefusal() allows the mailbox and the allowed senders ignoring case, never <> or a pattern", () => {
+  const senders = { mailbox: "box@contoso.com", allowedSenders: ["noreply@contoso.com"] };
+  for (
+    const from of [
+      "box@contoso.com",
+      "BOX@Contoso.COM",
+      "noreply@contoso.com",
+      "NoReply@contoso.com",
+    ]
+  ) {
+    assert.equal(senderRefusal(senders, from), undefined, from);
+  }
+  for (const from of ["boss@contoso.com", "*@contoso.com", "noreply@contoso.com.evil", "noreply"]) {
+    assert.equal(
+      senderRefusal(senders, from),
+      "550 5.7.1 This account may send only as <box@contoso.com> or its 1 allowed sender(s)",
+      from,
+    );
+  }
+  assert.match(senderRefusal(senders, "") ?? "", /^550 5\.7\.1 The null sender <> is not relayed/);
+  assert.equal(
+    senderRefusal({ mailbox: "box@contoso.com" }, "noreply@contoso.com"),
+    "550 5.7.1 This account may send only as <box@contoso.com>",
+  );
+});
+
+Deno.test("smtpFront() lets an allow-listed client send as an allowed sender, logging in upstream as the mailbox", async () => {
+  const events: string[] = [];
+  const account: AccountConfig = { ...ACCOUNT, allowedSenders: ["noreply@contoso.com"] };
+  const c = client([
+    "EHLO scanner",
+    "MAIL FROM:<>",
+    "MAIL FROM:<other@contoso.com>",
+    "MAIL FROM:<NOREPLY@contoso.com>",
+  ]);
+  const outcome = await smtpFront(c, { ...options(events), withoutAuth: account });
+  assert.deepEqual(outcome, {
+    kind: "relay",
+    account,
+    upstream: "conn",
+    pending: "MAIL FROM:<NOREPLY@contoso.com>",
+  });
+  assert.deepEqual(c.got, [
+    ...SMTP_EHLO,
+    "550 5.7.1 The null sender <> is not relayed; this account sends as <box@contoso.com> or its 1 allowed sender(s)",
+    "550 5.7.1 This account may send only as <box@contoso.com> or its 1 allowed sender(s)",
+  ]);
+  assert.deepEqual(events, ["upstream box@contoso.com"], "one upstream login, as the mailbox");
 });

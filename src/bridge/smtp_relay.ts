@@ -1,12 +1,14 @@
 /**
  * The bridge's SMTP session after the login: command by command, not a byte pipe, because the
- * bridge must keep checking what the client does. `MAIL FROM` must be the account's mailbox
- * (else `550 5.7.1`, never sent upstream); EHLO is answered by the bridge (so the client never
- * sees the upstream's PIPELINING or CHUNKING); everything else goes upstream and its reply
- * comes back; the message after `354` goes through line by line up to the final `.`.
+ * bridge must keep checking what the client does. `MAIL FROM` must be the account's mailbox or
+ * one of its `allowedSenders` (else `550 5.7.1`, never sent upstream; for an allowed sender
+ * Exchange still decides, and its refusal such as `5.7.60` or `5.2.252 SendAsDenied` is passed
+ * on); EHLO is answered by the bridge (so the client never sees the upstream's PIPELINING or
+ * CHUNKING); everything else goes upstream and its reply comes back; the message after `354`
+ * goes through line by line up to the final `.`.
  */
 import type { FrontLines } from "./front.ts";
-import { onlyAs, senderOf, SMTP_EHLO, SMTP_HOST } from "./smtp_front.ts";
+import { allowedSender, senderOf, senderRefusal, SMTP_EHLO, SMTP_HOST } from "./smtp_front.ts";
 
 /** The upstream SMTP session after its login (a LineTransport in production). */
 export interface SmtpUpstream {
@@ -24,6 +26,8 @@ export interface SmtpRelayResult {
   messages: number;
   /** MAIL FROM refused by the bridge for another sender. */
   refusedSenders: number;
+  /** Allowed senders (not the mailbox; as configured) of messages the server accepted. */
+  sentAs: string[];
 }
 
 export const SMTP_UPSTREAM_LOST = "421 4.4.2 The connection to the mail server was lost.";
@@ -33,6 +37,8 @@ export interface SmtpRelayOptions {
   secure?: boolean;
   /** A command the front already read, handled first (MAIL FROM of an allow-listed device). */
   pending?: string;
+  /** The account's `allowedSenders`: MAIL FROM addresses allowed besides the mailbox. */
+  allowedSenders?: readonly string[];
 }
 
 export async function smtpRelay(
@@ -41,7 +47,15 @@ export async function smtpRelay(
   mailbox: string,
   options: SmtpRelayOptions = {},
 ): Promise<SmtpRelayResult> {
-  const result: SmtpRelayResult = { end: "client closed", messages: 0, refusedSenders: 0 };
+  const result: SmtpRelayResult = {
+    end: "client closed",
+    messages: 0,
+    refusedSenders: 0,
+    sentAs: [],
+  };
+  const senders = { mailbox, allowedSenders: options.allowedSenders };
+  /** The allowed sender (not the mailbox) of the transaction the server accepted MAIL FROM for. */
+  let sendingAs: string | undefined;
   const forward = async (line: string): Promise<string[]> => {
     await upstream.send(line);
     const reply = await upstream.reply();
@@ -62,6 +76,7 @@ export async function smtpRelay(
         case "EHLO":
         case "HELO":
           // A new EHLO resets the transaction: so does RSET upstream.
+          sendingAs = undefined;
           await upstream.send("RSET");
           await upstream.reply();
           await client.write(...(verb === "EHLO" ? SMTP_EHLO : [`250 ${SMTP_HOST}`]));
@@ -81,13 +96,18 @@ export async function smtpRelay(
           break;
         case "MAIL": {
           const from = senderOf(line);
+          const refusal = from === undefined ? undefined : senderRefusal(senders, from);
           if (from === undefined) {
             await client.write("501 5.5.4 Syntax: MAIL FROM:<address>");
-          } else if (from.toLowerCase() !== mailbox.toLowerCase()) {
+          } else if (refusal) {
             result.refusedSenders++;
-            await client.write(onlyAs(mailbox));
+            await client.write(refusal);
           } else {
-            await forward(line);
+            const reply = await forward(line);
+            if (reply.at(-1)?.startsWith("250")) {
+              const as = allowedSender(senders, from);
+              sendingAs = as === mailbox ? undefined : as;
+            }
           }
           break;
         }
@@ -102,7 +122,13 @@ export async function smtpRelay(
           }
           const done = await upstream.reply();
           await client.write(...done);
-          if (done.at(-1)?.startsWith("250")) result.messages++;
+          if (done.at(-1)?.startsWith("250")) {
+            result.messages++;
+            if (sendingAs !== undefined && !result.sentAs.includes(sendingAs)) {
+              result.sentAs.push(sendingAs);
+            }
+          }
+          sendingAs = undefined; // the transaction is over, whatever the answer
           break;
         }
         case "QUIT":

@@ -53,7 +53,7 @@ Deno.test("smtpRelay() relays a transaction from the mapped mailbox, the message
     ["221 2.0.0 Bye"],
   ]);
   const result = await smtpRelay(c, u, MAILBOX);
-  assert.deepEqual(result, { end: "quit", messages: 1, refusedSenders: 0 });
+  assert.deepEqual(result, { end: "quit", messages: 1, refusedSenders: 0, sentAs: [] });
   assert.deepEqual(u.sent, [
     "MAIL FROM:<Box@Contoso.com> SIZE=100",
     "RCPT TO:<someone@example.org>",
@@ -77,11 +77,11 @@ Deno.test("smtpRelay() refuses MAIL FROM another address with 550 5.7.1 and neve
   const c = client(["MAIL FROM:<boss@contoso.com>", "MAIL FROM:<>", "MAIL FROM boss", "QUIT"]);
   const u = upstream([["221 2.0.0 Bye"]]);
   const result = await smtpRelay(c, u, MAILBOX);
-  assert.deepEqual(result, { end: "quit", messages: 0, refusedSenders: 2 });
+  assert.deepEqual(result, { end: "quit", messages: 0, refusedSenders: 2, sentAs: [] });
   assert.deepEqual(u.sent, ["QUIT"]);
   assert.deepEqual(c.got, [
     `550 5.7.1 This account may send only as <${MAILBOX}>`,
-    `550 5.7.1 This account may send only as <${MAILBOX}>`,
+    `550 5.7.1 The null sender <> is not relayed; this account sends as <${MAILBOX}>`,
     "501 5.5.4 Syntax: MAIL FROM:<address>",
     "221 2.0.0 Bye",
   ]);
@@ -122,4 +122,84 @@ Deno.test("smtpRelay() handles the front's pending MAIL FROM first, and knows TL
     "503 5.5.1 TLS is already active",
     "221 2.0.0 Bye",
   ]);
+});
+
+Deno.test("smtpRelay() relays MAIL FROM an allowed sender (ignoring case) and passes the server's refusal on", async () => {
+  const allowedSenders = ["noreply@contoso.com", "helpdesk@contoso.com"];
+  const c = client([
+    "MAIL FROM:<NoReply@Contoso.com>",
+    "RCPT TO:<a@example.org>",
+    "DATA",
+    "Subject: one",
+    ".",
+    "MAIL FROM:<helpdesk@contoso.com>",
+    "RCPT TO:<a@example.org>",
+    "DATA",
+    "Subject: two",
+    ".",
+    "MAIL FROM:<boss@contoso.com>",
+    "MAIL FROM:<*@contoso.com>",
+    "MAIL FROM:<>",
+    "QUIT",
+  ]);
+  const u = upstream([
+    ["250 2.1.0 Sender OK"],
+    ["250 2.1.5 Recipient OK"],
+    ["354 Start mail input"],
+    ["250 2.0.0 OK queued"],
+    ["250 2.1.0 Sender OK"],
+    ["250 2.1.5 Recipient OK"],
+    ["354 Start mail input"],
+    ["554 5.2.252 SendAsDenied; box@contoso.com not allowed to send as helpdesk@contoso.com"],
+    ["221 2.0.0 Bye"],
+  ]);
+  const result = await smtpRelay(c, u, MAILBOX, { allowedSenders });
+  assert.deepEqual(result, {
+    end: "quit",
+    messages: 1,
+    refusedSenders: 3,
+    sentAs: ["noreply@contoso.com"],
+  }, "only messages the server accepted count, under the configured spelling");
+  assert.deepEqual(u.sent, [
+    "MAIL FROM:<NoReply@Contoso.com>",
+    "RCPT TO:<a@example.org>",
+    "DATA",
+    "Subject: one",
+    ".",
+    "MAIL FROM:<helpdesk@contoso.com>",
+    "RCPT TO:<a@example.org>",
+    "DATA",
+    "Subject: two",
+    ".",
+    "QUIT",
+  ]);
+  const refused = `550 5.7.1 This account may send only as <${MAILBOX}> or its 2 allowed sender(s)`;
+  assert.deepEqual(c.got.slice(7), [
+    "554 5.2.252 SendAsDenied; box@contoso.com not allowed to send as helpdesk@contoso.com",
+    refused,
+    refused,
+    `550 5.7.1 The null sender <> is not relayed; this account sends as <${MAILBOX}> or its 2 allowed sender(s)`,
+    "221 2.0.0 Bye",
+  ]);
+});
+
+Deno.test("smtpRelay() counts a message as sent from the mailbox after MAIL FROM the mailbox replaced an allowed sender", async () => {
+  const c = client([
+    "MAIL FROM:<noreply@contoso.com>",
+    "RSET",
+    `MAIL FROM:<${MAILBOX}>`,
+    "RCPT TO:<a@example.org>",
+    "DATA",
+    ".",
+  ]);
+  const u = upstream([
+    ["250 2.1.0 Sender OK"],
+    ["250 2.0.0 Resetting"],
+    ["250 2.1.0 Sender OK"],
+    ["250 2.1.5 Recipient OK"],
+    ["354 Start mail input"],
+    ["250 2.0.0 OK queued"],
+  ]);
+  const result = await smtpRelay(c, u, MAILBOX, { allowedSenders: ["noreply@contoso.com"] });
+  assert.deepEqual(result, { end: "client closed", messages: 1, refusedSenders: 0, sentAs: [] });
 });

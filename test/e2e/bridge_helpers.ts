@@ -55,6 +55,8 @@ export interface BridgeSettings {
   passwordHash: string;
   /** Default MAILBOX. */
   mailbox?: string;
+  /** The account's `allowedSenders`; default none. */
+  allowedSenders?: string[];
   /** Default { upstreamSeconds: 5, idleSeconds: 20, shutdownSeconds: 5 }. */
   timeouts?: Record<string, number>;
   /** Default 0.3. */
@@ -99,6 +101,7 @@ export async function startBridgeWith(
         [LOCAL_USER]: {
           mailbox: settings.mailbox ?? MAILBOX,
           passwordHash: settings.passwordHash,
+          allowedSenders: settings.allowedSenders,
         },
       },
       timeouts: settings.timeouts ?? { upstreamSeconds: 5, idleSeconds: 20, shutdownSeconds: 5 },

@@ -18,6 +18,7 @@ import {
   rawMessage,
   show,
   startBridge,
+  startBridgeWith,
 } from "./bridge_helpers.ts";
 import { APP, MAILBOX, SECRET, startTestBed, TENANT } from "../bed/testbed.ts";
 import { type Dovecot, startDovecot } from "../bed/dovecot.ts";
@@ -462,6 +463,13 @@ Deno.test("bridge: curl with a plain password lists folders and fetches a messag
   }
 });
 
+/**
+ * The SMTP account's allowedSenders entry (a shared mailbox it may send as, in Exchange). Dovecot
+ * 2.3's submission service, standing in for Exchange, does not compare MAIL FROM with the user
+ * logged in, so it accepts this sender unchanged, as Exchange does with Send As rights.
+ */
+const SHARED_SENDER = "noreply@contoso.com";
+
 /** curl from Debian as an SMTP client with AUTH PLAIN and a plain password. */
 async function curlSmtp(dir: string, port: number, password: string, from: string) {
   const message = `${dir}/message.eml`;
@@ -512,7 +520,11 @@ Deno.test("bridge: curl with AUTH PLAIN sends through an SMTP -Bridge to Dovecot
     const submission = dovecot.submissionPort ?? 0;
     await Deno.writeTextFile(`${dir}/secret`, `${SECRET}\n`, { mode: 0o600 });
     const hash = await hashPassword(LOCAL_PASSWORD);
-    const bridge = await startBridge(bed, dir, "smtp", submission, hash, "SMTP");
+    const bridge = await startBridgeWith(bed, dir, "smtp", {
+      upstream: { SMTP: submission },
+      passwordHash: hash,
+      allowedSenders: [SHARED_SENDER],
+    });
     bridges.push(bridge);
     const logins = async () =>
       (await dovecot?.log() ?? "").split("\n").filter((l) =>
@@ -534,12 +546,50 @@ Deno.test("bridge: curl with AUTH PLAIN sends through an SMTP -Bridge to Dovecot
       );
     });
 
-    await t.step("MAIL FROM another address: 550 5.7.1, nothing relayed", async () => {
+    await t.step(
+      "MAIL FROM an allowed sender (other case) reaches the sink; the upstream login is the mailbox's",
+      async () => {
+        const [before, logged] = [dovecot?.relayed.length ?? 0, await logins()];
+        const r = await curlSmtp(dir, bridge.port, LOCAL_PASSWORD, SHARED_SENDER.toUpperCase());
+        assert.equal(r.code, 0, show(r));
+        assert.equal(dovecot?.relayed.length, before + 1);
+        assert.equal(dovecot?.relayed.at(-1)?.from, SHARED_SENDER.toUpperCase());
+        assert.equal(await logins(), logged + 1, "Dovecot saw an XOAUTH2 login as the mailbox");
+        await bridge.cli.waitForStderr(
+          new RegExp(
+            `bridge: SMTP .* user=${LOCAL_USER} mailbox=${MAILBOX} .*1 message\\(s\\), ` +
+              `as allowed sender\\(s\\) ${SHARED_SENDER}\\)`,
+          ),
+        );
+      },
+    );
+
+    await t.step("MAIL FROM another address or <>: 550 5.7.1, nothing relayed", async () => {
       const before = dovecot?.relayed.length ?? 0;
       const r = await curlSmtp(dir, bridge.port, LOCAL_PASSWORD, "boss@testbed.localhost");
       assert.notEqual(r.code, 0, show(r));
       assert.match(r.stderr, /550/, show(r));
+      const c = await LineClient.tcp(bridge.port);
+      try {
+        assert.match(await c.nextLine(), /^220 /);
+        await c.send(`AUTH PLAIN ${btoa(`\0${LOCAL_USER}\0${LOCAL_PASSWORD}`)}`);
+        assert.equal(await c.line(10_000), "235 2.7.0 Authentication successful");
+        await c.send("MAIL FROM:<>");
+        assert.match(await c.line(10_000) ?? "", /^550 5\.7\.1 The null sender <> is not relayed/);
+        await c.send("MAIL FROM:<*@testbed.localhost>");
+        assert.equal(
+          await c.line(10_000),
+          `550 5.7.1 This account may send only as <${MAILBOX}> or its 1 allowed sender(s)`,
+        );
+        await c.send("QUIT");
+        assert.equal(await c.line(10_000), "221 2.0.0 Bye");
+      } finally {
+        await c.close();
+      }
       assert.equal(dovecot?.relayed.length, before);
+      await bridge.cli.waitForStderr(
+        /result=relayed \(quit, 0 message\(s\), 2 sender\(s\) refused\)/,
+      );
     });
 
     await t.step(

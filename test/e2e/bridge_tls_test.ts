@@ -48,6 +48,9 @@ function curl(url: string, ca: string, extra: string[] = [], user: string | null
   ], { timeoutMs: 30_000 });
 }
 
+/** The account's allowedSenders entry (a shared mailbox it may send as, in Exchange). */
+const SHARED_SENDER = "noreply@contoso.com";
+
 async function curlSend(url: string, ca: string, dir: string, extra: string[] = [], user?: null) {
   const message = `${dir}/scan.eml`;
   await Deno.writeTextFile(
@@ -123,7 +126,13 @@ Deno.test("bridge TLS: curl over implicit TLS and STARTTLS, a 0.0.0.0 listener, 
           imap: { host: "127.0.0.1", port: dovecot.imapsPort },
           smtp: { host: "127.0.0.1", port: dovecot.submissionPort },
         },
-        accounts: { [USER]: { mailbox: MAILBOX, passwordHash: await hashPassword(PASSWORD) } },
+        accounts: {
+          [USER]: {
+            mailbox: MAILBOX,
+            passwordHash: await hashPassword(PASSWORD),
+            allowedSenders: [SHARED_SENDER],
+          },
+        },
         timeouts: { upstreamSeconds: 5, idleSeconds: 3, shutdownSeconds: 5 },
         failureDelaySeconds: 0.2,
       }),
@@ -338,7 +347,10 @@ Deno.test("bridge TLS: curl over implicit TLS and STARTTLS, a 0.0.0.0 listener, 
           await s.send("EHLO scanner");
           await s.until("250 ");
           await s.send("MAIL FROM:<boss@testbed.localhost>");
-          assert.equal(await s.nextLine(), `550 5.7.1 This account may send only as <${MAILBOX}>`);
+          assert.equal(
+            await s.nextLine(),
+            `550 5.7.1 This account may send only as <${MAILBOX}> or its 1 allowed sender(s)`,
+          );
           await s.send("QUIT");
           assert.equal(await s.nextLine(), "221 2.0.0 Bye");
         } finally {
@@ -347,6 +359,45 @@ Deno.test("bridge TLS: curl over implicit TLS and STARTTLS, a 0.0.0.0 listener, 
         assert.equal(relayed(), before + 1, "nothing more relayed");
         assert.equal(await logins(), logged, "no upstream login");
         assert.equal(bed.entra.tokenRequests.length, tokens, "no token request");
+      },
+    );
+
+    await t.step(
+      "SMTP allow-list: MAIL FROM an allowed sender logs in upstream as the mailbox and relays",
+      async () => {
+        const [before, logged] = [relayed(), await logins()];
+        const s = await LineClient.tcp(allowed);
+        try {
+          await s.nextLine();
+          await s.send("EHLO scanner");
+          await s.until("250 ");
+          await s.send("MAIL FROM:<>");
+          assert.match(await s.nextLine() ?? "", /^550 5\.7\.1 The null sender <> is not relayed/);
+          assert.equal(await logins(), logged, "no upstream login for a refused sender");
+          await s.send(`MAIL FROM:<${SHARED_SENDER}>`);
+          assert.match(await s.nextLine() ?? "", /^250 /);
+          await s.send("RCPT TO:<someone@testbed.localhost>");
+          assert.match(await s.nextLine() ?? "", /^250 /);
+          await s.send("DATA");
+          assert.match(await s.nextLine() ?? "", /^354 /);
+          await s.raw(
+            `From: ${SHARED_SENDER}\r\nSubject: Scan as the shared address\r\n\r\nA page.\r\n.\r\n`,
+          );
+          assert.match(await s.nextLine() ?? "", /^250 /);
+          await s.send("QUIT");
+          assert.match(await s.nextLine() ?? "", /^221 /);
+        } finally {
+          await s.close();
+        }
+        assert.equal(relayed(), before + 1);
+        assert.equal(dovecot?.relayed.at(-1)?.from, SHARED_SENDER);
+        assert.equal(await logins(), logged + 1, "one XOAUTH2 login, as the mailbox");
+        await bridge.waitForStderr(
+          new RegExp(
+            `bridge: SMTP .* user=${USER} mailbox=${MAILBOX} .*1 message\\(s\\), ` +
+              `as allowed sender\\(s\\) ${SHARED_SENDER}, without AUTH by allowWithoutAuth\\)`,
+          ),
+        );
       },
     );
 
@@ -455,7 +506,13 @@ Deno.test("bridge TLS: fetchmail with ssl and sslcertck fetches over implicit TL
           { protocol: "POP3", port: 0, tls: tls("starttls") },
         ],
         upstream: { pop3: { host: "127.0.0.1", port: dovecot.pop3sPort } },
-        accounts: { [USER]: { mailbox: MAILBOX, passwordHash: await hashPassword(PASSWORD) } },
+        accounts: {
+          [USER]: {
+            mailbox: MAILBOX,
+            passwordHash: await hashPassword(PASSWORD),
+            allowedSenders: [SHARED_SENDER],
+          },
+        },
         timeouts: { upstreamSeconds: 5, idleSeconds: 20, shutdownSeconds: 5 },
       }),
     );
