@@ -8,6 +8,7 @@
 import { UsageError } from "../errors.ts";
 import { mailboxProblem } from "../sasl/xoauth2.ts";
 import { type Cloud, CLOUDS } from "../net/clouds.ts";
+import { inNetwork, parseIp, parseNetwork } from "../net/ip.ts";
 import { caCertificates } from "../cli/ca_file.ts";
 import { shown } from "../text.ts";
 import { passwordHashProblem } from "./password.ts";
@@ -37,7 +38,7 @@ export interface ListenerTls {
 }
 
 export interface AllowWithoutAuth {
-  /** An exact IP address, or an IPv4 network `a.b.c.d/n`. */
+  /** An exact IP address, or a network `a.b.c.d/n` or `2001:db8::/48`. */
   address: string;
   /** The lower-cased key of the account in `accounts`. */
   account: string;
@@ -431,10 +432,10 @@ function parseListener(
     listener.allowWithoutAuth = o.allowWithoutAuth.map((entry, j) => {
       const e = c.object(entry, `${f}[${j}]`, ["address", "account"]);
       const client = c.string(e.address, `${f}[${j}].address`);
-      if (!isAddressPattern(client)) {
+      if (parseNetwork(client) === undefined) {
         c.fail(
           `${f}[${j}].address`,
-          `expected an IP address or IPv4 network (a.b.c.d/n), got '${shown(client)}'`,
+          `expected an IP address or network (a.b.c.d/n, 2001:db8::/48), got '${shown(client)}'`,
         );
       }
       return { address: client, account: c.string(e.account, `${f}[${j}].account`).toLowerCase() };
@@ -485,39 +486,14 @@ function parseTls(c: Checker, value: unknown, field: string, readFile: ReadFile)
   return { mode, certificate, key };
 }
 
-const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
-
-/** An IPv4 address as a number, or undefined. */
-function ipv4(text: string): number | undefined {
-  const m = IPV4.exec(text);
-  if (!m) return undefined;
-  const parts = m.slice(1).map(Number);
-  if (parts.some((p) => p > 255)) return undefined;
-  return ((parts[0] << 24) >>> 0) + (parts[1] << 16) + (parts[2] << 8) + parts[3];
-}
-
-function isAddressPattern(text: string): boolean {
-  const [ip, bits, extra] = text.split("/");
-  if (extra !== undefined) return false;
-  if (bits !== undefined) {
-    return ipv4(ip) !== undefined && /^\d{1,2}$/.test(bits) && Number(bits) <= 32;
-  }
-  return ipv4(ip) !== undefined || (ip.includes(":") && /^[0-9a-f:.]+$/i.test(ip));
-}
-
 /**
- * Whether the client address `peer` matches `pattern` (an exact address, or `a.b.c.d/n`).
- * IPv6 is compared as text after lower-casing; an IPv4-mapped `::ffff:a.b.c.d` counts as IPv4.
+ * Whether the client address `peer` lies in `pattern`: an exact address or a network
+ * (`a.b.c.d/n`, `2001:db8::/48`); an IPv4-mapped `::ffff:a.b.c.d` counts as IPv4.
  */
 export function addressMatches(pattern: string, peer: string): boolean {
-  const client = peer.toLowerCase().replace(/^::ffff:(?=\d+\.)/, "");
-  const [ip, bits] = pattern.toLowerCase().split("/");
-  const a = ipv4(ip);
-  const b = ipv4(client);
-  if (a === undefined || b === undefined) return bits === undefined && ip === client;
-  const n = bits === undefined ? 32 : Number(bits);
-  const mask = n === 0 ? 0 : (~0 << (32 - n)) >>> 0;
-  return ((a & mask) >>> 0) === ((b & mask) >>> 0);
+  const network = parseNetwork(pattern);
+  const address = parseIp(peer);
+  return network !== undefined && address !== undefined && inNetwork(network, address);
 }
 
 /**

@@ -281,7 +281,7 @@ Deno.test("parseBridgeConfig() reads an account's allowedSenders and checks each
   }
 });
 
-Deno.test("addressMatches() compares exact addresses and IPv4 networks", () => {
+Deno.test("addressMatches() compares exact addresses and IPv4 and IPv6 networks", () => {
   assert.ok(addressMatches("192.168.1.50", "192.168.1.50"));
   assert.ok(!addressMatches("192.168.1.50", "192.168.1.51"));
   assert.ok(addressMatches("192.168.1.0/24", "192.168.1.51"));
@@ -290,5 +290,8 @@ Deno.test("addressMatches() compares exact addresses and IPv4 networks", () => {
   assert.ok(addressMatches("127.0.0.1", "::ffff:127.0.0.1"), "IPv4-mapped");
   assert.ok(addressMatches("fd00::5", "FD00::5"));
   assert.ok(!addressMatches("fd00::5", "fd00::6"));
+  assert.ok(addressMatches("fd00:0:0:0::5", "fd00::5"), "IPv6 in another spelling");
+  assert.ok(addressMatches("2001:db8:1::/48", "2001:db8:1:42::9"));
+  assert.ok(!addressMatches("2001:db8:1::/48", "2001:db8:2::9"));
   assert.ok(!addressMatches("10.0.0.0/8", "fd00::5"));
 });
