@@ -49,6 +49,7 @@ export function loadBridgeConfig(path: string): BridgeConfig {
 
 async function credentialOf(config: BridgeConfig): Promise<AppCredential> {
   const c = config.credential;
+  if (c.kind === "user") throw new TypeError("a user credential has no app credential");
   if (c.kind === "secret") return { kind: "secret", secret: c.secret };
   const { loadCertificate } = await import("../auth/certificate.ts");
   const certificate = await loadCertificate({
@@ -77,10 +78,32 @@ function tokenSourceOf(config: BridgeConfig, credential: AppCredential): TokenSo
   });
 }
 
+/**
+ * The shared token source of the configured credential, and what it is for messages. A user
+ * credential's cached sign-in is checked here (no network): missing, it is an error (exit 3).
+ */
+async function tokensOf(
+  config: BridgeConfig,
+  log: (line: string) => void,
+): Promise<{ tokens: TokenSource; what: string }> {
+  const c = config.credential;
+  if (c.kind === "user") {
+    const { openUserTokens } = await import("./user_credential.ts");
+    const user = await openUserTokens(config, { warn: (line) => log(`bridge: ${line}`) });
+    return {
+      tokens: user.tokens,
+      what: `user ${c.user} (cached sign-in in ${user.cachePath}, app ${config.clientId})`,
+    };
+  }
+  return {
+    tokens: tokenSourceOf(config, await credentialOf(config)),
+    what: `app ${config.clientId}`,
+  };
+}
+
 /** Serves until asked to stop; returns the exit code (0 after a clean stop). */
 export async function runBridge(config: BridgeConfig, env: BridgeEnvironment): Promise<number> {
-  const credential = await credentialOf(config);
-  const tokens = tokenSourceOf(config, credential);
+  const { tokens } = await tokensOf(config, env.log);
   const bridge: RunningBridge = startBridge(config, { tokens, log: env.log });
   for (const a of bridge.addresses) {
     const upstream = config.upstream[a.protocol];
@@ -138,9 +161,10 @@ export async function diagnoseBridge(
   );
   let tokens: TokenSource;
   try {
-    tokens = tokenSourceOf(config, await credentialOf(config));
+    const source = await tokensOf(config, log);
+    tokens = source.tokens;
     await tokens.get();
-    log(`OK: token for app ${config.clientId} from ${config.authorityHost}/${config.tenantId}`);
+    log(`OK: token for ${source.what} from ${config.authorityHost}/${config.tenantId}`);
   } catch (thrown) {
     const error = toToolError(thrown);
     log(`FAILED: token: ${error.message}${error.code ? ` [${error.code}]` : ""}`);

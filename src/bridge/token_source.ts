@@ -18,6 +18,8 @@ export interface TokenSourceOptions {
   /** Lifetime assumed when the token's expiry is unknown; default 30 minutes. */
   unknownLifetimeMs?: number;
   now?: () => number;
+  /** Told when the server refused a current token (e.g. to drop it from a token cache). */
+  onRefused?: (token: string) => void;
 }
 
 export class TokenSource {
@@ -25,8 +27,8 @@ export class TokenSource {
   #pending: Promise<string> | undefined;
   #requests = 0;
   readonly #options:
-    & Required<Omit<TokenSourceOptions, "fetch">>
-    & Pick<TokenSourceOptions, "fetch">;
+    & Required<Omit<TokenSourceOptions, "fetch" | "onRefused">>
+    & Pick<TokenSourceOptions, "fetch" | "onRefused">;
 
   constructor(options: TokenSourceOptions) {
     this.#options = {
@@ -64,6 +66,8 @@ export class TokenSource {
 
   /** The upstream server refused `token`: forget it unless a newer one replaced it already. */
   refused(token: string): void {
-    if (this.#current?.token === token) this.#current = undefined;
+    if (this.#current?.token !== token) return;
+    this.#current = undefined;
+    this.#options.onRefused?.(token);
   }
 }
