@@ -9,6 +9,11 @@ export interface FetchedToken {
   accessToken: string;
   /** null = unknown; then the token is renewed after `unknownLifetimeMs`. */
   expiresOn: Date | null;
+  /**
+   * Read from a token cache, not just issued (a user credential): not counted as a request, and
+   * a refused one is worth one retry with a fresh token.
+   */
+  fromCache?: boolean;
 }
 
 export interface TokenSourceOptions {
@@ -39,7 +44,7 @@ export class TokenSource {
     };
   }
 
-  /** Token requests made so far. */
+  /** Token requests made so far (tokens read from a cache do not count). */
   get requests(): number {
     return this.#requests;
   }
@@ -51,6 +56,7 @@ export class TokenSource {
     if (this.#pending) return this.#pending;
     this.#requests++;
     const pending = this.#options.fetch().then((fetched) => {
+      if (fetched.fromCache) this.#requests--;
       const now = this.#options.now();
       const expires = fetched.expiresOn?.getTime() ?? now + this.#options.unknownLifetimeMs;
       // A short-lived token is still used for half its life rather than renewed on every call.

@@ -72,3 +72,16 @@ Deno.test("TokenSource tells onRefused about a refused current token, not about 
   tokens.refused(first); // late: token-2 is current
   assert.deepEqual(told, ["token-1"]);
 });
+
+Deno.test("TokenSource does not count a token read from a cache as a request", async () => {
+  let calls = 0;
+  const tokens = new TokenSource({
+    fetch: () =>
+      Promise.resolve({ accessToken: `t${++calls}`, expiresOn: null, fromCache: calls === 1 }),
+  });
+  const first = await tokens.get();
+  assert.equal(tokens.requests, 0, "from the cache");
+  tokens.refused(first);
+  assert.equal(await tokens.get(), "t2");
+  assert.equal(tokens.requests, 1);
+});

@@ -115,7 +115,11 @@ export async function openUserTokens(
         // The program's fast entries first, as its own runs read them (no msal, no request).
         const fast = force ? null : await cache.readFast(scopes, { user });
         if (fast) {
-          return { accessToken: fast.accessToken, expiresOn: new Date(fast.expiresOn * 1000) };
+          return {
+            accessToken: fast.accessToken,
+            expiresOn: new Date(fast.expiresOn * 1000),
+            fromCache: true,
+          };
         }
         const result = await acquireCachedUserToken({
           ...target,

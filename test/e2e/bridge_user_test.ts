@@ -212,6 +212,28 @@ Deno.test("bridge with a cached user sign-in: exit 3 without one, then the print
     });
 
     await t.step(
+      "a cached token the server refuses is dropped from the cache and renewed at once",
+      async () => {
+        const [file] = [...Deno.readDirSync(cacheDir)].filter((e) => e.name.endsWith(".json"));
+        const path = `${cacheDir}/${file.name}`;
+        const cache = JSON.parse(await Deno.readTextFile(path));
+        const good: string = cache.fast[0].accessToken;
+        // Same claims, broken signature: Dovecot refuses it, the cache still says it is valid.
+        const bad = good.slice(0, -4) + (good.endsWith("AAAA") ? "BBBB" : "AAAA");
+        cache.fast[0].accessToken = bad;
+        await Deno.writeTextFile(path, JSON.stringify(cache), { mode: 0o600 });
+        const grants = bed.entra.refreshGrants;
+        const second = await startBridge(config, ["POP3", "IMAP"]);
+        bridges.push(second);
+        const lines = await pop3(second.ports.POP3, "adele", ["STAT", "QUIT"]);
+        assert.equal(lines[2], "+OK Logged in.", lines.join("\n"));
+        assert.equal(bed.entra.refreshGrants, grants + 1, "renewed with the refresh token");
+        assert.ok(!(await Deno.readTextFile(path)).includes(bad), "the refused token is gone");
+        await bridges.splice(bridges.indexOf(second), 1)[0].stop();
+      },
+    );
+
+    await t.step(
       "IMAP to a mailbox the user has access to; Exchange refuses one without",
       async () => {
         assert.deepEqual((await imap(bridge.ports.IMAP, "shared")).map((l) => l.split(" ")[1]), [
