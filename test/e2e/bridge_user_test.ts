@@ -183,6 +183,12 @@ Deno.test("bridge with a cached user sign-in: exit 3 without one, then the print
         command = printedCommand(r.stderr);
         assert.deepEqual(command.slice(-3), ["-DeviceCode", "-LoginHint", USER]);
         assert.ok(command.includes(cacheDir), "names the configured cache folder");
+        const diagnose = await runCli(["-Bridge", config, "-Diagnose"]);
+        assert.equal(diagnose.code, 3, diagnose.stderr);
+        assert.match(
+          diagnose.stderr,
+          /^FAILED: token: -Bridge .*: no cached sign-in of adele@contoso\.com .* \[BRIDGE_SIGN_IN_REQUIRED\]$/m,
+        );
       },
     );
 
