@@ -103,7 +103,8 @@ async function tokensOf(
 
 /** Serves until asked to stop; returns the exit code (0 after a clean stop). */
 export async function runBridge(config: BridgeConfig, env: BridgeEnvironment): Promise<number> {
-  const { tokens } = await tokensOf(config, env.log);
+  const { tokens, what } = await tokensOf(config, env.log);
+  if (config.credential.kind === "user") env.log(`bridge: tokens for ${what}`);
   const bridge: RunningBridge = startBridge(config, { tokens, log: env.log });
   for (const a of bridge.addresses) {
     const upstream = config.upstream[a.protocol];

@@ -2,8 +2,8 @@
  * Bridge mode with a cached user sign-in as its credential (issue 17): `"credential": { "user":
  * ... }`. Without a cached sign-in the bridge stops at start (exit 3) and names the command that
  * signs in; that very command (device code against the fake Entra ID's public client) makes the
- * sign-in; then the bridge logs POP3 and IMAP clients in to the user's own mailbox on Dovecot and
- * to a shared one on the Exchange-like server, renews the user token silently with the refresh
+ * sign-in; then the bridge logs POP3 and SMTP clients in to the user's own mailbox on Dovecot and
+ * IMAP clients to a shared one on the Exchange-like server, renews the user token silently with the refresh
  * token (no sign-in ever), and `-Bridge -Diagnose` reports the user credential.
  */
 import assert from "node:assert/strict";
@@ -34,7 +34,7 @@ async function writeConfig(
   bed: TestBed,
   name: string,
   cacheDir: string,
-  listeners: { protocol: "POP3" | "IMAP"; upstreamPort: number }[],
+  listeners: { protocol: "POP3" | "IMAP" | "SMTP"; upstreamPort: number }[],
   accounts: Record<string, string>,
   hash: string,
 ): Promise<string> {
@@ -127,6 +127,43 @@ async function imap(port: number, user: string): Promise<string[]> {
   }
 }
 
+/** One SMTP session: EHLO, AUTH PLAIN, one message from `from`, QUIT; the last line of each reply. */
+async function smtp(port: number, user: string, from: string): Promise<string[]> {
+  const c = await LineClient.tcp(port);
+  const replies: string[] = [];
+  const reply = async () => {
+    for (;;) {
+      const line = await c.line(10_000);
+      if (line === null) throw new Error(`closed after ${replies.join(" | ")}`);
+      if (!/^\d{3}-/.test(line)) return line;
+    }
+  };
+  try {
+    replies.push(await reply());
+    const plain = btoa(`\0${user}\0${PASSWORD}`);
+    for (
+      const command of [
+        "EHLO scanner",
+        `AUTH PLAIN ${plain}`,
+        `MAIL FROM:<${from}>`,
+        "RCPT TO:<someone@testbed.localhost>",
+        "DATA",
+      ]
+    ) {
+      await c.send(command);
+      replies.push(await reply());
+      if (/^[45]/.test(replies.at(-1) ?? "")) return replies;
+    }
+    for (const line of [`From: ${from}`, "Subject: scan", "", "A page.", "."]) await c.send(line);
+    replies.push(await reply());
+    await c.send("QUIT");
+    replies.push(await reply());
+    return replies;
+  } finally {
+    await c.close();
+  }
+}
+
 /** The user's part of the device-code sign-in the CLI started. */
 async function signIn(bed: TestBed, args: string[]): Promise<void> {
   const cli = spawnCli(args);
@@ -148,7 +185,7 @@ function printedCommand(stderr: string): string[] {
   return m[1].replace(/ \[[A-Z_]+\]$/, "").split(" ");
 }
 
-Deno.test("bridge with a cached user sign-in: exit 3 without one, then the printed sign-in, POP3 to Dovecot, IMAP to a shared mailbox, -Diagnose", async (t) => {
+Deno.test("bridge with a cached user sign-in: exit 3 without one, then the printed sign-in, POP3 and SMTP to Dovecot, IMAP to a shared mailbox, -Diagnose", async (t) => {
   const bed = await startTestBed({ dovecot: true });
   const dovecot = bed.dovecot;
   assert.ok(dovecot);
@@ -163,7 +200,7 @@ Deno.test("bridge with a cached user sign-in: exit 3 without one, then the print
       [{ protocol: "POP3", upstreamPort: dovecot.pop3sPort }, {
         protocol: "IMAP",
         upstreamPort: bed.exchange.imapPort,
-      }],
+      }, { protocol: "SMTP", upstreamPort: dovecot.submissionPort ?? 0 }],
       { adele: USER, shared: SHARED, team: SHARED_NO_ACCESS },
       hash,
     );
@@ -204,10 +241,13 @@ Deno.test("bridge with a cached user sign-in: exit 3 without one, then the print
       ]);
     });
 
-    const bridge = await startBridge(config, ["POP3", "IMAP"]);
+    const bridge = await startBridge(config, ["POP3", "IMAP", "SMTP"]);
     bridges.push(bridge);
 
     await t.step("POP3 to the user's own mailbox on Dovecot, with the cached token", async () => {
+      await bridge.cli.waitForStderr(
+        /^bridge: tokens for user adele@contoso\.com \(cached sign-in in \S+\.json, app /m,
+      );
       const requests = bed.entra.tokenRequests.length;
       const lines = await pop3(bridge.ports.POP3, "adele", ["STAT", "QUIT"]);
       assert.equal(lines[2], "+OK Logged in.", lines.join("\n"));
@@ -253,6 +293,14 @@ Deno.test("bridge with a cached user sign-in: exit 3 without one, then the print
         ]);
       },
     );
+
+    await t.step("SMTP: a message sent as the user reaches Dovecot's relay sink", async () => {
+      const before = dovecot.relayed.length;
+      const replies = await smtp(bridge.ports.SMTP, "adele", USER);
+      assert.equal(replies.at(-1)?.slice(0, 3), "221", replies.join("\n"));
+      assert.equal(dovecot.relayed.length, before + 1);
+      assert.equal(dovecot.relayed.at(-1)?.from, USER);
+    });
 
     await t.step("-Bridge -Diagnose reports the user credential", async () => {
       const r = await runCli(["-Bridge", config, "-Diagnose"]);
