@@ -7,7 +7,7 @@
 import { toToolError, UsageError } from "../errors.ts";
 import { readBoundedText, readFileBoundedSync } from "../bounded_input.ts";
 import { acquireAppToken, type AppCredential } from "../auth/token.ts";
-import { type BridgeConfig, parseBridgeConfig } from "./config.ts";
+import { type BridgeConfig, type BridgeCredential, parseBridgeConfig } from "./config.ts";
 import { hashPassword } from "./password.ts";
 import { type RunningBridge, startBridge } from "./server.ts";
 import { TokenSource } from "./token_source.ts";
@@ -47,9 +47,10 @@ export function loadBridgeConfig(path: string): BridgeConfig {
   });
 }
 
-async function credentialOf(config: BridgeConfig): Promise<AppCredential> {
-  const c = config.credential;
-  if (c.kind === "user") throw new TypeError("a user credential has no app credential");
+async function credentialOf(
+  config: BridgeConfig,
+  c: Exclude<BridgeCredential, { kind: "user" }>,
+): Promise<AppCredential> {
   if (c.kind === "secret") return { kind: "secret", secret: c.secret };
   const { loadCertificate } = await import("../auth/certificate.ts");
   const certificate = await loadCertificate({
@@ -89,14 +90,14 @@ async function tokensOf(
   const c = config.credential;
   if (c.kind === "user") {
     const { openUserTokens } = await import("./user_credential.ts");
-    const user = await openUserTokens(config, { warn: (line) => log(`bridge: ${line}`) });
+    const user = await openUserTokens(config, c, { warn: (line) => log(`bridge: ${line}`) });
     return {
       tokens: user.tokens,
       what: `user ${c.user} (cached sign-in in ${user.cachePath}, app ${config.clientId})`,
     };
   }
   return {
-    tokens: tokenSourceOf(config, await credentialOf(config)),
+    tokens: tokenSourceOf(config, await credentialOf(config, c)),
     what: `app ${config.clientId}`,
   };
 }

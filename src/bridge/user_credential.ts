@@ -13,7 +13,7 @@ import { credentialId, TokenCache } from "../auth/cache.ts";
 import { cacheFolderProblem, defaultCacheDir } from "../auth/cache_location.ts";
 import { CLOUDS } from "../net/clouds.ts";
 import { shown } from "../text.ts";
-import type { BridgeConfig } from "./config.ts";
+import type { BridgeConfig, BridgeCredential } from "./config.ts";
 import { TokenSource } from "./token_source.ts";
 
 export interface UserTokens {
@@ -53,10 +53,9 @@ function quoted(path: string): string {
  */
 export async function openUserTokens(
   config: BridgeConfig,
+  credential: Extract<BridgeCredential, { kind: "user" }>,
   options: UserCredentialOptions,
 ): Promise<UserTokens> {
-  const credential = config.credential;
-  if (credential.kind !== "user") throw new TypeError("not a user credential");
   const { user, tokenCachePath } = credential;
   const where = `-Bridge ${shown(config.path)}: credential.tokenCachePath`;
   const dir = tokenCachePath ?? defaultCacheDir(Deno.build.os, options.env ?? Deno.env.get);
