@@ -35,6 +35,12 @@ export async function relay(
   options: RelayOptions,
 ): Promise<RelayResult> {
   const result: RelayResult = { up: 0, down: 0, end: "error" };
+  // TCP_NODELAY (the client's plain TCP connection; Deno's TLS connections have no setter): with
+  // Nagle's algorithm on, as for accepted connections, small chunks (a TLS record's 4 KiB) wait
+  // for the client's ACK, and a 10 MB fetch took 1.3-1.6x as long as directly, against ~1.0x.
+  for (const c of [client, server]) {
+    if ("setNoDelay" in c && typeof c.setNoDelay === "function") c.setNoDelay(true);
+  }
   let ended: RelayEnd | undefined;
   let last = performance.now();
   const finish = (why: RelayEnd) => {
