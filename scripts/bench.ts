@@ -8,9 +8,22 @@ import { APP, MAILBOX, SECRET, startTestBed, TENANT } from "../test/bed/testbed.
 import { startExchange } from "../test/bed/exchange.ts";
 import { findPwsh, importIntoStore } from "../test/bed/dotnet_store.ts";
 import type { TestBed } from "../test/bed/testbed.ts";
+import { bridgeBench } from "./bench_bridge.ts";
 
 const main = new URL("../src/main.ts", import.meta.url).pathname;
 const RUNS = Number(Deno.env.get("BENCH_RUNS") ?? 9);
+
+function bridgeOptions() {
+  const number = (name: string) => {
+    const value = Deno.env.get(name);
+    return value === undefined ? undefined : Number(value);
+  };
+  return {
+    runs: RUNS,
+    messageBytes: number("BENCH_BRIDGE_BYTES"),
+    idleSessions: number("BENCH_BRIDGE_SESSIONS"),
+  };
+}
 
 async function timeOnce(
   args: string[],
@@ -31,6 +44,17 @@ async function timeOnce(
 /** Only the usage-error case may end with exit 2; anything else measured a failure. */
 function expectUsageError(args: string[]): boolean {
   return args.at(-2) === "-tenantID" && args.at(-1) === "x";
+}
+
+// BENCH_ONLY=bridge: only the bridge's figures (its test runs just these).
+if (Deno.env.get("BENCH_ONLY") === "bridge") {
+  const bed = await startTestBed();
+  try {
+    await bridgeBench(bed, bridgeOptions());
+  } finally {
+    await bed.close();
+  }
+  Deno.exit(0);
 }
 
 const bed = await startTestBed();
@@ -89,6 +113,7 @@ try {
   await versusCurl(bed, app, run);
   await shimOverhead(app, run);
   await storeVersusPem(bed, run);
+  await bridgeBench(bed, bridgeOptions());
 
   // Many mailboxes: one call with a list versus one call per mailbox (cached token).
   const count = Number(Deno.env.get("BENCH_MAILBOXES") ?? 200);

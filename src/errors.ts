@@ -69,6 +69,8 @@ export const TOOL_CODES = [
   "SIGN_IN_REQUIRED",
   "SIGN_IN_TIMEOUT",
   "REFRESH_FAILED",
+  // The bridge's user credential: no cached sign-in of that user (the message names the command)
+  "BRIDGE_SIGN_IN_REQUIRED",
   "NETWORK_ERROR",
   "WRONG_AUDIENCE",
   "WRONG_TENANT",

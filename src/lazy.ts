@@ -23,6 +23,7 @@ export const LAZY_MODULES = [
   "auth/token.ts",
   "auth/user.ts",
   "bridge/run.ts",
+  "bridge/user_credential.ts",
   "cli/help.ts",
 ] as const;
 

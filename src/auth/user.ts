@@ -312,3 +312,77 @@ export async function acquireUserToken(request: UserTokenRequest): Promise<UserT
     setup.network.close();
   }
 }
+
+/** A token from a cached sign-in only (the bridge): never a sign-in, never a prompt. */
+export interface CachedUserTokenRequest extends MsalTarget {
+  /** The signed-in user (case-insensitive), as shown by the sign-in. */
+  user: string;
+  scopes: string[];
+  /** Ignore a cached access token (the server refused it): renew with the refresh token. */
+  forceRefresh?: boolean;
+}
+
+/** Whether msal's cache (through `cachePlugin`) holds a sign-in of `user`; no network. */
+export async function hasCachedSignIn(target: MsalTarget, user: string): Promise<boolean> {
+  const msal = await import("@azure/msal-node");
+  const setup = msalSetup(target);
+  try {
+    const app = new msal.PublicClientApplication({
+      auth: setup.auth,
+      system: setup.system,
+      cache: setup.cache,
+    });
+    const accounts = await app.getTokenCache().getAllAccounts();
+    return accounts.some((a) => sameUser(a.username, user));
+  } finally {
+    setup.network.close();
+  }
+}
+
+/**
+ * The cached sign-in of `request.user`: msal's cached access token while it is valid, else one
+ * renewed with the refresh token. Throws TokenError SIGN_IN_REQUIRED when there is no cached
+ * sign-in of that user, and the renewal's error (code REFRESH_FAILED when Entra gave none) when
+ * it cannot be renewed; never starts a sign-in.
+ */
+export async function acquireCachedUserToken(
+  request: CachedUserTokenRequest,
+): Promise<UserTokenResult> {
+  const msal = await import("@azure/msal-node");
+  const setup = msalSetup(request);
+  const app = new msal.PublicClientApplication({
+    auth: setup.auth,
+    system: setup.system,
+    cache: setup.cache,
+  });
+  try {
+    const accounts = await app.getTokenCache().getAllAccounts();
+    const account = accounts.find((a) => sameUser(a.username, request.user));
+    if (!account) {
+      throw new TokenError(`no cached sign-in of ${request.user}`, { code: "SIGN_IN_REQUIRED" });
+    }
+    let result;
+    try {
+      result = await app.acquireTokenSilent({
+        account,
+        scopes: request.scopes,
+        forceRefresh: request.forceRefresh ?? false,
+      });
+    } catch (error) {
+      const reason = toTokenError(error, setup.network, request.timeoutMs);
+      throw new TokenError(
+        `the cached sign-in of ${request.user} cannot be renewed: ${reason.message}`,
+        { code: reason.code ?? "REFRESH_FAILED", cause: error },
+      );
+    }
+    return {
+      ...tokenResultOf(result),
+      username: result?.account?.username ?? request.user,
+      signIn: "refreshToken",
+    };
+  } catch (error) {
+    throw toTokenError(error, setup.network, request.timeoutMs);
+  } finally {
+    setup.network.close();
+  }
+}

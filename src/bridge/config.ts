@@ -51,7 +51,12 @@ export interface UpstreamConfig {
 
 export type BridgeCredential =
   | { kind: "secret"; secret: string }
-  | { kind: "certificate"; value: string; password?: string; keyFile?: string };
+  | { kind: "certificate"; value: string; password?: string; keyFile?: string }
+  /**
+   * A cached user sign-in (delegated token): made earlier by the program's own interactive or
+   * device-code sign-in; renewed silently with its refresh token, never a new sign-in.
+   */
+  | { kind: "user"; user: string; tokenCachePath?: string };
 
 export interface AccountConfig {
   /** The local user name as written in the file. */
@@ -357,18 +362,40 @@ function readOrFail(c: Checker, readFile: ReadFile, file: string, field: string)
 }
 
 function parseCredential(c: Checker, value: unknown, readFile: ReadFile): BridgeCredential {
-  const keys = ["secret", "secretFile", "certificate", "certificatePassword", "keyFile"];
+  const keys = [
+    "secret",
+    "secretFile",
+    "certificate",
+    "certificatePassword",
+    "keyFile",
+    "user",
+    "tokenCachePath",
+  ];
   const o = c.object(value, "credential", keys);
-  const given = ["secret", "secretFile", "certificate"].filter((k) => o[k] !== undefined);
+  const given = ["secret", "secretFile", "certificate", "user"].filter((k) => o[k] !== undefined);
   if (given.length !== 1) {
     c.fail(
       "credential",
-      "give exactly one of secretFile (recommended), secret, or certificate (file or thumbprint)",
+      "give exactly one of secretFile (recommended), secret, certificate (file or thumbprint), " +
+        "or user (a cached sign-in)",
     );
+  }
+  if (o.user === undefined && o.tokenCachePath !== undefined) {
+    c.fail("credential.tokenCachePath", "only with credential.user");
   }
   if (o.certificate === undefined) {
     for (const k of ["certificatePassword", "keyFile"]) {
       if (o[k] !== undefined) c.fail(`credential.${k}`, "only with credential.certificate");
+    }
+    if (o.user !== undefined) {
+      const user = c.string(o.user, "credential.user");
+      const problem = mailboxProblem(user);
+      if (problem) c.fail("credential.user", `'${shown(user)}' ${problem}`);
+      return {
+        kind: "user",
+        user,
+        tokenCachePath: c.optionalString(o.tokenCachePath, "credential.tokenCachePath"),
+      };
     }
     if (o.secret !== undefined) {
       return { kind: "secret", secret: c.string(o.secret, "credential.secret") };

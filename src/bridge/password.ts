@@ -2,9 +2,10 @@
  * Local bridge passwords: stored only as a salted scrypt hash,
  * `scrypt$<N>$<r>$<p>$<salt base64>$<hash base64>`, so the parameters can change without
  * breaking older hashes. Verification takes the same time for unknown users (a dummy hash is
- * checked) and compares in constant time.
+ * checked) and compares in constant time. A successful check is remembered in memory for a while
+ * (`RememberedPasswords`), so that a client logging in again does not pay for scrypt each time.
  */
-import { randomBytes, scrypt, timingSafeEqual } from "node:crypto";
+import { createHmac, randomBytes, scrypt, timingSafeEqual } from "node:crypto";
 import { base64, fromBase64 } from "../base64.ts";
 
 /** 2^14 x 8 x 128 bytes = 16 MiB and some 50 ms per check: fine for a login, costly to guess. */
@@ -65,13 +66,76 @@ const DUMMY = `scrypt$${DEFAULTS.N}$${DEFAULTS.r}$${DEFAULTS.p}$${btoa("bridge-d
   btoa("x".repeat(HASH_BYTES))
 }`;
 
-/** Whether `password` matches `stored` (undefined: an unknown user, checked against a dummy). */
+/**
+ * Successful checks, remembered in memory for `ttlMs`: a fetcher that logs in every minute pays
+ * for scrypt (some 50 ms of CPU, more on a busy machine) once per `ttlMs`, not per login.
+ *
+ * Why this is safe: only successes are kept, and only as HMAC-SHA256 of the stored hash and the
+ * password under a random key made when the process starts (never written or logged). A wrong
+ * password, an unknown user or a changed hash matches nothing and costs a full scrypt check as
+ * before (and the failure delay), so guessing is not made cheaper, and failures take as long as
+ * ever. A quick answer only ever tells a client that its password is right, which the answer says
+ * anyway. Someone able to read the process's memory could test guesses at HMAC speed with the key
+ * found there, but could as well read the app's token and the passwords clients send. Bounded:
+ * at most `maxEntries`, the oldest dropped first.
+ */
+export class RememberedPasswords {
+  readonly #key = randomBytes(32);
+  /** HMAC (base64) -> when it expires (`now()` ms). */
+  readonly #entries = new Map<string, number>();
+
+  constructor(
+    readonly ttlMs = 15 * 60_000,
+    readonly maxEntries = 1024,
+    readonly now: () => number = () => performance.now(),
+  ) {}
+
+  #id(password: string, stored: string): string {
+    return createHmac("sha256", this.#key).update(stored).update("\0")
+      .update(password.normalize("NFC")).digest("base64");
+  }
+
+  has(password: string, stored: string): boolean {
+    const id = this.#id(password, stored);
+    const expires = this.#entries.get(id);
+    if (expires === undefined) return false;
+    if (this.now() < expires) return true;
+    this.#entries.delete(id);
+    return false;
+  }
+
+  add(password: string, stored: string): void {
+    const id = this.#id(password, stored);
+    this.#entries.delete(id);
+    this.#entries.set(id, this.now() + this.ttlMs);
+    for (const oldest of this.#entries.keys()) {
+      if (this.#entries.size <= this.maxEntries) break;
+      this.#entries.delete(oldest);
+    }
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+}
+
+/** The bridge process's memory of successful checks. */
+const REMEMBERED = new RememberedPasswords();
+
+/**
+ * Whether `password` matches `stored` (undefined: an unknown user, checked against a dummy).
+ * A success is remembered in `remembered` (null: never remembered, always scrypt).
+ */
 export async function verifyPassword(
   password: string,
   stored: string | undefined,
+  remembered: RememberedPasswords | null = REMEMBERED,
 ): Promise<boolean> {
+  if (stored !== undefined && remembered?.has(password, stored)) return true;
   const parsed = parse(stored ?? DUMMY);
   if (typeof parsed === "string") return false;
   const derived = await derive(password, parsed, parsed.hash.length);
-  return timingSafeEqual(derived, parsed.hash) && stored !== undefined;
+  const ok = timingSafeEqual(derived, parsed.hash) && stored !== undefined;
+  if (ok && stored !== undefined) remembered?.add(password, stored);
+  return ok;
 }

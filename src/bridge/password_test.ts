@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { hashPassword, passwordHashProblem, verifyPassword } from "./password.ts";
+import {
+  hashPassword,
+  passwordHashProblem,
+  RememberedPasswords,
+  verifyPassword,
+} from "./password.ts";
 
 Deno.test("hashPassword() makes salted scrypt hashes that verifyPassword() accepts", async () => {
   const [a, b] = await Promise.all([hashPassword("s3cret ü"), hashPassword("s3cret ü")]);
@@ -20,4 +25,28 @@ Deno.test("verifyPassword() refuses unknown users and damaged hashes", async () 
     passwordHashProblem("scrypt$1000$8$1$c2FsdHNhbHQ=$aGFzaGhhc2hoYXNoaGFzaA==") ?? "",
     /power of two/,
   );
+});
+
+Deno.test("verifyPassword() remembers only successes, per password and stored hash, for a while", async () => {
+  let now = 0;
+  const remembered = new RememberedPasswords(1000, 2, () => now);
+  const hash = await hashPassword("right one");
+  const other = await hashPassword("right one");
+  assert.equal(await verifyPassword("wrong", hash, remembered), false);
+  assert.equal(remembered.size, 0, "a failure is never remembered");
+  assert.equal(await verifyPassword("right one", hash, remembered), true);
+  assert.ok(remembered.has("right one", hash));
+  assert.ok(!remembered.has("right one", other), "another stored hash (new salt) checks again");
+  assert.ok(!remembered.has("right one ", hash));
+  assert.equal(await verifyPassword("wrong", hash, remembered), false, "still checked in full");
+  // A remembered success skips scrypt: one remembered by hand (scrypt would say no) proves it.
+  remembered.add("never checked", hash);
+  assert.equal(await verifyPassword("never checked", hash, remembered), true);
+  assert.equal(await verifyPassword("never checked", hash, null), false, "null: always scrypt");
+  now = 1000;
+  assert.ok(!remembered.has("right one", hash), "forgotten after ttlMs");
+  for (const p of ["a", "b", "c"]) remembered.add(p, hash);
+  assert.equal(remembered.size, 2, "bounded: the oldest is dropped");
+  assert.ok(!remembered.has("a", hash) && remembered.has("c", hash));
+  assert.equal(await verifyPassword("right one", undefined, remembered), false);
 });

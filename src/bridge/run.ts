@@ -8,7 +8,7 @@ import { lazy } from "../lazy.ts";
 import { toToolError, UsageError } from "../errors.ts";
 import { readBoundedText, readFileBoundedSync } from "../bounded_input.ts";
 import { acquireAppToken, type AppCredential } from "../auth/token.ts";
-import { type BridgeConfig, parseBridgeConfig } from "./config.ts";
+import { type BridgeConfig, type BridgeCredential, parseBridgeConfig } from "./config.ts";
 import { hashPassword } from "./password.ts";
 import { type RunningBridge, startBridge } from "./server.ts";
 import { TokenSource } from "./token_source.ts";
@@ -48,8 +48,10 @@ export function loadBridgeConfig(path: string): BridgeConfig {
   });
 }
 
-async function credentialOf(config: BridgeConfig): Promise<AppCredential> {
-  const c = config.credential;
+async function credentialOf(
+  config: BridgeConfig,
+  c: Exclude<BridgeCredential, { kind: "user" }>,
+): Promise<AppCredential> {
   if (c.kind === "secret") return { kind: "secret", secret: c.secret };
   const { loadCertificate } = await lazy<typeof import("../auth/certificate.ts")>(
     "auth/certificate.ts",
@@ -80,10 +82,35 @@ function tokenSourceOf(config: BridgeConfig, credential: AppCredential): TokenSo
   });
 }
 
+/**
+ * The shared token source of the configured credential, and what it is for messages. A user
+ * credential's cached sign-in is checked here (no network): missing, it is an error (exit 3).
+ */
+async function tokensOf(
+  config: BridgeConfig,
+  log: (line: string) => void,
+): Promise<{ tokens: TokenSource; what: string }> {
+  const c = config.credential;
+  if (c.kind === "user") {
+    const { openUserTokens } = await lazy<typeof import("./user_credential.ts")>(
+      "bridge/user_credential.ts",
+    );
+    const user = await openUserTokens(config, c, { warn: (line) => log(`bridge: ${line}`) });
+    return {
+      tokens: user.tokens,
+      what: `user ${c.user} (cached sign-in in ${user.cachePath}, app ${config.clientId})`,
+    };
+  }
+  return {
+    tokens: tokenSourceOf(config, await credentialOf(config, c)),
+    what: `app ${config.clientId}`,
+  };
+}
+
 /** Serves until asked to stop; returns the exit code (0 after a clean stop). */
 export async function runBridge(config: BridgeConfig, env: BridgeEnvironment): Promise<number> {
-  const credential = await credentialOf(config);
-  const tokens = tokenSourceOf(config, credential);
+  const { tokens, what } = await tokensOf(config, env.log);
+  if (config.credential.kind === "user") env.log(`bridge: tokens for ${what}`);
   const bridge: RunningBridge = startBridge(config, { tokens, log: env.log });
   for (const [i, a] of bridge.addresses.entries()) {
     const upstream = config.upstream[a.protocol];
@@ -143,9 +170,10 @@ export async function diagnoseBridge(
   );
   let tokens: TokenSource;
   try {
-    tokens = tokenSourceOf(config, await credentialOf(config));
+    const source = await tokensOf(config, log);
+    tokens = source.tokens;
     await tokens.get();
-    log(`OK: token for app ${config.clientId} from ${config.authorityHost}/${config.tenantId}`);
+    log(`OK: token for ${source.what} from ${config.authorityHost}/${config.tenantId}`);
   } catch (thrown) {
     const error = toToolError(thrown);
     log(`FAILED: token: ${error.message}${error.code ? ` [${error.code}]` : ""}`);

@@ -9,6 +9,11 @@ export interface FetchedToken {
   accessToken: string;
   /** null = unknown; then the token is renewed after `unknownLifetimeMs`. */
   expiresOn: Date | null;
+  /**
+   * Read from a token cache, not just issued (a user credential): not counted as a request, and
+   * a refused one is worth one retry with a fresh token.
+   */
+  fromCache?: boolean;
 }
 
 export interface TokenSourceOptions {
@@ -18,6 +23,8 @@ export interface TokenSourceOptions {
   /** Lifetime assumed when the token's expiry is unknown; default 30 minutes. */
   unknownLifetimeMs?: number;
   now?: () => number;
+  /** Told when the server refused a current token (e.g. to drop it from a token cache). */
+  onRefused?: (token: string) => void;
 }
 
 export class TokenSource {
@@ -25,8 +32,8 @@ export class TokenSource {
   #pending: Promise<string> | undefined;
   #requests = 0;
   readonly #options:
-    & Required<Omit<TokenSourceOptions, "fetch">>
-    & Pick<TokenSourceOptions, "fetch">;
+    & Required<Omit<TokenSourceOptions, "fetch" | "onRefused">>
+    & Pick<TokenSourceOptions, "fetch" | "onRefused">;
 
   constructor(options: TokenSourceOptions) {
     this.#options = {
@@ -37,7 +44,7 @@ export class TokenSource {
     };
   }
 
-  /** Token requests made so far. */
+  /** Token requests made so far (tokens read from a cache do not count). */
   get requests(): number {
     return this.#requests;
   }
@@ -49,6 +56,7 @@ export class TokenSource {
     if (this.#pending) return this.#pending;
     this.#requests++;
     const pending = this.#options.fetch().then((fetched) => {
+      if (fetched.fromCache) this.#requests--;
       const now = this.#options.now();
       const expires = fetched.expiresOn?.getTime() ?? now + this.#options.unknownLifetimeMs;
       // A short-lived token is still used for half its life rather than renewed on every call.
@@ -64,6 +72,8 @@ export class TokenSource {
 
   /** The upstream server refused `token`: forget it unless a newer one replaced it already. */
   refused(token: string): void {
-    if (this.#current?.token === token) this.#current = undefined;
+    if (this.#current?.token !== token) return;
+    this.#current = undefined;
+    this.#options.onRefused?.(token);
   }
 }

@@ -57,3 +57,31 @@ Deno.test("TokenSource passes a failed request on and tries again on the next ca
   await assert.rejects(tokens.get(), /AADSTS7000215/);
   assert.equal(await tokens.get(), "t");
 });
+
+Deno.test("TokenSource tells onRefused about a refused current token, not about a stale one", async () => {
+  const told: string[] = [];
+  let issued = 0;
+  const tokens = new TokenSource({
+    fetch: () => Promise.resolve({ accessToken: `token-${++issued}`, expiresOn: null }),
+    onRefused: (token) => told.push(token),
+  });
+  const first = await tokens.get();
+  tokens.refused(first);
+  tokens.refused(first); // a second session's report about the same token
+  assert.equal(await tokens.get(), "token-2");
+  tokens.refused(first); // late: token-2 is current
+  assert.deepEqual(told, ["token-1"]);
+});
+
+Deno.test("TokenSource does not count a token read from a cache as a request", async () => {
+  let calls = 0;
+  const tokens = new TokenSource({
+    fetch: () =>
+      Promise.resolve({ accessToken: `t${++calls}`, expiresOn: null, fromCache: calls === 1 }),
+  });
+  const first = await tokens.get();
+  assert.equal(tokens.requests, 0, "from the cache");
+  tokens.refused(first);
+  assert.equal(await tokens.get(), "t2");
+  assert.equal(tokens.requests, 1);
+});

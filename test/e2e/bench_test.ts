@@ -5,7 +5,13 @@ Deno.test("deno task bench runs and reports the cached-token ratio (a)/(b)", asy
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["task", "--quiet", "bench"],
     cwd: root,
-    env: { BENCH_RUNS: "1", BENCH_MAILBOXES: "5", NO_COLOR: "1" },
+    env: {
+      BENCH_RUNS: "1",
+      BENCH_MAILBOXES: "5",
+      BENCH_BRIDGE_BYTES: "1000000",
+      BENCH_BRIDGE_SESSIONS: "5",
+      NO_COLOR: "1",
+    },
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -22,4 +28,32 @@ Deno.test("deno task bench runs and reports the cached-token ratio (a)/(b)", asy
   }
   assert.match(text, /^\(a\)\/\(b\) = \d+\.\d\d \(target <= 1\.5\)$/m);
   assert.match(text, /^separate \/ one call = \d+\.\d \(target >= 10\)$/m);
+});
+
+Deno.test("deno task bench's bridge section runs and reports its three figures (BENCH_ONLY=bridge)", async () => {
+  const root = new URL("../../", import.meta.url).pathname;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["task", "--quiet", "bench"],
+    cwd: root,
+    env: {
+      BENCH_ONLY: "bridge",
+      BENCH_RUNS: "1",
+      BENCH_BRIDGE_BYTES: "1000000",
+      BENCH_BRIDGE_SESSIONS: "5",
+      NO_COLOR: "1",
+    },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  assert.equal(out.code, 0, text + new TextDecoder().decode(out.stderr));
+  if (text.includes("bridge: skipped (Dovecot not installed)")) return;
+  assert.match(text, /^RETR 1\.0 MB through the bridge +\d+ ms$/m);
+  assert.match(text, /^bridge \/ direct = \d+\.\d\d \(target <= 1\.2\)$/m);
+  assert.match(text, /^added login latency = -?\d+\.\d ms \(target <= 10\); .*scrypt \d+\.\d ms/m);
+  assert.match(
+    text,
+    /^bridge RSS idle \d+\.\d MiB, with 5 idle logged-in IMAP sessions \d+\.\d MiB: -?\d+ KiB per session$/m,
+  );
+  assert.doesNotMatch(text, /^\(a\)/m, "only the bridge's section");
 });
