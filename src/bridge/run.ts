@@ -9,7 +9,8 @@ import { toToolError, UsageError } from "../errors.ts";
 import { readBoundedText, readFileBoundedSync } from "../bounded_input.ts";
 import { acquireAppToken, type AppCredential } from "../auth/token.ts";
 import { type BridgeConfig, type BridgeCredential, parseBridgeConfig } from "./config.ts";
-import { hashPassword } from "./password.ts";
+import { hashPassword, verifyPassword } from "./password.ts";
+import { shown } from "../text.ts";
 import { type RunningBridge, startBridge } from "./server.ts";
 import { TokenSource } from "./token_source.ts";
 import { openSmtpUpstream, openUpstream } from "./upstream.ts";
@@ -101,10 +102,32 @@ async function tokensOf(
       what: `user ${c.user} (cached sign-in in ${user.cachePath}, app ${config.clientId})`,
     };
   }
+  if (c.kind === "secret") await refuseSecretAsPassword(config, c.secret);
   return {
     tokens: tokenSourceOf(config, await credentialOf(config, c)),
     what: `app ${config.clientId}`,
   };
+}
+
+/**
+ * The app's client secret must never be a local password: whoever knows a local password would
+ * hold the key to every mailbox the app can open. One scrypt check per account (in parallel,
+ * ~50 ms each here) before anything listens or connects.
+ */
+async function refuseSecretAsPassword(config: BridgeConfig, secret: string): Promise<void> {
+  const accounts = [...config.accounts.values()];
+  const same = await Promise.all(
+    accounts.map((a) => verifyPassword(secret, a.passwordHash, null)),
+  );
+  const found = accounts.find((_, i) => same[i]);
+  if (found) {
+    throw new UsageError(
+      `-Bridge ${shown(config.path)}: accounts.${found.name}.passwordHash: this is the hash of ` +
+        "the app's client secret; a local password must be the account's own (make one with " +
+        "-BridgePasswordHash), never the Entra secret",
+      { code: "BRIDGE_BAD_CONFIG" },
+    );
+  }
 }
 
 /** Serves until asked to stop; returns the exit code (0 after a clean stop). */

@@ -649,7 +649,12 @@ Deno.test("bridge: -Bridge -Diagnose checks the configuration, the token and eac
   const dir = await Deno.makeTempDir({ prefix: "gia-bridge-diagnose-" });
   try {
     const hash = await hashPassword(LOCAL_PASSWORD);
-    const write = async (name: string, secret: string, accounts: Record<string, string>) => {
+    const write = async (
+      name: string,
+      secret: string,
+      accounts: Record<string, string>,
+      passwordHash = hash,
+    ) => {
       await Deno.writeTextFile(`${dir}/${name}.secret`, secret, { mode: 0o600 });
       const config = `${dir}/${name}.json`;
       await Deno.writeTextFile(
@@ -665,7 +670,7 @@ Deno.test("bridge: -Bridge -Diagnose checks the configuration, the token and eac
           accounts: Object.fromEntries(
             Object.entries(accounts).map((
               [user, mailbox],
-            ) => [user, { mailbox, passwordHash: hash }]),
+            ) => [user, { mailbox, passwordHash }]),
           ),
           timeouts: { upstreamSeconds: 5 },
         }),
@@ -716,6 +721,32 @@ Deno.test("bridge: -Bridge -Diagnose checks the configuration, the token and eac
       assert.equal(bed.exchange.sessions.length, logins);
       assert.ok(!r.stderr.includes("wrong-secret-value"));
     });
+
+    await t.step(
+      "the client secret as a local password: exit 2 naming the account, nothing sent or opened",
+      async () => {
+        const tokens = bed.entra.tokenRequests.length;
+        const config = await write(
+          "secret-as-password",
+          SECRET,
+          { [LOCAL_USER]: MAILBOX },
+          await hashPassword(SECRET),
+        );
+        for (const args of [["-Bridge", config], ["-Bridge", config, "-Diagnose"]]) {
+          const r = await runCli(args, { killAfterMs: 20_000 });
+          assert.equal(r.code, 2, r.stderr);
+          assert.match(
+            r.stderr,
+            new RegExp(
+              `accounts\\.${LOCAL_USER}\\.passwordHash: this is the hash of the app's client secret`,
+            ),
+          );
+          assert.doesNotMatch(r.stderr, /listening/);
+          assert.ok(!r.stderr.includes(SECRET));
+        }
+        assert.equal(bed.entra.tokenRequests.length, tokens);
+      },
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
     await bed.close();
