@@ -20,11 +20,13 @@ export const LAZY_MODULES = [
   "app/many.ts",
   "app/session.ts",
   "auth/certificate.ts",
+  "auth/probe.ts",
   "auth/token.ts",
   "auth/user.ts",
   "bridge/run.ts",
   "bridge/user_credential.ts",
   "cli/help.ts",
+  "platform/browser.ts",
 ] as const;
 
 export type LazyModule = typeof LAZY_MODULES[number];

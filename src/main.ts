@@ -9,7 +9,6 @@ import { printable, processSink, Reporter, STREAMS_ENV } from "./output/console.
 import { failedReport } from "./output/report.ts";
 import { errorReport } from "./app/error_report.ts";
 import { TOOL_NAME, VERSION } from "./version.ts";
-import { openBrowser } from "./platform/browser.ts";
 import { pickLanguage } from "./diagnose/messages.ts";
 import { mark, TRACE_ENV, traceLines } from "./trace.ts";
 
@@ -121,7 +120,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     readLine,
     interactive: Deno.stdin.isTerminal(),
     env: (name) => Deno.env.get(name),
-    openBrowser,
+    // Only an interactive sign-in opens a browser.
+    openBrowser: async (url) =>
+      (await lazy<typeof import("./platform/browser.ts")>("platform/browser.ts")).openBrowser(url),
   }, lang);
   try {
     reporter.finish(report, { token, sasl });

@@ -14,7 +14,6 @@ import {
 } from "../cli/options.ts";
 import { ExitCode, toToolError, UsageError } from "../errors.ts";
 import { acquireToken, type RunEnvironment } from "./token_flow.ts";
-import { probeAuthority } from "../auth/probe.ts";
 import { decodeClaims, servicePrincipalId, summarizeClaims } from "../diagnose/claims.ts";
 import { APP_ROLE, checkClaims } from "../diagnose/claims_check.ts";
 import { advise } from "../diagnose/advice.ts";
@@ -85,6 +84,8 @@ export async function run(
       finding("parameters", "CLIENT_ID_IS_TENANT");
     }
     if (options.diagnose) {
+      // Only -Diagnose probes the authority: its HTTP client is not loaded otherwise.
+      const { probeAuthority } = await lazy<typeof import("../auth/probe.ts")>("auth/probe.ts");
       await checks.run("authority", () =>
         probeAuthority({
           authorityHost: options.authorityHost,
