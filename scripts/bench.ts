@@ -89,13 +89,16 @@ try {
   ];
   // Interleaved (each round runs every case once), so a busy moment of the machine is shared
   // by all cases instead of skewing one of them.
+  // Twice the runs of the other sections: these ratios are the targets, and a run of ~100 ms
+  // moves by several ms with whatever else the machine does.
+  const rounds = RUNS * 2 + 1;
   const times = cases.map(() => [] as number[]);
-  for (let round = 0; round < RUNS; round++) {
+  for (let round = 0; round < rounds; round++) {
     for (const [i, [, , args]] of cases.entries()) times[i].push(await timeOnce(args));
   }
   const mid = (list: number[]) => list.sort((a, b) => a - b)[Math.floor(list.length / 2)];
   const results = new Map<string, number>();
-  console.log(`median wall time of ${RUNS} interleaved runs each; ratio = time / empty deno run`);
+  console.log(`median wall time of ${rounds} interleaved runs each; ratio = time / empty deno run`);
   const base = mid(times[0]);
   for (const [i, [key, name]] of cases.entries()) {
     const ms = mid(times[i]);
