@@ -177,6 +177,7 @@ async function bridgeCommand(command: BridgeCommand | { kind: "bridgePasswordHas
     return await bridge.runBridge(config, {
       log: (line) => sink.err(`${line}\n`),
       stopRequested: stopSignal(),
+      verbose: command.verbose,
     });
   } catch (thrown) {
     return reportFailure(thrown, language);

@@ -7,6 +7,12 @@
 import { LineBuffer, LineTooLongError } from "../mail/lines.ts";
 import type { BridgeConn } from "./conn.ts";
 
+/** Sees each line read and each answer written (`-Verbose`'s command log, `command_log.ts`). */
+export interface LineObserver {
+  read(line: string): void;
+  wrote(lines: readonly string[]): void;
+}
+
 export type ClientEnd = "closed" | "idle" | "line too long" | "error" | "TLS handshake failed";
 
 export class ClientLines {
@@ -19,6 +25,8 @@ export class ClientLines {
   bytesIn = 0;
   bytesOut = 0;
   ended: ClientEnd | undefined;
+  /** Told of every line read and written (none by default). */
+  observer: LineObserver | undefined;
   /** The last byte of the previous chunk (a CR there and an LF here are one line end). */
   #lastByte = 0;
 
@@ -38,7 +46,10 @@ export class ClientLines {
         this.ended = "line too long";
         return null;
       }
-      if (line !== null) return line;
+      if (line !== null) {
+        this.observer?.read(line);
+        return line;
+      }
       if (this.ended) return null;
       let timedOut = false;
       const timer = setTimeout(() => {
@@ -71,6 +82,7 @@ export class ClientLines {
     try {
       for (let sent = 0; sent < bytes.length;) sent += await this.#conn.write(bytes.subarray(sent));
       this.bytesOut += bytes.length;
+      this.observer?.wrote(lines);
       return true;
     } catch {
       this.ended ??= "error";

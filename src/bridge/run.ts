@@ -22,6 +22,8 @@ export interface BridgeEnvironment {
   log: (line: string) => void;
   /** Resolves when the bridge should stop (SIGTERM, Ctrl+C). */
   stopRequested: Promise<string>;
+  /** `-Verbose`: each session logs its commands too (never a credential). */
+  verbose?: boolean;
 }
 
 /** Reads and checks the configuration file; UsageError (exit 2) on any problem. */
@@ -130,18 +132,32 @@ async function refuseSecretAsPassword(config: BridgeConfig, secret: string): Pro
   }
 }
 
+function tlsName(mode: "implicit" | "starttls"): string {
+  return mode === "implicit" ? "implicit TLS" : "STARTTLS";
+}
+
 /** Serves until asked to stop; returns the exit code (0 after a clean stop). */
 export async function runBridge(config: BridgeConfig, env: BridgeEnvironment): Promise<number> {
   const { tokens, what } = await tokensOf(config, env.log);
   if (config.credential.kind === "user") env.log(`bridge: tokens for ${what}`);
-  const bridge: RunningBridge = startBridge(config, { tokens, log: env.log });
+  const bridge: RunningBridge = startBridge(config, {
+    tokens,
+    log: env.log,
+    verbose: env.verbose,
+  });
   for (const [i, a] of bridge.addresses.entries()) {
     const upstream = config.upstream[a.protocol];
     const tls = config.listeners[i].tls;
-    const mode = tls ? ` (${tls.mode === "implicit" ? "implicit TLS" : "STARTTLS"})` : "";
+    const mode = tls ? ` (${tlsName(tls.mode)})` : "";
     env.log(
       `bridge: listening for ${a.protocol} on ${a.hostname}:${a.port}${mode}, relaying to ` +
         `${upstream.host}:${upstream.port} for ${config.accounts.size} local account(s)`,
+    );
+  }
+  if (env.verbose) {
+    env.log(
+      "bridge: -Verbose: each session logs the client's commands (C:) and the status of the " +
+        "answers (S:); never a password, SASL answer, token or message content",
     );
   }
   const why = await env.stopRequested;
@@ -187,8 +203,14 @@ export async function diagnoseBridge(
   log: (line: string) => void,
 ): Promise<number> {
   const protocols = [...new Set(config.listeners.map((l) => l.protocol))];
+  // Each kind of listener once: "POP3, IMAP with STARTTLS, SMTP with implicit TLS".
+  const kinds = [
+    ...new Set(
+      config.listeners.map((l) => l.protocol + (l.tls ? ` with ${tlsName(l.tls.mode)}` : "")),
+    ),
+  ];
   log(
-    `OK: configuration: ${config.listeners.length} listener(s) (${protocols.join(", ")}), ` +
+    `OK: configuration: ${config.listeners.length} listener(s) (${kinds.join(", ")}), ` +
       `${config.accounts.size} local account(s)`,
   );
   let tokens: TokenSource;

@@ -21,6 +21,7 @@ import {
 } from "./config.ts";
 import { acceptTls, type BridgeConn } from "./conn.ts";
 import { ClientLines } from "./client_lines.ts";
+import { CommandLog } from "./command_log.ts";
 import type { FrontLines, FrontOutcome } from "./front.ts";
 import { imapFront, imapGreeting } from "./imap_front.ts";
 import { addressKey, LoginLimiter } from "./login_limiter.ts";
@@ -67,6 +68,11 @@ export interface BridgeDeps {
   tokens: TokenSource;
   /** One line (no newline) for the service log: stderr in production. Never gets a secret. */
   log: (line: string) => void;
+  /**
+   * `-Verbose`: each session also logs the client's commands before the relay (SMTP: during it
+   * too, without the message) and the status of the answers; never a credential (`command_log.ts`).
+   */
+  verbose?: boolean;
 }
 
 export interface RunningBridge {
@@ -194,6 +200,10 @@ async function runSession(
   const address = remote.hostname;
   // SMTP's relay reads the message as lines too: room for long ones.
   const client = new ClientLines(conn, config.timeouts.idleMs, protocol === "SMTP" ? 65536 : 1024);
+  const verbose = deps.verbose
+    ? (text: string) => deps.log(`bridge: ${protocol} ${peer} ${text}`)
+    : undefined;
+  if (verbose) client.observer = new CommandLog(protocol, verbose);
   const onStop = () => closeQuietly(conn);
   /** The TLS handshake within the idle time; then the session goes on over TLS. */
   const startTls = async (tls: SecureContext): Promise<boolean> => {
@@ -205,6 +215,7 @@ async function runSession(
     }
     client.switchTo(conn);
     secure = true;
+    verbose?.("TLS started");
     return true;
   };
   // A device on the SMTP allow-list sends as its account without AUTH.
@@ -310,6 +321,7 @@ async function runSession(
         stop.removeEventListener("abort", onStop);
         clearTimeout(sessionTimer);
         const { connection } = outcome.upstream;
+        verbose?.("relay started (the session's commands are not logged from here)");
         const r = await relay(conn, connection.conn, {
           idleMs: config.timeouts.idleMs,
           clientRest: client.takeRest(),

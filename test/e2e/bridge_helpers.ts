@@ -61,6 +61,8 @@ export interface BridgeSettings {
   timeouts?: Record<string, number>;
   /** Default 0.3. */
   failureDelaySeconds?: number;
+  /** More command-line arguments after `-Bridge <config>` (e.g. `-Verbose`). */
+  args?: string[];
 }
 
 /** Writes a configuration for `upstreamPort` and starts `-Bridge` on a free loopback port. */
@@ -108,7 +110,7 @@ export async function startBridgeWith(
       failureDelaySeconds: settings.failureDelaySeconds ?? 0.3,
     }),
   );
-  const cli = spawnCli(["-Bridge", config]);
+  const cli = spawnCli(["-Bridge", config, ...(settings.args ?? [])]);
   const ports: Partial<Record<Protocol, number>> = {};
   for (const protocol of protocols) {
     const m = await cli.waitForStderr(

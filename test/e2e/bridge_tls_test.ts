@@ -472,7 +472,7 @@ Deno.test("bridge TLS: curl over implicit TLS and STARTTLS, a 0.0.0.0 listener, 
   }
 });
 
-Deno.test("bridge TLS: fetchmail with ssl and sslcertck fetches over implicit TLS and STLS", async () => {
+Deno.test("bridge TLS: fetchmail with ssl and sslcertck fetches over implicit TLS and STLS; -Verbose, -Diagnose", async () => {
   requireProgram("fetchmail", "fetchmail");
   const bed = await startTestBed();
   const dir = await Deno.makeTempDir({ prefix: "gia-bridge-tls-fm-" });
@@ -516,7 +516,14 @@ Deno.test("bridge TLS: fetchmail with ssl and sslcertck fetches over implicit TL
         timeouts: { upstreamSeconds: 5, idleSeconds: 20, shutdownSeconds: 5 },
       }),
     );
-    cli = spawnCli(["-Bridge", config]);
+    // -Diagnose names the kinds of listener, with their TLS.
+    const diagnose = await runCli(["-Bridge", config, "-Diagnose"]);
+    assert.equal(diagnose.code, 0, diagnose.stderr);
+    assert.match(
+      diagnose.stderr,
+      /^OK: configuration: 2 listener\(s\) \(POP3 with implicit TLS, POP3 with STARTTLS\), 1 local account\(s\)$/m,
+    );
+    cli = spawnCli(["-Bridge", config, "-Verbose"]);
     const [implicit, starttls] = await portsOf(cli, 2);
     for (const [port, options] of [[implicit, "ssl"], [starttls, "sslproto tls1.2+"]] as const) {
       const out = `${dir}/fetched-${port}.bsmtp`;
@@ -551,6 +558,21 @@ Deno.test("bridge TLS: fetchmail with ssl and sslcertck fetches over implicit TL
         ),
       );
     }
+    // -Verbose: the commands over STLS, the TLS start, never the password.
+    for (
+      const text of [
+        "C: STLS",
+        "S: \\+OK",
+        "TLS started",
+        "C: CAPA",
+        `C: USER ${USER}`,
+        "C: PASS <hidden>",
+      ]
+    ) {
+      assert.match(cli.stderr, new RegExp(`^bridge: POP3 127\\.0\\.0\\.1:\\d+ ${text}$`, "m"));
+    }
+    assert.ok(!cli.stderr.includes(PASSWORD), cli.stderr);
+    assert.ok(!cli.stderr.includes(SECRET), cli.stderr);
   } finally {
     if (cli) {
       cli.kill("SIGTERM");
