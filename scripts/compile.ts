@@ -15,6 +15,7 @@
  * (test/scripts/compile_test.ts).
  */
 import { basename, join, relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { LAZY_MODULES } from "../src/lazy.ts";
 
 export const TARGETS = [
@@ -43,10 +44,12 @@ export const PERMISSIONS = [
 
 export const PROGRAM = "Get-IMAPAccessToken";
 /** Data files the program reads from its own source tree (embedded with --include). */
-export const SIGNER_SCRIPT = new URL("../src/auth/store_signer.ps1", import.meta.url).pathname;
+export const SIGNER_SCRIPT = fileURLToPath(
+  new URL("../src/auth/store_signer.ps1", import.meta.url),
+);
 /** The modules src/lazy.ts loads, as files: embedded with --include. */
 export const LAZY_MODULE_PATHS = LAZY_MODULES.map((m) =>
-  new URL(`../src/${m}`, import.meta.url).pathname
+  fileURLToPath(new URL(`../src/${m}`, import.meta.url))
 );
 export const SHIM = "Get-IMAPAccessToken.ps1";
 export const SUMS = "SHA256SUMS";

@@ -11,7 +11,7 @@
  * (PS256 with `x5t#S256` and `x5c`, `aud` = the token endpoint), and a `client-request-id`
  * that Entra's answer (and so our errors) carries as the Correlation ID.
  */
-import { TokenError } from "../errors.ts";
+import { TokenError, ToolError, UsageError } from "../errors.ts";
 import { fromBase64 } from "../base64.ts";
 import { type AssertionSigner, signedAssertion } from "./assertion.ts";
 import type { FetchNetworkClient } from "./network.ts";
@@ -61,7 +61,7 @@ export async function requestClientCredentialsToken(
     form.set("client_secret", auth.secret);
   } else {
     form.set("client_assertion_type", ASSERTION_TYPE);
-    form.set("client_assertion", await auth.assertion(tokenEndpoint));
+    form.set("client_assertion", await signed(auth.assertion, tokenEndpoint));
   }
   const sentAt = (request.now ?? Date.now)();
   const answer = await request.network.sendPostRequestAsync<Record<string, unknown>>(
@@ -97,8 +97,29 @@ export async function requestClientCredentialsToken(
 }
 
 /**
+ * The assertion, or an error that says the key failed here: nothing was sent, so it must not read
+ * as Entra's refusal (the store's signer reports its own errors already).
+ */
+async function signed(
+  assertion: (audience: string) => Promise<string>,
+  audience: string,
+): Promise<string> {
+  try {
+    return await assertion(audience);
+  } catch (error) {
+    if (error instanceof ToolError) throw error;
+    const why = error instanceof Error ? error.message : String(error);
+    throw new UsageError(
+      `-clientcertificate: the certificate's key cannot sign the client assertion (${why})`,
+      { code: "CERT_SIGN_FAILED", cause: error },
+    );
+  }
+}
+
+/**
  * Signs assertions with an RSA key held here (a PEM or PFX file): WebCrypto, so nothing is
- * imported. PS256 uses a salt as long as the hash (RFC 7518 §3.5).
+ * imported. PS256 uses a salt as long as the hash (RFC 7518 §3.5). The key is PKCS#8
+ * ("PRIVATE KEY"): certificate.ts exports every key it reads (PKCS#1, encrypted, PFX) that way.
  */
 export function pemKeySigner(privateKeyPem: string): AssertionSigner {
   const der = new Uint8Array(fromBase64(

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { acquireAppToken, type AppTokenRequest } from "./token.ts";
-import { pemKeySigner } from "./client_credentials.ts";
+import { pemKeySigner, requestClientCredentialsToken } from "./client_credentials.ts";
+import { FetchNetworkClient } from "./network.ts";
 import { loadCertificate } from "./certificate.ts";
-import { TokenError } from "../errors.ts";
+import { TokenError, UsageError } from "../errors.ts";
 import { fromBase64 } from "../base64.ts";
 import { makeAppCertificate, makeServerPki } from "../../test/bed/pki.ts";
 import { startFakeEntra } from "../../test/bed/entra.ts";
@@ -137,4 +138,39 @@ Deno.test("acquireAppToken() sends one client-credentials POST as msal-node did"
     await entra.close();
     await Deno.remove(pki.dir, { recursive: true });
   }
+});
+
+Deno.test("requestClientCredentialsToken() reports a key that cannot sign as CERT_SIGN_FAILED, sending nothing", async () => {
+  let sent = 0;
+  const network = new FetchNetworkClient({ caCerts: [], timeoutMs: 1000 });
+  network.sendPostRequestAsync = () => {
+    sent++;
+    return Promise.reject(new Error("must not be sent"));
+  };
+  try {
+    await assert.rejects(
+      requestClientCredentialsToken({
+        authority: "https://login.example.test/tenant",
+        clientId: CLIENT,
+        scopes: [SCOPE],
+        authentication: {
+          kind: "assertion",
+          assertion: () => Promise.reject(new DOMException("invalid key data", "DataError")),
+        },
+        network,
+      }),
+      (e) => {
+        assert.ok(e instanceof UsageError, String(e));
+        assert.equal(e.code, "CERT_SIGN_FAILED");
+        assert.match(
+          e.message,
+          /^-clientcertificate: the certificate's key cannot sign .*invalid key data/,
+        );
+        return true;
+      },
+    );
+  } finally {
+    network.close();
+  }
+  assert.equal(sent, 0);
 });
