@@ -99,18 +99,19 @@ param (
 )
 
 begin {
-    # A plain list (a generic List costs Windows PowerShell a type lookup at every start).
-    $pipelineInput = [System.Collections.ArrayList]::new()
+    $pipelineInput = @()
 }
 
 process {
-    if ($PSCmdlet.MyInvocation.ExpectingInput) { [void]$pipelineInput.Add($InputObject) }
+    if ($PSCmdlet.MyInvocation.ExpectingInput) { $pipelineInput += , $InputObject }
 }
 
 end {
-    # Start-up time matters (this runs before every mail fetch): everything here sticks to the
-    # language and .NET. Cmdlets such as Test-Path, Write-Host or ForEach-Object load modules or
-    # compile pipelines that cost PowerShell a large part of a second.
+    # Start-up time matters (this runs before every mail fetch). PowerShell compiles (JIT) each
+    # construct, cmdlet, .NET member and kind of pipeline a script uses the first time, at every
+    # start, so the way to the program is kept short: no cmdlets, one pipeline, as few .NET calls
+    # and type names as possible (error paths aside). What it still costs, and the floor under
+    # any script with this param() block, is measured by `deno task bench` (shim overhead).
 
     # Write-Host without Write-Host: an information record tagged PSHOST, shown by the host and
     # captured or silenced like Write-Host (6>&1, 6>$null, $InformationPreference).
@@ -124,40 +125,40 @@ end {
 
     # The command to run: GET_IMAP_ACCESS_TOKEN_COMMAND, or the program beside this script in
     # the folder named after this platform's deno compile target, or directly beside it.
-    $command = $null
+    $command = @()
     $override = $env:GET_IMAP_ACCESS_TOKEN_COMMAND
-    if ($null -ne $override -and $override.Trim() -ne '') {
+    if ($override) {
         # Words separated by whitespace; '...' and "..." group literally; nothing is expanded
         # (backslashes are ordinary characters, so Windows paths need no escaping).
-        $words = [System.Collections.ArrayList]::new()
-        $word = [System.Text.StringBuilder]::new()
+        $word = ''
         $inWord = $false
-        $quote = [char]0
-        foreach ($c in $override.ToCharArray()) {
-            if ($quote -ne [char]0) {
-                if ($c -eq $quote) { $quote = [char]0 } else { [void]$word.Append($c) }
-            } elseif ($c -eq [char]'"' -or $c -eq [char]"'") {
-                $quote = $c
+        $quote = ''
+        foreach ($c in [char[]]$override) {
+            if ($quote) {
+                if ($c -eq $quote) { $quote = '' } else { $word += $c }
+            } elseif ($c -eq '"' -or $c -eq "'") {
+                $quote = [string]$c
                 $inWord = $true
-            } elseif ([char]::IsWhiteSpace($c)) {
-                if ($inWord) { [void]$words.Add($word.ToString()); [void]$word.Clear(); $inWord = $false }
+            } elseif ($c -match '\s') {
+                if ($inWord) { $command += $word; $word = ''; $inWord = $false }
             } else {
-                [void]$word.Append($c)
+                $word += $c
                 $inWord = $true
             }
         }
-        if ($quote -ne [char]0) {
+        if ($quote) {
             Write-HostLine "ERROR: GET_IMAP_ACCESS_TOKEN_COMMAND has an unclosed $quote quote." ([ConsoleColor]::Red)
             exit 1
         }
-        if ($inWord) { [void]$words.Add($word.ToString()) }
-        $command = [string[]]$words.ToArray()
-    } else {
-        # Windows PowerShell 5.1 has no $IsWindows; it only runs on Windows. Windows on ARM runs
-        # the x64 build emulated; there is no native one.
-        if ($PSVersionTable.PSEdition -ne 'Core' -or $IsWindows) {
+        if ($inWord) { $command += $word }
+    }
+    if ($command.Count -eq 0) {
+        # $PSEdition is 'Desktop' in Windows PowerShell 5.1, which only runs on Windows (and has
+        # no $IsWindows). Windows on ARM runs the x64 build emulated; there is no native one.
+        if ($PSEdition -ne 'Core' -or $IsWindows) {
             $target = 'x86_64-pc-windows-msvc'
             $name = 'Get-IMAPAccessToken.exe'
+            $separator = '\'
         } else {
             $arch = [string][System.Runtime.InteropServices.RuntimeInformation]::OSArchitecture
             $cpu = if ($arch -eq 'X64') { 'x86_64' } elseif ($arch -eq 'Arm64') { 'aarch64' } else { $null }
@@ -167,15 +168,13 @@ end {
             }
             $target = if ($IsMacOS) { "$cpu-apple-darwin" } else { "$cpu-unknown-linux-gnu" }
             $name = 'Get-IMAPAccessToken'
+            $separator = '/'
         }
-        $candidates = @(
-            [System.IO.Path]::Combine($PSScriptRoot, $target, $name),
-            [System.IO.Path]::Combine($PSScriptRoot, $name)
-        )
+        $candidates = "$PSScriptRoot$separator$target$separator$name", "$PSScriptRoot$separator$name"
         foreach ($candidate in $candidates) {
-            if ([System.IO.File]::Exists($candidate)) { $command = @($candidate); break }
+            if ([System.IO.File]::Exists($candidate)) { $command = , $candidate; break }
         }
-        if ($null -eq $command) {
+        if ($command.Count -eq 0) {
             Write-HostLine ("ERROR: the Get-IMAPAccessToken program for $target was not found (looked for " +
                 ($candidates -join ' and ') + "). Copy the folder $target from the release next to " +
                 'this script, or set GET_IMAP_ACCESS_TOKEN_COMMAND to the command to run.') ([ConsoleColor]::Red)
@@ -185,38 +184,36 @@ end {
 
     # The program's arguments: exactly the parameters that were bound, each as one -Name:value
     # argument, so that a value that looks like a parameter (a secret starting with '-') stays
-    # a value. PowerShell has already applied its common parameters; -Verbose is added below.
+    # a value. PowerShell has already applied its common parameters except -Verbose; numbers
+    # become text in the invariant culture (2.5 stays "2.5" in a German session).
     $common = [System.Management.Automation.Cmdlet]::CommonParameters +
     [System.Management.Automation.Cmdlet]::OptionalCommonParameters
-    $arguments = [System.Collections.ArrayList]::new()
-    foreach ($entry in $PSBoundParameters.GetEnumerator()) {
-        $name = $entry.Key
-        $value = $entry.Value
-        if ($name -eq 'InputObject' -or $name -eq 'Verbose' -or $common -contains $name) { continue }
-        if ($value -is [System.Management.Automation.SwitchParameter]) {
-            if ($value.IsPresent) { [void]$arguments.Add("-$name") } else { [void]$arguments.Add("-${name}:`$false") }
-        } elseif ($value -is [array]) {
-            # -Scopes a,b and -targetMailbox a,b arrive as arrays; the program takes one
-            # comma-separated value.
-            [void]$arguments.Add("-${name}:" + ($value -join ','))
-        } elseif ($value -is [double] -or $value -is [int]) {
-            # Not the current culture: 2.5 must not become "2,5".
-            [void]$arguments.Add("-${name}:" + $value.ToString([cultureinfo]::InvariantCulture))
-        } else {
-            [void]$arguments.Add("-${name}:$value")
+    $verbose = $null
+    $argv = @(
+        if ($command.Count -gt 1) { $command[1..($command.Count - 1)] }
+        foreach ($name in $PSBoundParameters.Keys) {
+            $value = $PSBoundParameters[$name]
+            if ($name -eq 'Verbose') { $verbose = $value; continue }
+            if ($name -eq 'InputObject' -or $common -contains $name) { continue }
+            if ($value -is [switch]) {
+                if ($value) { "-$name" } else { "-${name}:`$false" }
+            } elseif ($value -is [array]) {
+                # -Scopes a,b and -targetMailbox a,b arrive as arrays; the program takes one
+                # comma-separated value.
+                "-${name}:" + ($value -join ',')
+            } else {
+                "-${name}:$value"
+            }
         }
-    }
-    # -Verbose is a common parameter here; the original also showed its verbose text when the
-    # caller had set $VerbosePreference = 'Continue'.
-    if ($PSBoundParameters.ContainsKey('Verbose')) {
-        if ($PSBoundParameters['Verbose'].IsPresent) { [void]$arguments.Add('-Verbose') } else { [void]$arguments.Add('-Verbose:$false') }
-    } elseif ($VerbosePreference -eq 'Continue') {
-        [void]$arguments.Add('-Verbose')
-    }
+        # The original also showed its verbose text when the caller had set
+        # $VerbosePreference = 'Continue'; -Verbose:$false wins over that.
+        if ($null -ne $verbose) {
+            if ($verbose) { '-Verbose' } else { '-Verbose:$false' }
+        } elseif ($VerbosePreference -eq 'Continue') {
+            '-Verbose'
+        }
+    )
 
-    $exe = $command[0]
-    $argv = [string[]]$arguments.ToArray()
-    if ($command.Length -gt 1) { $argv = @($command[1..($command.Length - 1)]) + $argv }
     if ($null -ne $ExecutionContext.SessionState.PSVariable.Get('PSNativeCommandArgumentPassing')) {
         # PowerShell 7.3+: every argument is passed as is, empty strings included.
         $PSNativeCommandArgumentPassing = 'Standard'
@@ -233,14 +230,14 @@ end {
         $argv = @(foreach ($arg in $argv) { ConvertTo-LegacyArgument $arg })
     }
 
-    # The program reads and writes UTF-8; Windows PowerShell would otherwise send pipeline input
-    # as ASCII and read the program's output in the console's code page.
-    $OutputEncoding = [System.Text.UTF8Encoding]::new($false)
+    # The program reads and writes UTF-8. Windows PowerShell would otherwise send pipeline input
+    # as ASCII; PowerShell reads the program's output in the console's encoding (the code page on
+    # Windows).
     $consoleEncoding = $null
     try {
         if ([Console]::OutputEncoding.CodePage -ne 65001) {
             $consoleEncoding = [Console]::OutputEncoding
-            [Console]::OutputEncoding = $OutputEncoding
+            [Console]::OutputEncoding = [System.Text.UTF8Encoding]::new($false)
         }
     } catch {
         $consoleEncoding = $null # no console (e.g. a service): nothing to decode with anyway
@@ -252,22 +249,21 @@ end {
     # V verbose (Write-Verbose). Each line is passed on as it arrives, in order.
     $toStreams = {
         process {
-            $line = [string]$_
-            $tag = if ($line.Length -ge 2 -and $line[1] -eq ' ') { $line[0] } else { '' }
-            $text = if ($tag -ne '') { $line.Substring(2) } else { $line }
-            if ($tag -eq 'O') { $text }
-            elseif ($tag -eq 'I') { Write-HostLine $text $null }
-            elseif ($tag -eq 'W') { Write-HostLine $text ([ConsoleColor]::Yellow) }
-            elseif ($tag -eq 'E') { Write-HostLine $text ([ConsoleColor]::Red) }
-            elseif ($tag -eq 'V') { $cmdlet.WriteVerbose($text) }
-            # An untagged line (an older program): output, as before.
-            else { $line }
+            if ($_.Length -lt 2 -or $_[1] -ne ' ') { $_ } # untagged (an older program): output
+            elseif ($_[0] -eq 'O') { $_.Substring(2) }
+            elseif ($_[0] -eq 'I') { Write-HostLine $_.Substring(2) $null }
+            elseif ($_[0] -eq 'W') { Write-HostLine $_.Substring(2) ([ConsoleColor]::Yellow) }
+            elseif ($_[0] -eq 'E') { Write-HostLine $_.Substring(2) ([ConsoleColor]::Red) }
+            elseif ($_[0] -eq 'V') { $cmdlet.WriteVerbose($_.Substring(2)) }
+            else { $_ }
         }
     }
+    $exe = $command[0]
     $streams = $env:GET_IMAPACCESSTOKEN_STREAMS
     $env:GET_IMAPACCESSTOKEN_STREAMS = '1'
     try {
         if ($PSCmdlet.MyInvocation.ExpectingInput) {
+            $OutputEncoding = [System.Text.UTF8Encoding]::new($false)
             $pipelineInput | & $exe @argv | & $toStreams
         } else {
             & $exe @argv | & $toStreams

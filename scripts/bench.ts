@@ -223,6 +223,11 @@ async function storeVersusPem(bed: TestBed, run: (...args: string[]) => string[]
  * The script finds the program as in a release: in the folder named after the platform beside
  * it (here a two-line wrapper that runs the program from source; the direct runs use the same
  * wrapper). Interleaved, median of at least 5 each; the target is at most 150 ms.
+ *
+ * In the same run, the floor under any such script: `pwsh -File` of an empty script, of the
+ * shim's param() block alone (same arguments), and of that block plus one call of the program
+ * (same arguments, written into the script) through a one-block pipeline, the least a script
+ * needs to hand the program's lines to PowerShell's streams one by one.
  */
 async function shimOverhead(app: string[], run: (...args: string[]) => string[]) {
   const pwsh = findPwsh();
@@ -233,32 +238,68 @@ async function shimOverhead(app: string[], run: (...args: string[]) => string[])
   const dist = await Deno.makeTempDir({ prefix: "gia-bench-dist-" });
   try {
     const shim = `${dist}/Get-IMAPAccessToken.ps1`;
-    await Deno.copyFile(new URL("./Get-IMAPAccessToken.ps1", import.meta.url), shim);
+    const source = await Deno.readTextFile(new URL("./Get-IMAPAccessToken.ps1", import.meta.url));
+    await Deno.writeTextFile(shim, source);
     await Deno.mkdir(`${dist}/${Deno.build.target}`);
     const program = `${dist}/${Deno.build.target}/Get-IMAPAccessToken`;
     const words = [Deno.execPath(), ...run()].map((w) => `'${w}'`).join(" ");
     await Deno.writeTextFile(program, `#!/bin/sh\nexec ${words} "$@"\n`);
     await Deno.chmod(program, 0o755);
     const args = [...app, "-OutputFormat", "Token"];
+    // The floor scripts: nothing; the param() block; the block and one pipeline.
+    const from = source.indexOf("[CmdletBinding()]");
+    const paramBlock = source.slice(from, source.indexOf("\n)\n", from) + 3);
+    const psq = (w: string) => `'${w.replaceAll("'", "''")}'`;
+    const empty = `${dist}/empty.ps1`;
+    const params = `${dist}/params.ps1`;
+    const floor = `${dist}/floor.ps1`;
+    await Deno.writeTextFile(empty, "");
+    await Deno.writeTextFile(params, paramBlock);
+    await Deno.writeTextFile(
+      floor,
+      `${paramBlock}& ${psq(program)} ${args.map(psq).join(" ")} | & { process { $_ } }\n`,
+    );
     // The shim must not be told to run something else.
     const env = { GET_IMAP_ACCESS_TOKEN_COMMAND: "" };
     const pwshArgs = ["-NoLogo", "-NoProfile", "-NonInteractive"];
-    const times = { bare: [] as number[], program: [] as number[], shim: [] as number[] };
+    const cases: [string, () => Promise<number>][] = [
+      [
+        "pwsh -NoProfile -Command exit",
+        () => timeOnce([...pwshArgs, "-Command", "exit"], undefined, pwsh),
+      ],
+      ["pwsh -File empty.ps1", () => timeOnce([...pwshArgs, "-File", empty], undefined, pwsh)],
+      [
+        "pwsh -File param() block only (same)",
+        () => timeOnce([...pwshArgs, "-File", params, ...args], undefined, pwsh),
+      ],
+      [
+        "pwsh -File param() block + one pipeline",
+        () => timeOnce([...pwshArgs, "-File", floor, ...args], undefined, pwsh),
+      ],
+      ["program directly (cached token, Token)", () => timeOnce(args, undefined, program)],
+      [
+        "pwsh -File Get-IMAPAccessToken.ps1 (same)",
+        () => timeOnce([...pwshArgs, "-File", shim, ...args], env, pwsh),
+      ],
+    ];
+    const times: number[][] = cases.map(() => []);
     for (let i = 0; i < Math.max(RUNS, 5); i++) {
-      times.bare.push(await timeOnce([...pwshArgs, "-Command", "exit"], undefined, pwsh));
-      times.program.push(await timeOnce(args, undefined, program));
-      times.shim.push(await timeOnce([...pwshArgs, "-File", shim, ...args], env, pwsh));
+      for (const [j, [, once]] of cases.entries()) times[j].push(await once());
     }
     const mid = (list: number[]) => list.sort((a, b) => a - b)[Math.floor(list.length / 2)];
-    const [bare, direct, script] = [mid(times.bare), mid(times.program), mid(times.shim)];
-    console.log(`pwsh -NoProfile -Command exit                  ${bare.toFixed(0).padStart(5)} ms`);
+    const [bare, , , , direct, script] = times.map(mid);
+    for (const [j, [name]] of cases.entries()) {
+      const ms = mid(times[j]);
+      const over = j === 0 || j === 4
+        ? ""
+        : `  (${ms - bare >= 0 ? "+" : ""}${(ms - bare).toFixed(0)} ms over -Command exit)`;
+      console.log(`${name.padEnd(46)} ${ms.toFixed(0).padStart(5)} ms${over}`);
+    }
+    const floorOverhead = mid(times[3]) - bare - direct;
     console.log(
-      `program directly (cached token, Token)         ${direct.toFixed(0).padStart(5)} ms`,
+      `shim overhead = ${(script - bare - direct).toFixed(0)} ms (target <= 150); ` +
+        `floor (param() block + one pipeline) = ${floorOverhead.toFixed(0)} ms`,
     );
-    console.log(
-      `pwsh -File Get-IMAPAccessToken.ps1 (same)      ${script.toFixed(0).padStart(5)} ms`,
-    );
-    console.log(`shim overhead = ${(script - bare - direct).toFixed(0)} ms (target <= 150)`);
   } finally {
     await Deno.remove(dist, { recursive: true });
   }
