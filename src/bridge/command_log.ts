@@ -5,7 +5,7 @@
  * a known command that carries secrets shows its name and `<hidden>` (POP3 `PASS <hidden>`, IMAP
  * `a1 LOGIN scanner <hidden>`, SMTP `AUTH PLAIN <hidden>`); every other line, and every line the
  * client sends after a continuation request (`+` in IMAP, `334` in SMTP) or as an IMAP literal,
- * only as `<hidden line, N bytes>`. The message after SMTP's `354` is not logged at all, only its
+ * only as `<hidden line>` (not even its size). The message after SMTP's `354` is not logged at all, only its
  * size at the final `.`. Shown text has its control characters escaped (`shown`).
  */
 import { shown } from "../text.ts";
@@ -16,7 +16,11 @@ const MAX_ARGUMENT = 100;
 
 const encoder = new TextEncoder();
 
-const hiddenLine = (line: string) => `<hidden line, ${encoder.encode(line).length} bytes>`;
+/**
+ * A line not shown, without its size either: the size of a password literal or of a SASL answer
+ * would give the password's length (exactly, or within 2 for base64).
+ */
+const HIDDEN_LINE = "<hidden line>";
 
 /** POP3 commands shown with their arguments (message numbers, a user name). */
 const POP3_SHOWN = new Set([
@@ -122,11 +126,11 @@ export function redactCommand(protocol: BridgeProtocol, line: string): string {
       if (POP3_NAME_ONLY.has(verb)) {
         return verb === "AUTH" ? saslCommand(verb, args) : args === "" ? verb : `${verb} <hidden>`;
       }
-      return hiddenLine(line);
+      return HIDDEN_LINE;
     }
     case "IMAP": {
       const [tag, rest = ""] = line.split(/ (.*)/s, 2);
-      if (!IMAP_TAG.test(tag)) return hiddenLine(line);
+      if (!IMAP_TAG.test(tag)) return HIDDEN_LINE;
       const [command, args] = split(rest);
       if (IMAP_NAMES.has(command)) return `${tag} ${command}${args === "" ? "" : " <hidden>"}`;
       if (command === "AUTHENTICATE") return `${tag} ${saslCommand(command, args)}`;
@@ -136,14 +140,14 @@ export function redactCommand(protocol: BridgeProtocol, line: string): string {
           ? `${tag} LOGIN <hidden>`
           : `${tag} LOGIN ${shown(user, MAX_ARGUMENT)} <hidden>`;
       }
-      return hiddenLine(line);
+      return HIDDEN_LINE;
     }
     case "SMTP": {
       const [verb, args] = split(line);
       if (SMTP_SHOWN.has(verb)) return withArguments(verb, args);
       if (verb === "AUTH") return saslCommand(verb, args);
       if (SMTP_NAME_ONLY.has(verb)) return args === "" ? verb : `${verb} <hidden>`;
-      return hiddenLine(line);
+      return HIDDEN_LINE;
     }
   }
 }
@@ -199,7 +203,7 @@ export class CommandLog {
     }
     const hidden = this.#nextHidden;
     this.#nextHidden = this.#protocol === "IMAP" && LITERAL_AT_END.test(line);
-    this.#log(`C: ${hidden ? hiddenLine(line) : redactCommand(this.#protocol, line)}`);
+    this.#log(`C: ${hidden ? HIDDEN_LINE : redactCommand(this.#protocol, line)}`);
   }
 
   wrote(lines: readonly string[]): void {
