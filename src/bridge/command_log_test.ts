@@ -225,6 +225,54 @@ Deno.test("CommandLog() hides IMAP literals and AUTHENTICATE PLAIN's continuatio
   ]);
 });
 
+Deno.test("CommandLog() hides every line after a literal with a line end inside", () => {
+  const inside = `first\r\nb2 LOGIN scanner "${PASSWORD}"`;
+  const logged = session("IMAP", [
+    `C:b1 LOGIN scanner {${inside.length}}`,
+    "S:+ Ready for the literal.",
+    "C:first",
+    `C:b2 LOGIN scanner "${PASSWORD}"`,
+    "C:b3 NOOP",
+    "S:b1 BAD A literal was not sent whole.",
+  ]);
+  assertNoSecret(logged, PASSWORD, "first", "b2", "b3");
+  assert.deepEqual(logged, [
+    "C: b1 LOGIN scanner <hidden>",
+    "S: +",
+    "C: <hidden line>",
+    "C: <hidden line>",
+    "C: <hidden line>",
+    "S: b1 BAD",
+  ]);
+});
+
+Deno.test("CommandLog() reads on after a literal that fits its line, and after a refused one", () => {
+  const logged = session("IMAP", [
+    "C:a1 LOGIN {7+}",
+    "C:scanner {4}",
+    "S:+ Ready for the literal.",
+    "C:pass",
+    "S:a1 NO [AUTHENTICATIONFAILED] Authentication failed.",
+    "C:a2 NOOP",
+    "C:a3 LOGIN scanner {5000}",
+    "S:a3 BAD Invalid arguments.",
+    "C:a4 CAPABILITY", // hidden all the same: a client might have sent the literal
+    "C:a5 NOOP",
+  ]);
+  assert.deepEqual(logged, [
+    "C: a1 LOGIN <hidden>",
+    "C: <hidden line>",
+    "S: +",
+    "C: <hidden line>",
+    "S: a1 NO",
+    "C: a2 NOOP",
+    "C: a3 LOGIN scanner <hidden>",
+    "S: a3 BAD",
+    "C: <hidden line>",
+    "C: a5 NOOP",
+  ]);
+});
+
 Deno.test("CommandLog() logs a POP3 login as USER and PASS <hidden>", () => {
   const logged = session("POP3", [
     "S:+OK ready",
