@@ -5,7 +5,7 @@
  * a known command that carries secrets shows its name and `<hidden>` (POP3 `PASS <hidden>`, IMAP
  * `a1 LOGIN scanner <hidden>`, SMTP `AUTH PLAIN <hidden>`); every other line, and every line the
  * client sends after a continuation request (`+` in IMAP, `334` in SMTP) or as an IMAP literal,
- * only as `<hidden line, N bytes>`. The message after SMTP's `354` is not logged at all, only its
+ * only as `<hidden line>` (not even its size). The message after SMTP's `354` is not logged at all, only its
  * size at the final `.`. Shown text has its control characters escaped (`shown`).
  */
 import { shown } from "../text.ts";
@@ -16,7 +16,11 @@ const MAX_ARGUMENT = 100;
 
 const encoder = new TextEncoder();
 
-const hiddenLine = (line: string) => `<hidden line, ${encoder.encode(line).length} bytes>`;
+/**
+ * A line not shown, without its size either: the size of a password literal or of a SASL answer
+ * would give the password's length (exactly, or within 2 for base64).
+ */
+const HIDDEN_LINE = "<hidden line>";
 
 /** POP3 commands shown with their arguments (message numbers, a user name). */
 const POP3_SHOWN = new Set([
@@ -122,11 +126,11 @@ export function redactCommand(protocol: BridgeProtocol, line: string): string {
       if (POP3_NAME_ONLY.has(verb)) {
         return verb === "AUTH" ? saslCommand(verb, args) : args === "" ? verb : `${verb} <hidden>`;
       }
-      return hiddenLine(line);
+      return HIDDEN_LINE;
     }
     case "IMAP": {
       const [tag, rest = ""] = line.split(/ (.*)/s, 2);
-      if (!IMAP_TAG.test(tag)) return hiddenLine(line);
+      if (!IMAP_TAG.test(tag)) return HIDDEN_LINE;
       const [command, args] = split(rest);
       if (IMAP_NAMES.has(command)) return `${tag} ${command}${args === "" ? "" : " <hidden>"}`;
       if (command === "AUTHENTICATE") return `${tag} ${saslCommand(command, args)}`;
@@ -136,14 +140,14 @@ export function redactCommand(protocol: BridgeProtocol, line: string): string {
           ? `${tag} LOGIN <hidden>`
           : `${tag} LOGIN ${shown(user, MAX_ARGUMENT)} <hidden>`;
       }
-      return hiddenLine(line);
+      return HIDDEN_LINE;
     }
     case "SMTP": {
       const [verb, args] = split(line);
       if (SMTP_SHOWN.has(verb)) return withArguments(verb, args);
       if (verb === "AUTH") return saslCommand(verb, args);
       if (SMTP_NAME_ONLY.has(verb)) return args === "" ? verb : `${verb} <hidden>`;
-      return hiddenLine(line);
+      return HIDDEN_LINE;
     }
   }
 }
@@ -168,19 +172,39 @@ export function replyStatus(
 }
 
 /** An IMAP line ending with a literal's size: the next line starts with the literal's bytes. */
-const LITERAL_AT_END = /\{\d+\+?\}$/;
+const LITERAL_AT_END = /\{(\d{1,10})(\+?)\}$/;
+
+interface Literal {
+  /** Its size in bytes. */
+  bytes: number;
+  /** Synchronizing (`{n}`): the client sends it only after `+`. */
+  sync: boolean;
+}
+
+function literalAtEnd(line: string): Literal | undefined {
+  const m = LITERAL_AT_END.exec(line);
+  return m ? { bytes: Number(m[1]), sync: m[2] === "" } : undefined;
+}
+
+const decoder = new TextDecoder();
 
 /**
  * A session's command log: `read` for each line the client sent, `wrote` for each answer; both
  * call `log` with the text to log (`C: ...`, `S: ...`). Keeps what it must know across lines:
- * a continuation request was sent (the next line is a SASL answer), a literal was announced,
- * the SMTP message is being sent.
+ * a continuation request was sent (the next line is a SASL answer), a literal was announced (the
+ * next line starts with it; a line that ends with another one announces that), the SMTP message
+ * is being sent. A literal with a line end inside (the line is shorter than the literal) leaves
+ * no way to tell where commands start again: every later line is hidden.
  */
 export class CommandLog {
   readonly #protocol: BridgeProtocol;
   readonly #log: (text: string) => void;
-  /** The next client line is not a command (SASL answer, literal). */
-  #nextHidden = false;
+  /** The next client line is a SASL answer (after `+` or `334`), not a command. */
+  #answerNext = false;
+  /** The next client line starts with this IMAP literal. */
+  #literal: Literal | undefined;
+  /** A literal did not fit in its line: nothing the client sends is shown any more. */
+  #lost = false;
   /** Inside an SMTP message (after 354): its size so far, or undefined. */
   #messageBytes: number | undefined;
 
@@ -197,19 +221,36 @@ export class CommandLog {
       } else this.#messageBytes += encoder.encode(line).length + 2;
       return;
     }
-    const hidden = this.#nextHidden;
-    this.#nextHidden = this.#protocol === "IMAP" && LITERAL_AT_END.test(line);
-    this.#log(`C: ${hidden ? hiddenLine(line) : redactCommand(this.#protocol, line)}`);
+    const literal = this.#literal;
+    const hidden = this.#lost || this.#answerNext || literal !== undefined;
+    this.#answerNext = false;
+    this.#literal = undefined;
+    if (literal !== undefined) {
+      const bytes = encoder.encode(line);
+      if (bytes.length < literal.bytes) this.#lost = true;
+      else this.#literal = literalAtEnd(decoder.decode(bytes.subarray(literal.bytes)));
+    } else if (!this.#lost && this.#protocol === "IMAP") {
+      this.#literal = literalAtEnd(line);
+    }
+    this.#log(`C: ${hidden ? HIDDEN_LINE : redactCommand(this.#protocol, line)}`);
   }
 
   wrote(lines: readonly string[]): void {
     const status = replyStatus(this.#protocol, lines);
     if (status === undefined) return;
-    const smtp = this.#protocol === "SMTP";
-    if ((this.#protocol === "IMAP" && status === "+") || (smtp && status.startsWith("334"))) {
-      this.#nextHidden = true;
+    if (this.#protocol === "IMAP") {
+      if (status === "+") {
+        if (this.#literal === undefined) this.#answerNext = true;
+      } else if (this.#literal?.sync) {
+        // Refused before it was sent: the client should not send it, but hide the next line.
+        this.#literal = undefined;
+        this.#answerNext = true;
+      }
     }
-    if (smtp && status.startsWith("354")) this.#messageBytes = 0;
+    if (this.#protocol === "SMTP") {
+      if (status.startsWith("334")) this.#answerNext = true;
+      if (status.startsWith("354")) this.#messageBytes = 0;
+    }
     this.#log(`S: ${status}`);
   }
 }

@@ -417,6 +417,13 @@ function parseCredential(c: Checker, value: unknown, readFile: ReadFile): Bridge
   };
 }
 
+/**
+ * The widest network `allowWithoutAuth` takes (prefix lengths): everyone in it may send as the
+ * account without a password, so `0.0.0.0/0` or `::/0` would make an open relay for its mailbox.
+ */
+export const ALLOW_WITHOUT_AUTH_V4 = 24;
+export const ALLOW_WITHOUT_AUTH_V6 = 64;
+
 function parseListener(
   c: Checker,
   value: unknown,
@@ -459,10 +466,21 @@ function parseListener(
     listener.allowWithoutAuth = o.allowWithoutAuth.map((entry, j) => {
       const e = c.object(entry, `${f}[${j}]`, ["address", "account"]);
       const client = c.string(e.address, `${f}[${j}].address`);
-      if (parseNetwork(client) === undefined) {
+      const network = parseNetwork(client);
+      if (network === undefined) {
         c.fail(
           `${f}[${j}].address`,
-          `expected an IP address or network (a.b.c.d/n, 2001:db8::/48), got '${shown(client)}'`,
+          `expected an IP address or network (a.b.c.d/n, 2001:db8::/64), got '${shown(client)}'`,
+        );
+      }
+      const widest = network.version === 4 ? ALLOW_WITHOUT_AUTH_V4 : ALLOW_WITHOUT_AUTH_V6;
+      if (network.bits < widest) {
+        // 0.0.0.0/0 on a listener anyone reaches would be an open relay for the mailbox.
+        c.fail(
+          `${f}[${j}].address`,
+          `'${shown(client)}' is wider than /${widest}: everyone in it could send as the account ` +
+            `without a password; list single devices (a network of at most /${ALLOW_WITHOUT_AUTH_V4} ` +
+            `for IPv4, /${ALLOW_WITHOUT_AUTH_V6} for IPv6)`,
         );
       }
       return { address: client, account: c.string(e.account, `${f}[${j}].account`).toLowerCase() };

@@ -191,14 +191,18 @@ Deno.test("parseBridgeConfig() reads an SMTP listener's allow-list and checks it
     parse({ ...minimal(), listeners: [{ protocol, port: 1587, allowWithoutAuth }] });
   assert.equal(parse(minimal()).listeners[0].allowWithoutAuth, undefined, "off by default");
   assert.deepEqual(
-    smtp([{ address: "192.168.1.50", account: "Scanner" }, {
-      address: "10.0.0.0/8",
-      account: "scanner",
-    }]).listeners[0].allowWithoutAuth,
-    [{ address: "192.168.1.50", account: "scanner" }, {
-      address: "10.0.0.0/8",
-      account: "scanner",
-    }],
+    smtp([
+      { address: "192.168.1.50", account: "Scanner" },
+      { address: "10.0.0.0/24", account: "scanner" },
+      { address: "2001:db8:1:2::/64", account: "scanner" },
+      { address: "2001:db8::17", account: "scanner" },
+    ]).listeners[0].allowWithoutAuth,
+    [
+      { address: "192.168.1.50", account: "scanner" },
+      { address: "10.0.0.0/24", account: "scanner" },
+      { address: "2001:db8:1:2::/64", account: "scanner" },
+      { address: "2001:db8::17", account: "scanner" },
+    ],
   );
   const cases: [unknown, RegExp, string?][] = [
     [
@@ -214,6 +218,17 @@ Deno.test("parseBridgeConfig() reads an SMTP listener's allow-list and checks it
       /allowWithoutAuth\[0\]\.address: expected an IP address/,
     ],
     [{ address: "10.0.0.1" }, /allowWithoutAuth: expected a list/],
+    ...["0.0.0.0/0", "10.0.0.0/8", "192.168.0.0/23", "::/0", "2001:db8::/48", "2001:db8::/63"].map((
+      address,
+    ): [unknown, RegExp] => [
+      [{ address: "192.168.1.50", account: "scanner" }, { address, account: "scanner" }],
+      new RegExp(
+        `allowWithoutAuth\\[1\\]\\.address: '${address.replace(/\./g, "\\.")}' is wider than ` +
+          `/${
+            address.includes(":") ? 64 : 24
+          }: everyone in it could send as the account without a password; list single devices`,
+      ),
+    ]),
     [
       [{ address: "10.0.0.1", account: "scanner" }],
       /allowWithoutAuth: only on an SMTP listener/,

@@ -67,27 +67,69 @@ Deno.test("acceptTls() close() fails a pending read and sends close_notify", asy
   }
 });
 
+/**
+ * How the peer left `conn` within `ms`: "eof" (closed, after any bytes such as a TLS alert),
+ * "reset", or "open" when it neither closed nor reset it in time (a socket left behind).
+ */
+async function peerClosed(conn: Deno.Conn, ms: number): Promise<"eof" | "reset" | "open"> {
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    conn.close(); // ends the pending read
+  }, ms);
+  try {
+    const buffer = new Uint8Array(4096);
+    while (true) {
+      try {
+        if ((await conn.read(buffer)) === null) return "eof";
+      } catch {
+        return timedOut ? "open" : "reset";
+      }
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function tcpPair(): Promise<[Deno.Conn, Deno.Conn]> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  const [plain, raw] = await Promise.all([
+    Deno.connect({ hostname: "127.0.0.1", port }),
+    listener.accept(),
+  ]);
+  listener.close();
+  return [plain, raw];
+}
+
+Deno.test("peerClosed() tells a closed connection from one left open", async () => {
+  const [a, b] = await tcpPair();
+  await b.write(encoder.encode("alert"));
+  assert.equal(await peerClosed(a, 300), "open", "bytes, then no EOF: open");
+  b.close();
+  const [c, d] = await tcpPair();
+  await d.write(encoder.encode("alert"));
+  d.close();
+  assert.equal(await peerClosed(c, 2000), "eof");
+  c.close();
+});
+
 Deno.test("acceptTls() throws on a client that does not speak TLS, and on a silent one", async () => {
   const pki = await makeServerPki();
   const context = createSecureContext({ cert: pki.certPem, key: pki.keyPem });
   try {
     for (const send of ["USER scanner\r\n", ""]) {
-      const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-      const port = (listener.addr as Deno.NetAddr).port;
-      const [plain, raw] = await Promise.all([
-        Deno.connect({ hostname: "127.0.0.1", port }),
-        listener.accept(),
-      ]);
-      listener.close();
+      const [plain, raw] = await tcpPair();
       if (send) await plain.write(encoder.encode(send));
       await assert.rejects(acceptTls(raw, context, 300));
-      // The TCP connection is closed too (no socket left behind).
-      const closed = await plain.read(new Uint8Array(4096)).then(
-        (n) => n === null || n > 0, // EOF, or a TLS alert before it
-        () => true,
-      );
-      assert.ok(closed);
-      plain.close();
+      // The TCP connection is closed too (no socket left behind): EOF after any alert bytes.
+      const closed = await peerClosed(plain, 2000);
+      assert.notEqual(closed, "open", `after ${JSON.stringify(send)}`);
+      try {
+        plain.close();
+      } catch {
+        // closed by peerClosed
+      }
     }
   } finally {
     await Deno.remove(pki.dir, { recursive: true });

@@ -83,6 +83,8 @@ export type FrontOutcome<U> =
   | { kind: "gone"; failures: number }
   /** Too many wrong passwords: the session was closed. */
   | { kind: "refused"; failures: number }
+  /** The client broke the protocol so that the rest of its input cannot be read: closed. */
+  | { kind: "protocol error"; failures: number; reason: string }
   /** The local login was right, the upstream login failed: the client got a temporary failure. */
   | { kind: "upstream-failed"; account: AccountConfig; reason: string };
 

@@ -28,13 +28,19 @@ export const IMAP_TLS_REQUIRED =
 export const IMAP_LOGIN_FAILED = "NO [AUTHENTICATIONFAILED] Authentication failed.";
 export const IMAP_UPSTREAM_FAILED =
   "NO [UNAVAILABLE] The mail server cannot be reached right now; try again later.";
+export const IMAP_LITERAL_LOST = "BAD A literal was not sent whole (a line end inside it?).";
 
 /** A password or user name is short; a bigger literal is refused before it is read. */
 const MAX_LITERAL = 1024;
 /** RFC 3501 tag: printable ASCII except space, `(){%*"\\+` and `]`. */
 const TAG = /^[!#$&',-/0-9:-Z[^-z|}~]+$/;
 
-type Args = string[] | "gone" | "bad";
+/**
+ * "lost": a literal the client sent (or was told to send) was not there whole, e.g. a line end
+ * inside it: where the client's next command starts is unknown, so the session ends rather than
+ * read the rest of the literal as commands.
+ */
+type Args = string[] | "gone" | "bad" | "lost";
 
 type Credentials = PlainCredentials;
 
@@ -101,6 +107,11 @@ export async function imapFront<U>(
       ? await loginArguments(client, rest)
       : await authenticatePlain(client, rest);
     if (credentials === "gone") return { kind: "gone", failures };
+    if (credentials === "lost") {
+      // Nothing more is read: the rest of the literal must not be taken for commands.
+      await client.write(`${tag} ${IMAP_LITERAL_LOST}`, "* BYE Closing the session.");
+      return { kind: "protocol error", failures, reason: "a literal was not sent whole" };
+    }
     if (credentials === "bad") {
       await reply("BAD Invalid arguments.");
       continue;
@@ -183,12 +194,13 @@ async function readArguments(client: FrontLines, text: string): Promise<Args> {
     const literal = /^\{(\d{1,10})(\+?)\}$/.exec(rest.slice(i));
     if (literal) {
       const size = Number(literal[1]);
-      if (size > MAX_LITERAL) return "bad";
+      // A synchronizing literal is refused before the client sends it; a LITERAL+ one is on its way.
+      if (size > MAX_LITERAL) return literal[2] === "" ? "bad" : "lost";
       if (literal[2] === "" && !(await client.write("+ Ready for the literal."))) return "gone";
       const next = await client.readLine();
       if (next === null) return "gone";
       const bytes = encoder.encode(next);
-      if (bytes.length < size) return "bad"; // a line end inside the literal
+      if (bytes.length < size) return "lost"; // a line end inside the literal
       try {
         args.push(decoder.decode(bytes.subarray(0, size)));
         rest = decoder.decode(bytes.subarray(size));
@@ -209,7 +221,7 @@ async function readArguments(client: FrontLines, text: string): Promise<Args> {
 async function loginArguments(
   client: FrontLines,
   text: string,
-): Promise<Credentials | "gone" | "bad"> {
+): Promise<Credentials | "gone" | "bad" | "lost"> {
   const args = await readArguments(client, text);
   if (typeof args === "string") return args;
   return args.length === 2 ? { user: args[0], password: args[1], actingForOther: false } : "bad";

@@ -5,6 +5,7 @@ import {
   IMAP_CAPABILITIES,
   IMAP_CAPABILITIES_BEFORE_TLS,
   IMAP_GREETING,
+  IMAP_LITERAL_LOST,
   IMAP_LOGIN_FAILED,
   IMAP_TLS_REQUIRED,
   IMAP_UPSTREAM_FAILED,
@@ -206,4 +207,31 @@ Deno.test("imapFront() ends the session when the STARTTLS handshake fails", asyn
   const outcome = await imapFront(c, { ...options([]), startTls: () => Promise.resolve(false) });
   assert.deepEqual(outcome, { kind: "gone", failures: 0 });
   assert.deepEqual(c.got, ["a OK Begin TLS negotiation now."]);
+});
+
+Deno.test("imapFront() ends the session on a literal with a line end inside, and runs nothing from it", async () => {
+  // Were the rest of the literal read as a command, this LOGIN would succeed.
+  const inside = `first\r\nb2 LOGIN scanner "pass word"`;
+  for (
+    const lines of [
+      [`b1 LOGIN scanner {${inside.length}}`, "first", 'b2 LOGIN scanner "pass word"'],
+      [`b1 LOGIN {${inside.length}+}`, "first", 'b2 LOGIN scanner "pass word"'],
+      // LITERAL+ too big to take: its bytes are on their way all the same.
+      ["b1 LOGIN scanner {5000+}", 'b2 LOGIN scanner "pass word"'],
+    ]
+  ) {
+    const events: string[] = [];
+    const c = client(lines);
+    const outcome = await imapFront(c, options(events));
+    assert.deepEqual(outcome, {
+      kind: "protocol error",
+      failures: 0,
+      reason: "a literal was not sent whole",
+    });
+    assert.deepEqual(c.got.filter((l) => !l.startsWith("+ ")), [
+      `b1 ${IMAP_LITERAL_LOST}`,
+      "* BYE Closing the session.",
+    ]);
+    assert.deepEqual(events, [], "no login checked");
+  }
 });

@@ -10,6 +10,7 @@
  * bounded however many addresses try. IPv6 clients are counted per /64 (`addressKey`): one
  * host usually has a whole /64 to pick addresses from.
  */
+import { parseIp } from "../net/ip.ts";
 
 export interface LoginLimiterOptions {
   /** Delay after an address's first failure; 0 switches slowing off. */
@@ -104,16 +105,11 @@ export class LoginLimiter {
  * (`2001:db8:0:1::/64`), an IPv4-mapped IPv6 address as the IPv4 address.
  */
 export function addressKey(hostname: string): string {
-  const host = hostname.replace(/^\[|\]$/g, "").replace(/%.*$/, "").toLowerCase();
-  if (!host.includes(":")) return host;
-  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/.exec(host);
-  if (mapped) return mapped[1];
-  const [head, tail] = host.split("::", 2);
-  const left = head === "" ? [] : head.split(":");
-  const right = tail === undefined || tail === "" ? [] : tail.split(":");
-  const groups = tail === undefined
-    ? left
-    : [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill("0"), ...right];
-  if (groups.length !== 8 || groups.some((g) => !/^[0-9a-f]{1,4}$/.test(g))) return host;
-  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, "")).join(":")}::/64`;
+  const ip = parseIp(hostname);
+  if (ip === undefined) return hostname.replace(/^\[|\]$/g, "").replace(/%.*$/, "").toLowerCase();
+  if (ip.version === 4) {
+    return [24n, 16n, 8n, 0n].map((bits) => (ip.value >> bits) & 0xffn).join(".");
+  }
+  const network = [112n, 96n, 80n, 64n].map((bits) => ((ip.value >> bits) & 0xffffn).toString(16));
+  return `${network.join(":")}::/64`;
 }

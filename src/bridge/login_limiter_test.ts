@@ -80,4 +80,11 @@ Deno.test("addressKey() counts IPv4 addresses alone and IPv6 clients per /64", (
   assert.equal(addressKey("fe80::1%eth0"), "fe80:0:0:0::/64");
   assert.equal(addressKey("::ffff:192.0.2.7"), "192.0.2.7");
   assert.equal(addressKey("not an address"), "not an address");
+  // Every spelling of an address is one key (src/net/ip.ts parses them).
+  assert.equal(addressKey("::FFFF:192.0.2.7"), "192.0.2.7");
+  assert.equal(addressKey("[::ffff:192.0.2.7]"), "192.0.2.7");
+  assert.equal(addressKey("::ffff:c000:207"), "192.0.2.7", "IPv4-mapped in hex is not one /64");
+  assert.equal(addressKey("2001:db8:0:1:0:0:192.0.2.7"), "2001:db8:0:1::/64");
+  assert.equal(addressKey("2001:db8::1:0:0:0:1"), "2001:db8:0:1::/64");
+  assert.equal(addressKey("2001:db8:0:1::7::8"), "2001:db8:0:1::7::8", "not an address");
 });

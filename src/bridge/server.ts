@@ -344,6 +344,9 @@ async function runSession(
       case "refused":
         result = `refused after ${outcome.failures} failed logins`;
         break;
+      case "protocol error":
+        result = `protocol error (${outcome.reason})`;
+        break;
       case "gone":
         result = (expired ? "session limit" : `client ${client.ended ?? "closed"}`) +
           (outcome.failures > 0 ? ` after ${outcome.failures} failed logins` : "");

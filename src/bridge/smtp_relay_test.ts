@@ -203,3 +203,115 @@ Deno.test("smtpRelay() counts a message as sent from the mailbox after MAIL FROM
   const result = await smtpRelay(c, u, MAILBOX, { allowedSenders: ["noreply@contoso.com"] });
   assert.deepEqual(result, { end: "client closed", messages: 1, refusedSenders: 0, sentAs: [] });
 });
+
+Deno.test("smtpRelay() answers 500 5.5.2 to a command with leading white space, a tab, a bare CR, a NUL or another control character, and sends none of them", async () => {
+  const hostile = [
+    "MAIL\tFROM:<ceo@contoso.com>",
+    " MAIL FROM:<ceo@contoso.com>",
+    "\tMAIL FROM:<ceo@contoso.com>",
+    "MAILFROM:<ceo@contoso.com>",
+    "BDAT\t10 LAST",
+    `RCPT TO:<a@example.org>\rMAIL FROM:<ceo@contoso.com>`,
+    `MAIL FROM:<${MAILBOX}>\rRCPT TO:<a@example.org>`,
+    `MAIL FROM:<${MAILBOX}>\0`,
+    "RCPT TO:<a@example.org>\x0b",
+    "NOOP\x7f",
+    "",
+    " ",
+  ];
+  const c = client([...hostile, "QUIT"]);
+  const u = upstream([["221 2.0.0 Bye"]]);
+  const result = await smtpRelay(c, u, MAILBOX);
+  assert.deepEqual(result, { end: "quit", messages: 0, refusedSenders: 0, sentAs: [] });
+  assert.deepEqual(u.sent, ["QUIT"]);
+  assert.deepEqual(c.got, [...hostile.map(() => "500 5.5.2 Syntax error"), "221 2.0.0 Bye"]);
+});
+
+Deno.test("smtpRelay() checks the front's pending MAIL FROM as strictly as any other line", async () => {
+  const c = client([]);
+  const u = upstream([]);
+  const result = await smtpRelay(c, u, MAILBOX, { pending: `MAIL FROM:<${MAILBOX}>\rDATA` });
+  assert.equal(result.end, "client closed");
+  assert.deepEqual(u.sent, ["QUIT"]);
+  assert.deepEqual(c.got, ["500 5.5.2 Syntax error"]);
+});
+
+Deno.test("smtpRelay() sends only RCPT, DATA, RSET, NOOP, QUIT, VRFY, HELP (and a checked MAIL) upstream; 502 5.5.1 for anything else", async () => {
+  const c = client([
+    "ETRN contoso.com",
+    "EXPN staff",
+    "AUTH XOAUTH2 dXNlcj1", // a second AUTH: answered by the bridge as before
+    "XCLIENT ADDR=10.0.0.1",
+    "TURN",
+    "rcpt TO:<a@example.org>",
+    "vrfy box",
+    "HELP",
+    "NOOP",
+    "RSET",
+    "QUIT",
+  ]);
+  const u = upstream([
+    ["250 2.1.5 Recipient OK"],
+    ["252 2.1.5 Cannot VRFY"],
+    ["214 2.0.0 Help"],
+    ["250 2.0.0 OK"],
+    ["250 2.0.0 Resetting"],
+    ["221 2.0.0 Bye"],
+  ]);
+  const result = await smtpRelay(c, u, MAILBOX);
+  assert.equal(result.end, "quit");
+  assert.deepEqual(u.sent, [
+    "rcpt TO:<a@example.org>",
+    "vrfy box",
+    "HELP",
+    "NOOP",
+    "RSET",
+    "QUIT",
+  ]);
+  assert.deepEqual(c.got, [
+    "502 5.5.1 Command not relayed",
+    "502 5.5.1 Command not relayed",
+    "503 5.5.1 Already authenticated",
+    "502 5.5.1 Command not relayed",
+    "502 5.5.1 Command not relayed",
+    "250 2.1.5 Recipient OK",
+    "252 2.1.5 Cannot VRFY",
+    "214 2.0.0 Help",
+    "250 2.0.0 OK",
+    "250 2.0.0 Resetting",
+    "221 2.0.0 Bye",
+  ]);
+});
+
+Deno.test("smtpRelay() refuses a message with a bare CR in a line: 554 5.6.0, nothing from that line on (not the final dot) is sent, the session ends", async () => {
+  const c = client([
+    `MAIL FROM:<${MAILBOX}>`,
+    "RCPT TO:<a@example.org>",
+    "DATA",
+    "Subject: hi",
+    "",
+    "text\r.\rMAIL FROM:<ceo@contoso.com>",
+    "RCPT TO:<b@example.org>",
+    ".",
+    "RCPT TO:<c@example.org>",
+  ]);
+  const u = upstream([
+    ["250 2.1.0 Sender OK"],
+    ["250 2.1.5 Recipient OK"],
+    ["354 Start mail input"],
+  ]);
+  const result = await smtpRelay(c, u, MAILBOX);
+  assert.deepEqual(result, { end: "message refused", messages: 0, refusedSenders: 0, sentAs: [] });
+  assert.deepEqual(u.sent, [
+    `MAIL FROM:<${MAILBOX}>`,
+    "RCPT TO:<a@example.org>",
+    "DATA",
+    "Subject: hi",
+    "",
+  ]);
+  assert.equal(
+    c.got.at(-1),
+    "554 5.6.0 Message refused: a line has a bare CR; it was not sent. Closing the connection.",
+  );
+  assert.equal(c.got.length, 4);
+});
