@@ -19,6 +19,7 @@ import {
   type BridgeProtocol,
   type ListenerConfig,
 } from "./config.ts";
+import { acceptLoop } from "./accept_loop.ts";
 import { acceptTls, type BridgeConn } from "./conn.ts";
 import { ClientLines } from "./client_lines.ts";
 import { CommandLog } from "./command_log.ts";
@@ -103,25 +104,26 @@ export function startBridge(config: BridgeConfig, bridgeDeps: BridgeDeps): Runni
   }
   const sessions = new Set<Promise<void>>();
   const stop = new AbortController();
+  let shuttingDown: Promise<void> | undefined;
   const loops = listeners.map(async (listener, i) => {
     const l = config.listeners[i];
     // One TLS context per TLS listener, made once (the key was checked with the config).
     const context = l.tls
       ? createSecureContext({ cert: l.tls.certificate, key: l.tls.key })
       : undefined;
-    try {
-      for await (const conn of listener) {
-        const session = runSession(l, context, conn, config, deps, stop.signal).catch((error) => {
-          deps.log(`bridge: internal error in a session: ${toToolError(error).message}`);
-        });
-        sessions.add(session);
-        session.finally(() => sessions.delete(session));
-      }
-    } catch {
-      // the listener was closed
-    }
+    const addr = listener.addr as Deno.NetAddr;
+    await acceptLoop(listener, (conn) => {
+      const session = runSession(l, context, conn, config, deps, stop.signal).catch((error) => {
+        deps.log(`bridge: internal error in a session: ${toToolError(error).message}`);
+      });
+      sessions.add(session);
+      session.finally(() => sessions.delete(session));
+    }, {
+      label: peerOf(addr),
+      log: deps.log,
+      stopping: () => shuttingDown !== undefined,
+    });
   });
-  let shuttingDown: Promise<void> | undefined;
   return {
     addresses: listeners.map((l, i) => {
       const addr = l.addr as Deno.NetAddr;
