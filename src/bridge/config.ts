@@ -99,7 +99,7 @@ export interface BridgeConfig {
     /** A session is closed this long after it started, however busy it is. */
     sessionMs: number;
   };
-  /** Delay before a failed local login is answered. */
+  /** Delay of each local login from an address after one recent failure (doubling with more). */
   failureDelayMs: number;
 }
 

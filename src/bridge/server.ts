@@ -7,8 +7,8 @@
  * Not `Deno.listenTls` for implicit TLS: a Deno TLS connection closed during its handshake keeps
  * the TCP socket open (Deno 2.9.6), so a client that never starts the handshake would hold a
  * socket for good; over `acceptTls` the idle limit closes it like any other silent client.
- * Every session ends within `timeouts.sessionMs` of its start, and failed local logins are
- * slowed per client address across sessions (`login_limiter.ts`) and logged.
+ * Every session ends within `timeouts.sessionMs` of its start, and local logins from a client
+ * address with recent failures are slowed across sessions (`login_limiter.ts`); failures logged.
  */
 import { createSecureContext, type SecureContext } from "node:tls";
 import { ConnectionError, toToolError } from "../errors.ts";
@@ -25,7 +25,7 @@ import { ClientLines } from "./client_lines.ts";
 import { CommandLog } from "./command_log.ts";
 import type { FrontLines, FrontOutcome } from "./front.ts";
 import { imapFront, imapGreeting } from "./imap_front.ts";
-import { addressKey, LoginLimiter } from "./login_limiter.ts";
+import { addressKey, checkSlowed, LoginLimiter } from "./login_limiter.ts";
 import { verifyPassword } from "./password.ts";
 import { POP3_GREETING, pop3Front } from "./pop3_front.ts";
 import { SMTP_GREETING, smtpFront, type SmtpFrontOptions } from "./smtp_front.ts";
@@ -254,19 +254,23 @@ async function runSession(
       withoutAuth: allowed && config.accounts.get(allowed.account),
       startTls: beforeTls && context ? () => startTls(context) : undefined,
       async checkLogin(user, password) {
-        const found = config.accounts.get(user.toLowerCase());
-        const ok = await verifyPassword(password, found?.passwordHash);
-        if (ok) return found;
-        const from = addressKey(address);
-        const failed = deps.limiter.failed(from);
-        deps.log(
-          `bridge: ${protocol} ${peer} failed login user='${shown(user, 64)}': ` +
-            `${failed.failures} failure(s) from ${from} within ${
-              Math.round(deps.limiter.forgetMs / 60_000)
-            } min of each other; answered after ${failed.delayMs / 1000} s`,
-        );
-        await sleepUnless(failed.delayMs, stop);
-        return undefined;
+        // Waits first for the address's recent failures, whatever the outcome (login_limiter.ts).
+        const attempt = await checkSlowed(deps.limiter, address, async () => {
+          const found = config.accounts.get(user.toLowerCase());
+          return (await verifyPassword(password, found?.passwordHash)) ? found : undefined;
+        }, (ms) => sleepUnless(ms, stop));
+        if (attempt.failed) {
+          const { failures } = attempt.failed;
+          deps.log(
+            `bridge: ${protocol} ${peer} failed login user='${shown(user, 64)}': ` +
+              `${failures} failure(s) from ${addressKey(address)} within ${
+                Math.round(deps.limiter.forgetMs / 60_000)
+              } min of each other; the next login from there waits ${
+                deps.limiter.delayOf(failures) / 1000
+              } s`,
+          );
+        }
+        return attempt.account;
       },
       async openUpstream(a) {
         const target = {
