@@ -7,7 +7,9 @@
  * Not `Deno.listenTls` for implicit TLS: a Deno TLS connection closed during its handshake keeps
  * the TCP socket open (Deno 2.9.6), so a client that never starts the handshake would hold a
  * socket for good; over `acceptTls` the idle limit closes it like any other silent client.
- * Every session ends within `timeouts.sessionMs` of its start, and local logins from a client
+ * Every session ends within `timeouts.sessionMs` of its start (before the local login within
+ * `timeouts.loginMs`), at most `maxSessions` run at once (a connection beyond gets the protocol's
+ * temporary refusal), and local logins from a client
  * address with recent failures are slowed across sessions (`login_limiter.ts`); failures logged.
  */
 import { createSecureContext, type SecureContext } from "node:tls";
@@ -113,6 +115,10 @@ export function startBridge(config: BridgeConfig, bridgeDeps: BridgeDeps): Runni
       : undefined;
     const addr = listener.addr as Deno.NetAddr;
     await acceptLoop(listener, (conn) => {
+      if (sessions.size >= config.maxSessions) {
+        refuseBusy(l, conn, config.maxSessions, deps.log);
+        return;
+      }
       const session = runSession(l, context, conn, config, deps, stop.signal).catch((error) => {
         deps.log(`bridge: internal error in a session: ${toToolError(error).message}`);
       });
@@ -162,6 +168,40 @@ function listen(l: ListenerConfig): Deno.Listener {
       cause: error,
     });
   }
+}
+
+/** The protocol's temporary refusal for a connection beyond `maxSessions`. */
+const BUSY: Record<BridgeProtocol, string> = {
+  POP3: "-ERR [SYS/TEMP] Too many sessions, try again later.",
+  IMAP: "* BYE [UNAVAILABLE] Too many sessions, try again later.",
+  SMTP: "421 4.7.0 Too many sessions, try again later.",
+};
+
+/**
+ * Refuses a connection beyond `maxSessions`: the protocol's temporary refusal (in plain text; on
+ * an implicit TLS listener, which would need a handshake first, the connection is only closed),
+ * then closed at once. The refusal is a few bytes into a fresh socket's buffer; the close waits
+ * for it at most a second.
+ */
+function refuseBusy(
+  l: ListenerConfig,
+  conn: Deno.Conn,
+  maxSessions: number,
+  log: (line: string) => void,
+): void {
+  log(
+    `bridge: ${l.protocol} ${peerOf(conn.remoteAddr as Deno.NetAddr)} ` +
+      `result=refused (${maxSessions} sessions open: maxSessions)`,
+  );
+  if (l.tls?.mode === "implicit") {
+    closeQuietly(conn);
+    return;
+  }
+  const timer = setTimeout(() => closeQuietly(conn), 1000);
+  conn.write(new TextEncoder().encode(`${BUSY[l.protocol]}\r\n`)).catch(() => {}).finally(() => {
+    clearTimeout(timer);
+    closeQuietly(conn);
+  });
 }
 
 function peerOf(addr: Deno.NetAddr): string {
@@ -234,6 +274,21 @@ async function runSession(
     closeQuietly(conn);
     onExpiry?.();
   }, config.timeouts.sessionMs);
+  // The local login's deadline: the idle limit restarts with every byte, so without it a client
+  // sending a byte now and then would hold a session (and its descriptor) for sessionMs.
+  let loginExpired = false;
+  const loginTimer = setTimeout(() => {
+    loginExpired = true;
+    closeQuietly(conn);
+  }, config.timeouts.loginMs);
+  const loggedIn = () => clearTimeout(loginTimer);
+  /** Why the client's side ended before the login. */
+  const clientEnd = () =>
+    expired
+      ? "session limit"
+      : loginExpired
+      ? "login timeout"
+      : `client ${client.ended ?? "closed"}`;
   let account: AccountConfig | undefined;
   let result = "closed";
   let up = 0;
@@ -242,7 +297,7 @@ async function runSession(
   const { greeting, front } = FRONTS[protocol];
   try {
     if (listener.tls?.mode === "implicit" && context && !(await startTls(context))) {
-      result = `client ${client.ended}`;
+      result = clientEnd();
       return;
     }
     const beforeTls = listener.tls?.mode === "starttls";
@@ -259,6 +314,7 @@ async function runSession(
           const found = config.accounts.get(user.toLowerCase());
           return (await verifyPassword(password, found?.passwordHash)) ? found : undefined;
         }, (ms) => sleepUnless(ms, stop));
+        if (attempt.account) loggedIn();
         if (attempt.failed) {
           const { failures } = attempt.failed;
           deps.log(
@@ -273,6 +329,8 @@ async function runSession(
         return attempt.account;
       },
       async openUpstream(a) {
+        // Logged in locally (or, for SMTP, allowed without AUTH by its address).
+        loggedIn();
         const target = {
           host: upstream.host,
           port: upstream.port,
@@ -351,12 +409,13 @@ async function runSession(
         result = `refused after ${outcome.failures} failed logins`;
         break;
       case "gone":
-        result = (expired ? "session limit" : `client ${client.ended ?? "closed"}`) +
+        result = clientEnd() +
           (outcome.failures > 0 ? ` after ${outcome.failures} failed logins` : "");
         break;
     }
   } finally {
     clearTimeout(sessionTimer);
+    clearTimeout(loginTimer);
     stop.removeEventListener("abort", onStop);
     closeQuietly(conn);
     const ms = Math.round(performance.now() - started);
