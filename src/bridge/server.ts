@@ -289,6 +289,29 @@ async function runSession(
       : loginExpired
       ? "login timeout"
       : `client ${client.ended ?? "closed"}`;
+  const logFailure = (user: string, failures: number, why: string) =>
+    deps.log(
+      `bridge: ${protocol} ${peer} failed login user='${shown(user, 64)}'${why}: ` +
+        `${failures} failure(s) from ${addressKey(address)} within ${
+          Math.round(deps.limiter.forgetMs / 60_000)
+        } min of each other; the next login from there waits ${
+          deps.limiter.delayOf(failures) / 1000
+        } s`,
+    );
+  /**
+   * The user of a right password the front did not follow with `openUpstream`: it refused the
+   * login after the check (AUTH PLAIN for another authorization identity, which checkLogin cannot
+   * see). Counted as a failure like a wrong password when the next attempt comes or the session
+   * ends, so that such logins are slowed too.
+   */
+  let refusedSuccess: string | undefined;
+  const countRefusedSuccess = () => {
+    if (refusedSuccess === undefined) return;
+    const user = refusedSuccess;
+    refusedSuccess = undefined;
+    const { failures } = deps.limiter.failed(addressKey(address));
+    logFailure(user, failures, " (for another authorization identity)");
+  };
   let account: AccountConfig | undefined;
   let result = "closed";
   let up = 0;
@@ -303,33 +326,26 @@ async function runSession(
     const beforeTls = listener.tls?.mode === "starttls";
     if (!(await client.write(greeting(beforeTls)))) return;
     const outcome = await front(client, {
-      // The delay grows with the client address's failures across sessions: checkLogin waits.
+      // No delay in the front: checkLogin waits before each check for the address's failures.
       failureDelayMs: 0,
       secure,
       withoutAuth: allowed && config.accounts.get(allowed.account),
       startTls: beforeTls && context ? () => startTls(context) : undefined,
       async checkLogin(user, password) {
+        countRefusedSuccess();
         // Waits first for the address's recent failures, whatever the outcome (login_limiter.ts).
         const attempt = await checkSlowed(deps.limiter, address, async () => {
           const found = config.accounts.get(user.toLowerCase());
           return (await verifyPassword(password, found?.passwordHash)) ? found : undefined;
         }, (ms) => sleepUnless(ms, stop));
-        if (attempt.account) loggedIn();
-        if (attempt.failed) {
-          const { failures } = attempt.failed;
-          deps.log(
-            `bridge: ${protocol} ${peer} failed login user='${shown(user, 64)}': ` +
-              `${failures} failure(s) from ${addressKey(address)} within ${
-                Math.round(deps.limiter.forgetMs / 60_000)
-              } min of each other; the next login from there waits ${
-                deps.limiter.delayOf(failures) / 1000
-              } s`,
-          );
-        }
+        if (attempt.failed) logFailure(user, attempt.failed.failures, "");
+        else refusedSuccess = user;
         return attempt.account;
       },
       async openUpstream(a) {
-        // Logged in locally (or, for SMTP, allowed without AUTH by its address).
+        // Logged in locally (or, for SMTP, allowed without AUTH by its address): the front calls
+        // this only for a login it accepted.
+        refusedSuccess = undefined;
         loggedIn();
         const target = {
           host: upstream.host,
@@ -414,6 +430,7 @@ async function runSession(
         break;
     }
   } finally {
+    countRefusedSuccess();
     clearTimeout(sessionTimer);
     clearTimeout(loginTimer);
     stop.removeEventListener("abort", onStop);

@@ -1,19 +1,20 @@
 import assert from "node:assert/strict";
 import { parseBridgeConfig } from "./config.ts";
+import { hashPassword } from "./password.ts";
 import { startBridge } from "./server.ts";
 import { TokenSource } from "./token_source.ts";
 
 const HASH =
   "scrypt$16384$8$1$c2FsdHNhbHRzYWx0c2FsdA==$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g=";
 
-function bridgeWith(settings: Record<string, unknown>, protocol = "POP3") {
+function bridgeWith(settings: Record<string, unknown>, protocol = "POP3", passwordHash = HASH) {
   const config = parseBridgeConfig(
     JSON.stringify({
       tenantId: "contoso.onmicrosoft.com",
       clientId: "3f6d2b1e-8c47-4a59-b0e2-71d9c5a8f403",
       credential: { secretFile: "/etc/secret" },
       listeners: [{ protocol, port: 0 }],
-      accounts: { scanner: { mailbox: "box@contoso.com", passwordHash: HASH } },
+      accounts: { scanner: { mailbox: "box@contoso.com", passwordHash } },
       ...settings,
     }),
     "bridge.json",
@@ -107,3 +108,45 @@ for (
     }
   });
 }
+
+Deno.test("AUTH PLAIN for another authorization identity counts as a failed login, and slows the next", async () => {
+  const { bridge, logs, port } = bridgeWith(
+    { failureDelaySeconds: 0.4 },
+    "SMTP",
+    await hashPassword("right"),
+  );
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const buffer = new Uint8Array(4096);
+  const ask = async (line: string, until: RegExp) => {
+    await conn.write(new TextEncoder().encode(`${line}\r\n`));
+    let text = "";
+    while (!until.test(text)) {
+      const n = await conn.read(buffer);
+      if (n === null) break;
+      text += new TextDecoder().decode(buffer.subarray(0, n));
+    }
+    return text;
+  };
+  try {
+    await conn.read(buffer); // greeting
+    await ask("EHLO test", /^250 /m);
+    const foreign = await ask(`AUTH PLAIN ${btoa("boss\0scanner\0right")}`, /^\d{3} /m);
+    assert.match(foreign, /^535 /);
+    // The next login from the address (right this time) waits the delay of one failure first.
+    const started = performance.now();
+    const next = await ask(`AUTH PLAIN ${btoa("\0scanner\0right")}`, /^\d{3} /m);
+    const ms = performance.now() - started;
+    assert.match(next, /^454 /, "right locally; no token here");
+    assert.ok(ms >= 350, `answered after ${Math.round(ms)} ms`);
+  } finally {
+    conn.close();
+    await bridge.shutdown();
+  }
+  assert.ok(
+    logs.some((l) =>
+      /failed login user='scanner' \(for another authorization identity\): 1 failure\(s\) from 127\.0\.0\.1 /
+        .test(l)
+    ),
+    logs.join("\n"),
+  );
+});
