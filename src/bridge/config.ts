@@ -98,8 +98,12 @@ export interface BridgeConfig {
     shutdownMs: number;
     /** A session is closed this long after it started, however busy it is. */
     sessionMs: number;
+    /** A session not logged in locally this long after it started is closed. */
+    loginMs: number;
   };
-  /** Delay before a failed local login is answered. */
+  /** Sessions open at once; a connection beyond them is refused at once. */
+  maxSessions: number;
+  /** Delay of each local login from an address after one recent failure (doubling with more). */
   failureDelayMs: number;
 }
 
@@ -124,7 +128,13 @@ export const DEFAULT_TIMEOUTS = {
   idleSeconds: 600,
   shutdownSeconds: 10,
   sessionSeconds: 4 * 3600,
+  loginSeconds: 60,
 };
+/**
+ * Sessions at once: each relayed session holds two file descriptors and some memory; far more
+ * than a site's scanners and fetchers need, far less than a flood of connections could open.
+ */
+export const DEFAULT_MAX_SESSIONS = 200;
 export const DEFAULT_FAILURE_DELAY_MS = 1000;
 
 /** Whether `address` is this machine only (127.0.0.0/8, ::1, localhost). */
@@ -202,6 +212,7 @@ export function parseBridgeConfig(text: string, path: string, readFile: ReadFile
     "accounts",
     "timeouts",
     "failureDelaySeconds",
+    "maxSessions",
   ]);
 
   const tenantId = c.string(top.tenantId, "tenantId");
@@ -341,7 +352,11 @@ export function parseBridgeConfig(text: string, path: string, readFile: ReadFile
       idleMs: seconds("idleSeconds"),
       shutdownMs: seconds("shutdownSeconds"),
       sessionMs: seconds("sessionSeconds"),
+      loginMs: seconds("loginSeconds"),
     },
+    maxSessions: top.maxSessions === undefined
+      ? DEFAULT_MAX_SESSIONS
+      : c.number(top.maxSessions, "maxSessions", 1, 100_000),
     failureDelayMs: top.failureDelaySeconds === undefined
       ? DEFAULT_FAILURE_DELAY_MS
       : c.number(top.failureDelaySeconds, "failureDelaySeconds", 0, 60, false) * 1000,

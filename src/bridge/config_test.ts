@@ -40,7 +40,12 @@ Deno.test("parseBridgeConfig() fills in the defaults of a minimal file", () => {
     idleMs: 600_000,
     shutdownMs: 10_000,
     sessionMs: 4 * 3600_000,
+    loginMs: 60_000,
   });
+  assert.equal(c.maxSessions, 200);
+  const set = parse({ ...minimal(), timeouts: { loginSeconds: 5 }, maxSessions: 20 });
+  assert.equal(set.timeouts.loginMs, 5000);
+  assert.equal(set.maxSessions, 20);
   assert.equal(
     parse({ ...minimal(), timeouts: { sessionSeconds: 90 } }).timeouts.sessionMs,
     90_000,
@@ -102,6 +107,10 @@ Deno.test("parseBridgeConfig() names the field of each problem in one line (exit
     [{ ...minimal(), timeouts: { idleSeconds: -1 } }, /timeouts\.idleSeconds: expected a number/],
     [{ ...minimal(), timeouts: { sessionSeconds: 0 } }, /timeouts\.sessionSeconds: expected/],
     [{ ...minimal(), timeouts: { sessionMinutes: 5 } }, /timeouts\.sessionMinutes: unknown/],
+    [{ ...minimal(), timeouts: { loginSeconds: 0 } }, /timeouts\.loginSeconds: expected/],
+    [{ ...minimal(), maxSessions: 0 }, /maxSessions: expected/],
+    [{ ...minimal(), maxSessions: 2.5 }, /maxSessions: expected/],
+    [{ ...minimal(), maxSessions: "200" }, /maxSessions: expected/],
   ];
   for (const [config, message] of cases) {
     assert.throws(() => parse(config), (error: Error & { code?: string; exitCode?: number }) => {

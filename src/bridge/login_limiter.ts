@@ -1,9 +1,11 @@
 /**
- * Failed local logins, counted per client address across sessions. Each failure is answered
- * after `baseDelayMs × 2^(n-1)` (n = the address's recent failures, capped at `maxDelayMs`), so
- * guessing passwords gets slow quickly while a user who mistyped once waits only the base delay.
+ * Failed local logins, counted per client address across sessions. Every login attempt from an
+ * address with n recent failures waits `baseDelayMs × 2^(n-1)` (capped at `maxDelayMs`) *before*
+ * its password is checked, whatever the outcome (`checkSlowed`): a guesser cannot hang up when no
+ * answer came within scrypt time and reconnect to skip the wait. An address without recent
+ * failures is not slowed, and a user who mistyped once waits only the base delay on the next try.
  *
- * A success is answered at once and clears nothing: on a shared address (NAT, this machine) one
+ * A success clears nothing: on a shared address (NAT, this machine) one
  * user's good login must not wipe out the count of someone guessing another user's password. An
  * address's count is forgotten `forgetMs` after its last failure, and the map holds at most
  * `maxAddresses` addresses (the one whose last failure is oldest goes first), so memory stays
@@ -112,4 +114,34 @@ export function addressKey(hostname: string): string {
   }
   const network = [112n, 96n, 80n, 64n].map((bits) => ((ip.value >> bits) & 0xffffn).toString(16));
   return `${network.join(":")}::/64`;
+}
+
+export interface SlowedCheck<A> {
+  /** What `check` returned: the account, or undefined for a failed login. */
+  account: A | undefined;
+  /** How long the attempt waited before the check. */
+  waitedMs: number;
+  /** The recorded failure, when the check failed. */
+  failed?: FailedLogin;
+}
+
+/**
+ * One login attempt from `address` (a client's hostname): waits the delay its recent failures
+ * earned, then runs `check` (the password check), and records a failure when it returns
+ * undefined. The failure is answered as soon as the check is done: the next attempt from the
+ * address waits for it instead, so a client that hangs up gains nothing, and a user who retypes
+ * a password pays the delay once (not after the failure and again before the next try).
+ */
+export async function checkSlowed<A>(
+  limiter: LoginLimiter,
+  address: string,
+  check: () => Promise<A | undefined>,
+  wait: (ms: number) => Promise<void>,
+): Promise<SlowedCheck<A>> {
+  const key = addressKey(address);
+  const waitedMs = limiter.delayOf(limiter.failuresOf(key));
+  if (waitedMs > 0) await wait(waitedMs);
+  const account = await check();
+  if (account !== undefined) return { account, waitedMs };
+  return { account, waitedMs, failed: limiter.failed(key) };
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { addressKey, LoginLimiter } from "./login_limiter.ts";
+import { addressKey, checkSlowed, LoginLimiter } from "./login_limiter.ts";
 
 function limiter(options: { maxAddresses?: number } = {}) {
   let now = 1_000_000;
@@ -87,4 +87,47 @@ Deno.test("addressKey() counts IPv4 addresses alone and IPv6 clients per /64", (
   assert.equal(addressKey("2001:db8:0:1:0:0:192.0.2.7"), "2001:db8:0:1::/64");
   assert.equal(addressKey("2001:db8::1:0:0:0:1"), "2001:db8:0:1::/64");
   assert.equal(addressKey("2001:db8:0:1::7::8"), "2001:db8:0:1::7::8", "not an address");
+});
+
+Deno.test("checkSlowed() waits for the address's failures before the check, whatever the outcome", async () => {
+  let now = 0;
+  const limiter = new LoginLimiter({ baseDelayMs: 1000, now: () => now });
+  const events: string[] = [];
+  const wait = (ms: number) => {
+    events.push(`wait ${ms}`);
+    now += ms;
+    return Promise.resolve();
+  };
+  const check = (ok: boolean) => () => {
+    events.push("check");
+    return Promise.resolve(ok ? "account" : undefined);
+  };
+  // An address without recent failures: no wait at all.
+  const first = await checkSlowed(limiter, "192.0.2.7", check(false), wait);
+  assert.deepEqual(events, ["check"]);
+  assert.deepEqual(first, {
+    account: undefined,
+    waitedMs: 0,
+    failed: { failures: 1, delayMs: 1000 },
+  });
+  await checkSlowed(limiter, "192.0.2.7", check(false), wait);
+  await checkSlowed(limiter, "192.0.2.7", check(false), wait);
+  assert.equal(limiter.failuresOf("192.0.2.7"), 3);
+  events.length = 0;
+  // The right password after 3 recent failures still waits 4 x the base delay, before the check.
+  const good = await checkSlowed(limiter, "192.0.2.7", check(true), wait);
+  assert.deepEqual(events, ["wait 4000", "check"]);
+  assert.deepEqual(good, { account: "account", waitedMs: 4000 });
+  assert.equal(limiter.failuresOf("192.0.2.7"), 3, "a success clears nothing");
+  // Another address is not slowed; an IPv6 client counts by its /64.
+  events.length = 0;
+  await checkSlowed(limiter, "192.0.2.8", check(true), wait);
+  await checkSlowed(limiter, "2001:db8::1", check(false), wait);
+  await checkSlowed(limiter, "2001:db8::2", check(true), wait);
+  assert.deepEqual(events, ["check", "check", "wait 1000", "check"]);
+  // Forgotten 15 minutes after the last failure.
+  now += 15 * 60_000;
+  events.length = 0;
+  await checkSlowed(limiter, "192.0.2.7", check(true), wait);
+  assert.deepEqual(events, ["check"]);
 });

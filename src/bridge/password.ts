@@ -123,18 +123,56 @@ export class RememberedPasswords {
 const REMEMBERED = new RememberedPasswords();
 
 /**
+ * At most `size` tasks at once; the others wait in order. Around scrypt: each check costs some
+ * 50-190 ms of CPU and 16 MiB, so many logins at once (a burst of clients, a guesser opening many
+ * connections) must queue instead of exhausting the CPU and memory.
+ */
+export class Semaphore {
+  #free: number;
+  readonly #waiting: (() => void)[] = [];
+
+  constructor(readonly size: number) {
+    this.#free = Math.max(1, size);
+  }
+
+  /** Tasks waiting for a slot. */
+  get waiting(): number {
+    return this.#waiting.length;
+  }
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.#free > 0) this.#free--;
+    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    try {
+      return await task();
+    } finally {
+      // The slot goes straight to the next waiting task, if any.
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#free++;
+    }
+  }
+}
+
+/** scrypt checks running at once in the bridge process. */
+export const SCRYPT_AT_ONCE = 4;
+const SCRYPT_SLOTS = new Semaphore(SCRYPT_AT_ONCE);
+
+/**
  * Whether `password` matches `stored` (undefined: an unknown user, checked against a dummy).
- * A success is remembered in `remembered` (null: never remembered, always scrypt).
+ * A success is remembered in `remembered` (null: never remembered, always scrypt). The scrypt
+ * check waits for one of `slots` (at most `SCRYPT_AT_ONCE` in the process by default).
  */
 export async function verifyPassword(
   password: string,
   stored: string | undefined,
   remembered: RememberedPasswords | null = REMEMBERED,
+  slots: Semaphore = SCRYPT_SLOTS,
 ): Promise<boolean> {
   if (stored !== undefined && remembered?.has(password, stored)) return true;
   const parsed = parse(stored ?? DUMMY);
   if (typeof parsed === "string") return false;
-  const derived = await derive(password, parsed, parsed.hash.length);
+  const derived = await slots.run(() => derive(password, parsed, parsed.hash.length));
   const ok = timingSafeEqual(derived, parsed.hash) && stored !== undefined;
   if (ok && stored !== undefined) remembered?.add(password, stored);
   return ok;

@@ -3,6 +3,7 @@ import {
   hashPassword,
   passwordHashProblem,
   RememberedPasswords,
+  Semaphore,
   verifyPassword,
 } from "./password.ts";
 
@@ -49,4 +50,50 @@ Deno.test("verifyPassword() remembers only successes, per password and stored ha
   assert.equal(remembered.size, 2, "bounded: the oldest is dropped");
   assert.ok(!remembered.has("a", hash) && remembered.has("c", hash));
   assert.equal(await verifyPassword("right one", undefined, remembered), false);
+});
+
+Deno.test("Semaphore runs at most its size at once, the others in order", async () => {
+  const slots = new Semaphore(2);
+  let running = 0;
+  let most = 0;
+  const order: number[] = [];
+  const gates = Array.from({ length: 5 }, () => Promise.withResolvers<void>());
+  const tasks = gates.map((gate, i) =>
+    slots.run(async () => {
+      running++;
+      most = Math.max(most, running);
+      order.push(i);
+      await gate.promise;
+      running--;
+      return i;
+    })
+  );
+  await new Promise((r) => setTimeout(r, 0));
+  assert.deepEqual(order, [0, 1]);
+  assert.equal(slots.waiting, 3);
+  for (const gate of gates) gate.resolve();
+  assert.deepEqual(await Promise.all(tasks), [0, 1, 2, 3, 4]);
+  assert.deepEqual(order, [0, 1, 2, 3, 4]);
+  assert.equal(most, 2);
+  // A failing task frees its slot too.
+  await assert.rejects(slots.run(() => Promise.reject(new Error("x"))));
+  assert.equal(await slots.run(() => Promise.resolve("free")), "free");
+});
+
+Deno.test("verifyPassword() waits for a free scrypt slot", async () => {
+  const hash = await hashPassword("right");
+  const slots = new Semaphore(1);
+  const held = Promise.withResolvers<void>();
+  const holder = slots.run(() => held.promise);
+  let done = false;
+  const check = verifyPassword("right", hash, null, slots).then((ok) => {
+    done = true;
+    return ok;
+  });
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(done, false, "no scrypt while the only slot is taken");
+  assert.equal(slots.waiting, 1);
+  held.resolve();
+  await holder;
+  assert.equal(await check, true);
 });

@@ -7,8 +7,10 @@
  * Not `Deno.listenTls` for implicit TLS: a Deno TLS connection closed during its handshake keeps
  * the TCP socket open (Deno 2.9.6), so a client that never starts the handshake would hold a
  * socket for good; over `acceptTls` the idle limit closes it like any other silent client.
- * Every session ends within `timeouts.sessionMs` of its start, and failed local logins are
- * slowed per client address across sessions (`login_limiter.ts`) and logged.
+ * Every session ends within `timeouts.sessionMs` of its start (before the local login within
+ * `timeouts.loginMs`), at most `maxSessions` run at once (a connection beyond gets the protocol's
+ * temporary refusal), and local logins from a client
+ * address with recent failures are slowed across sessions (`login_limiter.ts`); failures logged.
  */
 import { createSecureContext, type SecureContext } from "node:tls";
 import { ConnectionError, toToolError } from "../errors.ts";
@@ -19,12 +21,13 @@ import {
   type BridgeProtocol,
   type ListenerConfig,
 } from "./config.ts";
+import { acceptLoop } from "./accept_loop.ts";
 import { acceptTls, type BridgeConn } from "./conn.ts";
 import { ClientLines } from "./client_lines.ts";
 import { CommandLog } from "./command_log.ts";
 import type { FrontLines, FrontOutcome } from "./front.ts";
 import { imapFront, imapGreeting } from "./imap_front.ts";
-import { addressKey, LoginLimiter } from "./login_limiter.ts";
+import { addressKey, checkSlowed, LoginLimiter } from "./login_limiter.ts";
 import { verifyPassword } from "./password.ts";
 import { POP3_GREETING, pop3Front } from "./pop3_front.ts";
 import { SMTP_GREETING, smtpFront, type SmtpFrontOptions } from "./smtp_front.ts";
@@ -103,25 +106,30 @@ export function startBridge(config: BridgeConfig, bridgeDeps: BridgeDeps): Runni
   }
   const sessions = new Set<Promise<void>>();
   const stop = new AbortController();
+  let shuttingDown: Promise<void> | undefined;
   const loops = listeners.map(async (listener, i) => {
     const l = config.listeners[i];
     // One TLS context per TLS listener, made once (the key was checked with the config).
     const context = l.tls
       ? createSecureContext({ cert: l.tls.certificate, key: l.tls.key })
       : undefined;
-    try {
-      for await (const conn of listener) {
-        const session = runSession(l, context, conn, config, deps, stop.signal).catch((error) => {
-          deps.log(`bridge: internal error in a session: ${toToolError(error).message}`);
-        });
-        sessions.add(session);
-        session.finally(() => sessions.delete(session));
+    const addr = listener.addr as Deno.NetAddr;
+    await acceptLoop(listener, (conn) => {
+      if (sessions.size >= config.maxSessions) {
+        refuseBusy(l, conn, config.maxSessions, deps.log);
+        return;
       }
-    } catch {
-      // the listener was closed
-    }
+      const session = runSession(l, context, conn, config, deps, stop.signal).catch((error) => {
+        deps.log(`bridge: internal error in a session: ${toToolError(error).message}`);
+      });
+      sessions.add(session);
+      session.finally(() => sessions.delete(session));
+    }, {
+      label: peerOf(addr),
+      log: deps.log,
+      stopping: () => shuttingDown !== undefined,
+    });
   });
-  let shuttingDown: Promise<void> | undefined;
   return {
     addresses: listeners.map((l, i) => {
       const addr = l.addr as Deno.NetAddr;
@@ -160,6 +168,40 @@ function listen(l: ListenerConfig): Deno.Listener {
       cause: error,
     });
   }
+}
+
+/** The protocol's temporary refusal for a connection beyond `maxSessions`. */
+const BUSY: Record<BridgeProtocol, string> = {
+  POP3: "-ERR [SYS/TEMP] Too many sessions, try again later.",
+  IMAP: "* BYE [UNAVAILABLE] Too many sessions, try again later.",
+  SMTP: "421 4.7.0 Too many sessions, try again later.",
+};
+
+/**
+ * Refuses a connection beyond `maxSessions`: the protocol's temporary refusal (in plain text; on
+ * an implicit TLS listener, which would need a handshake first, the connection is only closed),
+ * then closed at once. The refusal is a few bytes into a fresh socket's buffer; the close waits
+ * for it at most a second.
+ */
+function refuseBusy(
+  l: ListenerConfig,
+  conn: Deno.Conn,
+  maxSessions: number,
+  log: (line: string) => void,
+): void {
+  log(
+    `bridge: ${l.protocol} ${peerOf(conn.remoteAddr as Deno.NetAddr)} ` +
+      `result=refused (${maxSessions} sessions open: maxSessions)`,
+  );
+  if (l.tls?.mode === "implicit") {
+    closeQuietly(conn);
+    return;
+  }
+  const timer = setTimeout(() => closeQuietly(conn), 1000);
+  conn.write(new TextEncoder().encode(`${BUSY[l.protocol]}\r\n`)).catch(() => {}).finally(() => {
+    clearTimeout(timer);
+    closeQuietly(conn);
+  });
 }
 
 function peerOf(addr: Deno.NetAddr): string {
@@ -232,6 +274,44 @@ async function runSession(
     closeQuietly(conn);
     onExpiry?.();
   }, config.timeouts.sessionMs);
+  // The local login's deadline: the idle limit restarts with every byte, so without it a client
+  // sending a byte now and then would hold a session (and its descriptor) for sessionMs.
+  let loginExpired = false;
+  const loginTimer = setTimeout(() => {
+    loginExpired = true;
+    closeQuietly(conn);
+  }, config.timeouts.loginMs);
+  const loggedIn = () => clearTimeout(loginTimer);
+  /** Why the client's side ended before the login. */
+  const clientEnd = () =>
+    expired
+      ? "session limit"
+      : loginExpired
+      ? "login timeout"
+      : `client ${client.ended ?? "closed"}`;
+  const logFailure = (user: string, failures: number, why: string) =>
+    deps.log(
+      `bridge: ${protocol} ${peer} failed login user='${shown(user, 64)}'${why}: ` +
+        `${failures} failure(s) from ${addressKey(address)} within ${
+          Math.round(deps.limiter.forgetMs / 60_000)
+        } min of each other; the next login from there waits ${
+          deps.limiter.delayOf(failures) / 1000
+        } s`,
+    );
+  /**
+   * The user of a right password the front did not follow with `openUpstream`: it refused the
+   * login after the check (AUTH PLAIN for another authorization identity, which checkLogin cannot
+   * see). Counted as a failure like a wrong password when the next attempt comes or the session
+   * ends, so that such logins are slowed too.
+   */
+  let refusedSuccess: string | undefined;
+  const countRefusedSuccess = () => {
+    if (refusedSuccess === undefined) return;
+    const user = refusedSuccess;
+    refusedSuccess = undefined;
+    const { failures } = deps.limiter.failed(addressKey(address));
+    logFailure(user, failures, " (for another authorization identity)");
+  };
   let account: AccountConfig | undefined;
   let result = "closed";
   let up = 0;
@@ -240,33 +320,33 @@ async function runSession(
   const { greeting, front } = FRONTS[protocol];
   try {
     if (listener.tls?.mode === "implicit" && context && !(await startTls(context))) {
-      result = `client ${client.ended}`;
+      result = clientEnd();
       return;
     }
     const beforeTls = listener.tls?.mode === "starttls";
     if (!(await client.write(greeting(beforeTls)))) return;
     const outcome = await front(client, {
-      // The delay grows with the client address's failures across sessions: checkLogin waits.
+      // No delay in the front: checkLogin waits before each check for the address's failures.
       failureDelayMs: 0,
       secure,
       withoutAuth: allowed && config.accounts.get(allowed.account),
       startTls: beforeTls && context ? () => startTls(context) : undefined,
       async checkLogin(user, password) {
-        const found = config.accounts.get(user.toLowerCase());
-        const ok = await verifyPassword(password, found?.passwordHash);
-        if (ok) return found;
-        const from = addressKey(address);
-        const failed = deps.limiter.failed(from);
-        deps.log(
-          `bridge: ${protocol} ${peer} failed login user='${shown(user, 64)}': ` +
-            `${failed.failures} failure(s) from ${from} within ${
-              Math.round(deps.limiter.forgetMs / 60_000)
-            } min of each other; answered after ${failed.delayMs / 1000} s`,
-        );
-        await sleepUnless(failed.delayMs, stop);
-        return undefined;
+        countRefusedSuccess();
+        // Waits first for the address's recent failures, whatever the outcome (login_limiter.ts).
+        const attempt = await checkSlowed(deps.limiter, address, async () => {
+          const found = config.accounts.get(user.toLowerCase());
+          return (await verifyPassword(password, found?.passwordHash)) ? found : undefined;
+        }, (ms) => sleepUnless(ms, stop));
+        if (attempt.failed) logFailure(user, attempt.failed.failures, "");
+        else refusedSuccess = user;
+        return attempt.account;
       },
       async openUpstream(a) {
+        // Logged in locally (or, for SMTP, allowed without AUTH by its address): the front calls
+        // this only for a login it accepted.
+        refusedSuccess = undefined;
+        loggedIn();
         const target = {
           host: upstream.host,
           port: upstream.port,
@@ -348,12 +428,14 @@ async function runSession(
         result = `protocol error (${outcome.reason})`;
         break;
       case "gone":
-        result = (expired ? "session limit" : `client ${client.ended ?? "closed"}`) +
+        result = clientEnd() +
           (outcome.failures > 0 ? ` after ${outcome.failures} failed logins` : "");
         break;
     }
   } finally {
+    countRefusedSuccess();
     clearTimeout(sessionTimer);
+    clearTimeout(loginTimer);
     stop.removeEventListener("abort", onStop);
     closeQuietly(conn);
     const ms = Math.round(performance.now() - started);
