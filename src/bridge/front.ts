@@ -23,11 +23,8 @@ export interface FrontOptions<U> {
   checkLogin(user: string, password: string): Promise<AccountConfig | undefined>;
   /** Logs in upstream for the account; called only after a successful local login. */
   openUpstream(account: AccountConfig): Promise<UpstreamAttempt<U>>;
-  /** Delay before a failed local login is answered. */
-  failureDelayMs: number;
   /** Failed logins after which the session is closed; default 3. */
   maxFailures?: number;
-  sleep?: (ms: number) => Promise<void>;
   /** The connection is TLS from the first byte (an implicit TLS listener). */
   secure?: boolean;
   /**
@@ -87,6 +84,3 @@ export type FrontOutcome<U> =
   | { kind: "protocol error"; failures: number; reason: string }
   /** The local login was right, the upstream login failed: the client got a temporary failure. */
   | { kind: "upstream-failed"; account: AccountConfig; reason: string };
-
-export const defaultSleep = (ms: number): Promise<void> =>
-  new Promise<void>((r) => setTimeout(r, ms));

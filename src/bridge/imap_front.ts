@@ -6,13 +6,7 @@
  * a user name exists.
  */
 import { parsePlainResponse, type PlainCredentials } from "../sasl/plain.ts";
-import {
-  defaultSleep,
-  type FrontLines,
-  type FrontOptions,
-  type FrontOutcome,
-  FrontTls,
-} from "./front.ts";
+import { type FrontLines, type FrontOptions, type FrontOutcome, FrontTls } from "./front.ts";
 
 /** Honest: plain IMAP4rev1 on loopback or over TLS, PLAIN with SASL-IR. */
 export const IMAP_CAPABILITIES = "IMAP4rev1 SASL-IR AUTH=PLAIN";
@@ -50,7 +44,6 @@ export async function imapFront<U>(
   options: FrontOptions<U>,
 ): Promise<FrontOutcome<U>> {
   const maxFailures = options.maxFailures ?? 3;
-  const sleep = options.sleep ?? defaultSleep;
   const tls = new FrontTls(options);
   let failures = 0;
   while (true) {
@@ -129,7 +122,6 @@ export async function imapFront<U>(
     const account = credentials.actingForOther ? undefined : found;
     if (account === undefined) {
       failures++;
-      await sleep(options.failureDelayMs);
       if (failures >= maxFailures) {
         await client.write(
           `${tag} NO [AUTHENTICATIONFAILED] Authentication failed; too many attempts.`,

@@ -4,13 +4,7 @@
  * A state machine over `FrontLines`, so every rule is testable without sockets; it never
  * repeats a password and never says whether a user name exists.
  */
-import {
-  defaultSleep,
-  type FrontLines,
-  type FrontOptions,
-  type FrontOutcome,
-  FrontTls,
-} from "./front.ts";
+import { type FrontLines, type FrontOptions, type FrontOutcome, FrontTls } from "./front.ts";
 
 export type { FrontLines, FrontOutcome, UpstreamAttempt } from "./front.ts";
 export type Pop3FrontOptions<U> = FrontOptions<U>;
@@ -49,7 +43,6 @@ export async function pop3Front<U>(
   options: Pop3FrontOptions<U>,
 ): Promise<FrontOutcome<U>> {
   const maxFailures = options.maxFailures ?? 3;
-  const sleep = options.sleep ?? defaultSleep;
   let user: string | undefined;
   const tls = new FrontTls(options);
   let failures = 0;
@@ -92,7 +85,6 @@ export async function pop3Front<U>(
         user = undefined;
         if (account === undefined) {
           failures++;
-          await sleep(options.failureDelayMs);
           if (failures >= maxFailures) {
             await client.write("-ERR [AUTH] Authentication failed; too many attempts.");
             return { kind: "refused", failures };

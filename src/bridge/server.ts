@@ -327,7 +327,6 @@ async function runSession(
     if (!(await client.write(greeting(beforeTls)))) return;
     const outcome = await front(client, {
       // No delay in the front: checkLogin waits before each check for the address's failures.
-      failureDelayMs: 0,
       secure,
       withoutAuth: allowed && config.accounts.get(allowed.account),
       startTls: beforeTls && context ? () => startTls(context) : undefined,

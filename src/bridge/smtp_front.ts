@@ -9,13 +9,7 @@
  */
 import { decodeSaslResponse, parsePlainResponse, type PlainCredentials } from "../sasl/plain.ts";
 import type { AccountConfig } from "./config.ts";
-import {
-  defaultSleep,
-  type FrontLines,
-  type FrontOptions,
-  type FrontOutcome,
-  FrontTls,
-} from "./front.ts";
+import { type FrontLines, type FrontOptions, type FrontOutcome, FrontTls } from "./front.ts";
 
 export const SMTP_HOST = "localhost";
 export const SMTP_GREETING = `220 ${SMTP_HOST} ESMTP Get-IMAPAccessToken SMTP bridge ready`;
@@ -86,7 +80,6 @@ export async function smtpFront<U>(
   options: SmtpFrontOptions<U>,
 ): Promise<FrontOutcome<U>> {
   const maxFailures = options.maxFailures ?? 3;
-  const sleep = options.sleep ?? defaultSleep;
   const tls = new FrontTls(options);
   let failures = 0;
   while (true) {
@@ -155,7 +148,6 @@ export async function smtpFront<U>(
     const account = auth.actingForOther ? undefined : found;
     if (account === undefined) {
       failures++;
-      await sleep(options.failureDelayMs);
       if (failures >= maxFailures) {
         await client.write("421 4.7.0 Too many failed logins; closing the connection.");
         return { kind: "refused", failures };
