@@ -72,12 +72,10 @@ export interface LoadedCertificate {
   source: "pem" | "pfx" | "thumbprint";
   /** File the certificate came from. */
   path: string;
-  /** Unencrypted PKCS#8 PEM: msal-node's `clientCertificate.privateKey`. */
+  /** Unencrypted PKCS#8 PEM: the key that signs the client assertion (client_credentials.ts). */
   privateKeyPem: string;
   /** Base64 DER certificates, leaf first (the JWT `x5c` header). */
   x5c: string[];
-  /** The same chain as concatenated PEM: msal-node's `clientCertificate.x5c` is this string. */
-  chainPem: string;
   /** Upper-case hex, as Windows and the Entra portal show it. */
   thumbprintSha1: string;
   /** Lower-case hex: msal-node's `clientCertificate.thumbprintSha256`. */
@@ -455,7 +453,6 @@ function assemble(contents: Contents, ctx: AssembleContext): LoadedCertificate {
     path: ctx.path,
     privateKeyPem: key.export({ type: "pkcs8", format: "pem" }).toString(),
     x5c,
-    chainPem: x5c.map(pemCertificate).join(""),
     thumbprintSha1: leaf.sha1,
     thumbprintSha256: createHash("sha256").update(leaf.der).digest("hex"),
     subject,
@@ -489,11 +486,6 @@ function samePublicKey(privateKey: KeyObject, publicKey: KeyObject): boolean {
   const a = createPublicKey(privateKey).export({ format: "jwk" });
   const b = publicKey.export({ format: "jwk" });
   return a.n === b.n && a.e === b.e;
-}
-
-function pemCertificate(base64: string): string {
-  const lines = base64.match(/.{1,64}/g) ?? [];
-  return `-----BEGIN CERTIFICATE-----\n${lines.join("\n")}\n-----END CERTIFICATE-----\n`;
 }
 
 export function validityWarnings(
