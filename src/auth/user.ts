@@ -113,6 +113,22 @@ export function parseRedirectedAddress(
 type Msal = typeof import("@azure/msal-node");
 type App = InstanceType<Msal["PublicClientApplication"]>;
 
+/** msal's public client for `target` (our HTTP client, authority, cache plugin) and its setup. */
+async function publicClient(
+  target: MsalTarget,
+): Promise<{ msal: Msal; app: App; setup: MsalSetup }> {
+  const msal = await import("@azure/msal-node");
+  const setup = msalSetup(target);
+  const app = new msal.PublicClientApplication({
+    auth: setup.auth,
+    system: setup.system,
+    cache: setup.cache,
+  });
+  return { msal, app, setup };
+}
+
+type MsalSetup = ReturnType<typeof msalSetup>;
+
 function sameUser(a: string | undefined, b: string | undefined): boolean {
   return !!a && !!b && a.toLowerCase() === b.toLowerCase();
 }
@@ -246,13 +262,7 @@ async function deviceCodeFlow(
 
 /** Gets a user token: cached refresh token first, then a sign-in if one is possible. */
 export async function acquireUserToken(request: UserTokenRequest): Promise<UserTokenResult> {
-  const msal = await import("@azure/msal-node");
-  const setup = msalSetup(request);
-  const app = new msal.PublicClientApplication({
-    auth: setup.auth,
-    system: setup.system,
-    cache: setup.cache,
-  });
+  const { msal, app, setup } = await publicClient(request);
   const seen: { info?: DeviceCodeInfo } = {};
   let signIn: UserSignIn = "refreshToken";
   try {
@@ -324,14 +334,8 @@ export interface CachedUserTokenRequest extends MsalTarget {
 
 /** Whether msal's cache (through `cachePlugin`) holds a sign-in of `user`; no network. */
 export async function hasCachedSignIn(target: MsalTarget, user: string): Promise<boolean> {
-  const msal = await import("@azure/msal-node");
-  const setup = msalSetup(target);
+  const { app, setup } = await publicClient(target);
   try {
-    const app = new msal.PublicClientApplication({
-      auth: setup.auth,
-      system: setup.system,
-      cache: setup.cache,
-    });
     const accounts = await app.getTokenCache().getAllAccounts();
     return accounts.some((a) => sameUser(a.username, user));
   } finally {
@@ -348,13 +352,7 @@ export async function hasCachedSignIn(target: MsalTarget, user: string): Promise
 export async function acquireCachedUserToken(
   request: CachedUserTokenRequest,
 ): Promise<UserTokenResult> {
-  const msal = await import("@azure/msal-node");
-  const setup = msalSetup(request);
-  const app = new msal.PublicClientApplication({
-    auth: setup.auth,
-    system: setup.system,
-    cache: setup.cache,
-  });
+  const { app, setup } = await publicClient(request);
   try {
     const accounts = await app.getTokenCache().getAllAccounts();
     const account = accounts.find((a) => sameUser(a.username, request.user));
