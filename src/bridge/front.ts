@@ -84,3 +84,44 @@ export type FrontOutcome<U> =
   | { kind: "protocol error"; failures: number; reason: string }
   /** The local login was right, the upstream login failed: the client got a temporary failure. */
   | { kind: "upstream-failed"; account: AccountConfig; reason: string };
+
+/** What a front answers after a local password check, in its protocol. */
+export interface LoginReplies {
+  /** A wrong password; the client may try again. */
+  failed: string[];
+  /** The last allowed wrong password: the session closes. */
+  tooMany: string[];
+  /** The local login was right but the upstream login failed (a temporary failure). */
+  upstreamFailed: string[];
+  /** Logged in locally and upstream: the relay starts. */
+  loggedIn: string[];
+}
+
+/**
+ * After a front checked a password (`account` undefined: wrong): counts a failure and answers it
+ * (closing after `maxFailures`, default 3), or logs in upstream and answers that. The same steps
+ * in every protocol, only the replies differ. `"again"` means the client may try once more.
+ */
+export async function finishLogin<U>(
+  client: FrontLines,
+  options: FrontOptions<U>,
+  account: AccountConfig | undefined,
+  failures: number,
+  replies: LoginReplies,
+): Promise<FrontOutcome<U> | "again"> {
+  if (account === undefined) {
+    if (failures >= (options.maxFailures ?? 3)) {
+      await client.write(...replies.tooMany);
+      return { kind: "refused", failures };
+    }
+    await client.write(...replies.failed);
+    return "again";
+  }
+  const attempt = await options.openUpstream(account);
+  if (!attempt.ok) {
+    await client.write(...replies.upstreamFailed);
+    return { kind: "upstream-failed", account, reason: attempt.reason };
+  }
+  await client.write(...replies.loggedIn);
+  return { kind: "relay", account, upstream: attempt.upstream };
+}

@@ -6,7 +6,13 @@
  * a user name exists.
  */
 import { parsePlainResponse, type PlainCredentials } from "../sasl/plain.ts";
-import { type FrontLines, type FrontOptions, type FrontOutcome, FrontTls } from "./front.ts";
+import {
+  finishLogin,
+  type FrontLines,
+  type FrontOptions,
+  type FrontOutcome,
+  FrontTls,
+} from "./front.ts";
 
 /** Honest: plain IMAP4rev1 on loopback or over TLS, PLAIN with SASL-IR. */
 export const IMAP_CAPABILITIES = "IMAP4rev1 SASL-IR AUTH=PLAIN";
@@ -43,7 +49,6 @@ export async function imapFront<U>(
   client: FrontLines,
   options: FrontOptions<U>,
 ): Promise<FrontOutcome<U>> {
-  const maxFailures = options.maxFailures ?? 3;
   const tls = new FrontTls(options);
   let failures = 0;
   while (true) {
@@ -120,25 +125,17 @@ export async function imapFront<U>(
     // Checked even when the answer is already no, so every failure takes the same time.
     const found = await options.checkLogin(credentials.user, credentials.password);
     const account = credentials.actingForOther ? undefined : found;
-    if (account === undefined) {
-      failures++;
-      if (failures >= maxFailures) {
-        await client.write(
-          `${tag} NO [AUTHENTICATIONFAILED] Authentication failed; too many attempts.`,
-          "* BYE Too many failed logins.",
-        );
-        return { kind: "refused", failures };
-      }
-      await reply(IMAP_LOGIN_FAILED);
-      continue;
-    }
-    const attempt = await options.openUpstream(account);
-    if (!attempt.ok) {
-      await client.write(`${tag} ${IMAP_UPSTREAM_FAILED}`, "* BYE Closing the session.");
-      return { kind: "upstream-failed", account, reason: attempt.reason };
-    }
-    await reply("OK Logged in.");
-    return { kind: "relay", account, upstream: attempt.upstream };
+    if (account === undefined) failures++;
+    const end = await finishLogin(client, options, account, failures, {
+      failed: [`${tag} ${IMAP_LOGIN_FAILED}`],
+      tooMany: [
+        `${tag} NO [AUTHENTICATIONFAILED] Authentication failed; too many attempts.`,
+        "* BYE Too many failed logins.",
+      ],
+      upstreamFailed: [`${tag} ${IMAP_UPSTREAM_FAILED}`, "* BYE Closing the session."],
+      loggedIn: [`${tag} OK Logged in.`],
+    });
+    if (end !== "again") return end;
   }
 }
 

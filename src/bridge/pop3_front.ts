@@ -4,7 +4,13 @@
  * A state machine over `FrontLines`, so every rule is testable without sockets; it never
  * repeats a password and never says whether a user name exists.
  */
-import { type FrontLines, type FrontOptions, type FrontOutcome, FrontTls } from "./front.ts";
+import {
+  finishLogin,
+  type FrontLines,
+  type FrontOptions,
+  type FrontOutcome,
+  FrontTls,
+} from "./front.ts";
 
 export type { FrontLines, FrontOutcome, UpstreamAttempt } from "./front.ts";
 export type Pop3FrontOptions<U> = FrontOptions<U>;
@@ -42,7 +48,6 @@ export async function pop3Front<U>(
   client: FrontLines,
   options: Pop3FrontOptions<U>,
 ): Promise<FrontOutcome<U>> {
-  const maxFailures = options.maxFailures ?? 3;
   let user: string | undefined;
   const tls = new FrontTls(options);
   let failures = 0;
@@ -83,22 +88,15 @@ export async function pop3Front<U>(
         // The whole rest of the line: passwords may contain spaces.
         const account = await options.checkLogin(user, argument);
         user = undefined;
-        if (account === undefined) {
-          failures++;
-          if (failures >= maxFailures) {
-            await client.write("-ERR [AUTH] Authentication failed; too many attempts.");
-            return { kind: "refused", failures };
-          }
-          await client.write(POP3_LOGIN_FAILED);
-          break;
-        }
-        const attempt = await options.openUpstream(account);
-        if (!attempt.ok) {
-          await client.write(POP3_UPSTREAM_FAILED);
-          return { kind: "upstream-failed", account, reason: attempt.reason };
-        }
-        await client.write("+OK Logged in.");
-        return { kind: "relay", account, upstream: attempt.upstream };
+        if (account === undefined) failures++;
+        const end = await finishLogin(client, options, account, failures, {
+          failed: [POP3_LOGIN_FAILED],
+          tooMany: ["-ERR [AUTH] Authentication failed; too many attempts."],
+          upstreamFailed: [POP3_UPSTREAM_FAILED],
+          loggedIn: ["+OK Logged in."],
+        });
+        if (end !== "again") return end;
+        break;
       }
       case "AUTH":
       case "APOP":

@@ -9,7 +9,13 @@
  */
 import { decodeSaslResponse, parsePlainResponse, type PlainCredentials } from "../sasl/plain.ts";
 import type { AccountConfig } from "./config.ts";
-import { type FrontLines, type FrontOptions, type FrontOutcome, FrontTls } from "./front.ts";
+import {
+  finishLogin,
+  type FrontLines,
+  type FrontOptions,
+  type FrontOutcome,
+  FrontTls,
+} from "./front.ts";
 
 export const SMTP_HOST = "localhost";
 export const SMTP_GREETING = `220 ${SMTP_HOST} ESMTP Get-IMAPAccessToken SMTP bridge ready`;
@@ -79,7 +85,6 @@ export async function smtpFront<U>(
   client: FrontLines,
   options: SmtpFrontOptions<U>,
 ): Promise<FrontOutcome<U>> {
-  const maxFailures = options.maxFailures ?? 3;
   const tls = new FrontTls(options);
   let failures = 0;
   while (true) {
@@ -146,22 +151,14 @@ export async function smtpFront<U>(
     // Checked even when the answer is already no, so every failure takes the same time.
     const found = await options.checkLogin(auth.user, auth.password);
     const account = auth.actingForOther ? undefined : found;
-    if (account === undefined) {
-      failures++;
-      if (failures >= maxFailures) {
-        await client.write("421 4.7.0 Too many failed logins; closing the connection.");
-        return { kind: "refused", failures };
-      }
-      await client.write(SMTP_LOGIN_FAILED);
-      continue;
-    }
-    const attempt = await options.openUpstream(account);
-    if (!attempt.ok) {
-      await client.write(SMTP_UPSTREAM_FAILED);
-      return { kind: "upstream-failed", account, reason: attempt.reason };
-    }
-    await client.write("235 2.7.0 Authentication successful");
-    return { kind: "relay", account, upstream: attempt.upstream };
+    if (account === undefined) failures++;
+    const end = await finishLogin(client, options, account, failures, {
+      failed: [SMTP_LOGIN_FAILED],
+      tooMany: ["421 4.7.0 Too many failed logins; closing the connection."],
+      upstreamFailed: [SMTP_UPSTREAM_FAILED],
+      loggedIn: ["235 2.7.0 Authentication successful"],
+    });
+    if (end !== "again") return end;
   }
 }
 
