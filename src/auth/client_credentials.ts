@@ -31,18 +31,25 @@ export interface ClientCredentialsRequest {
   now?: () => number;
 }
 
-/** Entra's error answer (RFC 6749 §5.2 plus Entra's numbers). */
-export interface EntraErrorAnswer {
-  /** msal-node's field names, so that msal_common.ts's toTokenError() reads both alike. */
-  errorCode: string;
-  errorMessage: string;
-  errorNo?: string;
+/**
+ * Entra's error answer (RFC 6749 §5.2 plus Entra's numbers), with msal-node's field names, so
+ * that msal_common.ts's toTokenError() turns it into the same TokenError as msal's errors.
+ */
+export class EntraRefusal extends Error {
+  override readonly name = "EntraRefusal";
+  constructor(
+    readonly errorCode: string,
+    readonly errorMessage: string,
+    readonly errorNo?: string,
+  ) {
+    super(errorMessage);
+  }
 }
 
 const ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /**
- * Requests an app token. Resolves with the token; rejects with an `EntraErrorAnswer` when
+ * Requests an app token. Resolves with the token; rejects with an `EntraRefusal` when
  * Entra refused (for toTokenError), or with what the network client threw.
  */
 export async function requestClientCredentialsToken(
@@ -74,14 +81,11 @@ export async function requestClientCredentialsToken(
   const body = answer.body ?? {};
   if (answer.status >= 400 || typeof body.error === "string") {
     const codes = Array.isArray(body.error_codes) ? body.error_codes : [];
-    const refusal: EntraErrorAnswer = {
-      errorCode: typeof body.error === "string" ? body.error : `HTTP_${answer.status}`,
-      errorMessage: typeof body.error_description === "string"
-        ? body.error_description
-        : `HTTP ${answer.status}`,
-      errorNo: codes.length > 0 ? String(codes[0]) : undefined,
-    };
-    throw refusal;
+    throw new EntraRefusal(
+      typeof body.error === "string" ? body.error : `HTTP_${answer.status}`,
+      typeof body.error_description === "string" ? body.error_description : `HTTP ${answer.status}`,
+      codes.length > 0 ? String(codes[0]) : undefined,
+    );
   }
   const accessToken = typeof body.access_token === "string" ? body.access_token : "";
   if (accessToken === "") {
