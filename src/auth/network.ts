@@ -11,8 +11,8 @@
  *   `MAX_RETRIES` times, waiting as the Retry-After header says (seconds or an
  *   HTTP date), else 0.3 s, 0.6 s, 1.2 s;
  * - everything stays within one deadline per request: -TimeoutSeconds from
- *   the first attempt. A wait that would end after it is not started: the last
- *   answer is reported at once;
+ *   the first attempt. A retry whose wait plus the time the last attempt took
+ *   would end after it is not started: the last answer is reported at once;
  * - everything else (refused, TLS, timeout, 4xx, redirects) fails at once;
  * - when the retries run out, msal gets an OAuth error answer with the code
  *   `HTTP_<status>`, so the run ends with exit 3 and that code.
@@ -137,12 +137,15 @@ export class FetchNetworkClient implements INetworkModule {
     let attempts = 0;
     for (let retry = 0;; retry++) {
       attempts++;
+      const attemptStarted = Date.now();
       answer = await this.#attempt(method, url, options, deadline);
+      const took = Date.now() - attemptStarted;
       const status = answer.response.status;
       if (!isTransient(status) || retry === MAX_RETRIES) break;
       const wait = retryDelayMs(answer.response.headers.get("retry-after"), retry + 1);
-      // A wait that ends after the deadline would only turn a clear answer into a timeout.
-      if (Date.now() + wait >= deadline) break;
+      // A retry that cannot get its answer before the deadline (the wait plus as long as this
+      // attempt took) would only turn a clear answer (429, 503) into a vague timeout.
+      if (Date.now() + wait + took >= deadline) break;
       await new Promise((resolve) => setTimeout(resolve, wait));
     }
     const { response } = answer;

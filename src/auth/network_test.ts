@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  FetchNetworkClient,
   gaveUpReport,
   isTransient,
   MAX_SAID_CHARS,
@@ -100,4 +101,33 @@ Deno.test("gaveUpReport() bounds a long answer, takes IDs from headers, refuses 
     /; gave up after 2 attempts in 1\.0 s \(Retry-After: 1\); Trace ID: 0a1b2c3d-0000-4000-8000-123456789abc$/,
   );
   assert.ok(!report.message.includes("rm -rf"));
+});
+
+Deno.test("FetchNetworkClient does not start a retry whose answer would come after the deadline", async () => {
+  let requests = 0;
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async () => {
+    requests++;
+    // A slow 503: the wait it asks for plus another attempt this slow ends after the deadline.
+    await new Promise((r) => setTimeout(r, 700));
+    return new Response('{"error":"temporarily_unavailable"}', {
+      status: 503,
+      headers: { "retry-after": "1", "content-type": "application/json" },
+    });
+  });
+  const client = new FetchNetworkClient({ caCerts: [], timeoutMs: 2000 });
+  try {
+    const started = Date.now();
+    const answer = await client.sendPostRequestAsync(
+      `http://127.0.0.1:${server.addr.port}/token`,
+      { body: "x=1" },
+    );
+    assert.equal(answer.status, 503);
+    assert.equal(requests, 1, "no second attempt that could only time out");
+    assert.equal(client.lastFailure, undefined, "an answer, not a timeout");
+    assert.ok(Date.now() - started < 2000);
+    assert.match(client.gaveUp?.message ?? "", /gave up after 1 attempt in /);
+  } finally {
+    client.close();
+    await server.shutdown();
+  }
 });
