@@ -5,6 +5,7 @@
  * `-BridgePasswordHash`: reads a password from standard input and prints its scrypt hash.
  */
 import { lazy } from "../lazy.ts";
+import { fileProblem } from "../cli/options.ts";
 import { toToolError, UsageError } from "../errors.ts";
 import { readBoundedText, readFileBoundedSync } from "../bounded_input.ts";
 import { acquireAppToken, type AppCredential } from "../auth/token.ts";
@@ -28,20 +29,13 @@ export interface BridgeEnvironment {
 
 /** Reads and checks the configuration file; UsageError (exit 2) on any problem. */
 export function loadBridgeConfig(path: string): BridgeConfig {
-  const read = (file: string, what: string) => {
-    try {
-      return readFileBoundedSync(file, what, MAX_CONFIG_BYTES);
-    } catch (error) {
-      if (error instanceof UsageError) throw error;
-      const reason = error instanceof Deno.errors.NotFound
-        ? "file not found"
-        : error instanceof Deno.errors.IsADirectory
-        ? "is a folder, not a file"
-        : "cannot be read";
-      throw new UsageError(`-Bridge: ${reason}: ${file}`, { code: "BAD_FILE", cause: error });
-    }
-  };
-  return parseBridgeConfig(read(path, `-Bridge: ${path}`), path, (file) => {
+  let text: string;
+  try {
+    text = readFileBoundedSync(path, `-Bridge: ${path}`, MAX_CONFIG_BYTES);
+  } catch (error) {
+    throw fileProblem("Bridge", path, error);
+  }
+  return parseBridgeConfig(text, path, (file) => {
     try {
       return readFileBoundedSync(file, file, MAX_CONFIG_BYTES);
     } catch (error) {

@@ -386,7 +386,8 @@ const READ_FILES = ["CaFile", "MailboxFile"] as const;
 /** Texts of the files named by READ_FILES, read beforehand by readFileArguments(). */
 export type FileTexts = ReadonlyMap<string, string>;
 
-function fileProblem(name: string, path: string, error: unknown): UsageError {
+/** A parameter's file could not be read: exit 2 naming the parameter (`-<name>`) and why. */
+export function fileProblem(name: string, path: string, error: unknown): UsageError {
   if (error instanceof UsageError) return error;
   const reason = error instanceof Deno.errors.NotFound
     ? "file not found"

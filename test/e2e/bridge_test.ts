@@ -723,6 +723,23 @@ Deno.test("bridge: -Bridge -Diagnose checks the configuration, the token and eac
     });
 
     await t.step(
+      "a configuration file that is missing or a folder: exit 2 naming -Bridge",
+      async () => {
+        for (
+          const [path, reason] of [[`${dir}/missing.json`, "file not found"], [
+            dir,
+            "is a folder, not a file",
+          ]]
+        ) {
+          const r = await runCli(["-Bridge", path], { killAfterMs: 20_000 });
+          assert.equal(r.code, 2, r.stderr);
+          assert.match(r.stderr, new RegExp(`^ERROR: -Bridge: ${reason}: `, "m"));
+          assert.match(r.stderr, /\[BAD_FILE\]/);
+        }
+      },
+    );
+
+    await t.step(
       "the client secret as a local password: exit 2 naming the account, nothing sent or opened",
       async () => {
         const tokens = bed.entra.tokenRequests.length;
