@@ -13,6 +13,7 @@ Deno.test("helpText() shows the bridge's sets with only what they accept", () =>
   for (const p of ["-Protocol", "-Server", "-tenantID", "-OutputFormat"]) {
     assert.ok(!bridge.includes(p), `${p} is refused with -Bridge, so help must not offer it`);
   }
+  assert.match(helpText(), /^ {2}-Bridge {2,}Run the local POP3, IMAP and SMTP bridge /m);
   const hash = syntaxOf(/\(bridgePasswordHash\):$/);
   assert.match(hash, /-BridgePasswordHash/);
   assert.ok(!hash.includes("-Diagnose") && !hash.includes("-Protocol"), hash);

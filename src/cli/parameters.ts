@@ -289,7 +289,7 @@ export const PARAMETERS: readonly ParameterSpec[] = [
     sets: ["bridge"],
     mandatoryIn: ["bridge"],
     placeholder: "<config.json>",
-    help: "Run the local POP3 bridge for software without OAuth (see README: Bridge).",
+    help: "Run the local POP3, IMAP and SMTP bridge for software without OAuth (see README).",
   },
   {
     name: "BridgePasswordHash",
