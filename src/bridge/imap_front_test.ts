@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import type { AccountConfig } from "./config.ts";
-import type { FrontLines, FrontOptions } from "./front.ts";
+import { ACCOUNT, client, options, plain } from "../../test/bed/bridge_fronts.ts";
 import {
   IMAP_CAPABILITIES,
   IMAP_CAPABILITIES_BEFORE_TLS,
@@ -12,40 +11,6 @@ import {
   imapFront,
   imapGreeting,
 } from "./imap_front.ts";
-
-const ACCOUNT: AccountConfig = { name: "scanner", mailbox: "box@contoso.com", passwordHash: "h" };
-
-/** A client that sends `input` line by line (then goes away) and records what it got. */
-function client(input: string[]): FrontLines & { got: string[] } {
-  const queue = [...input];
-  const got: string[] = [];
-  return {
-    got,
-    readLine: () => Promise.resolve(queue.length > 0 ? queue.shift() ?? null : null),
-    write: (...lines) => {
-      got.push(...lines);
-      return Promise.resolve(true);
-    },
-  };
-}
-
-function options(events: string[], upstream: "ok" | "down" = "ok"): FrontOptions<string> {
-  return {
-    checkLogin: (user, password) => {
-      events.push(`check ${user}`);
-      return Promise.resolve(user === "scanner" && password === "pass word" ? ACCOUNT : undefined);
-    },
-    openUpstream: (account) => {
-      events.push(`upstream ${account.mailbox}`);
-      return Promise.resolve(
-        upstream === "ok" ? { ok: true, upstream: "conn" } : { ok: false, reason: "TIMEOUT" },
-      );
-    },
-  };
-}
-
-const plain = (authzid: string, user: string, password: string) =>
-  btoa(`${authzid}\0${user}\0${password}`);
 
 Deno.test("IMAP_GREETING is honest: IMAP4rev1, AUTH=PLAIN, no STARTTLS, no LOGINDISABLED", () => {
   assert.match(IMAP_GREETING, /^\* OK \[CAPABILITY IMAP4rev1 .*AUTH=PLAIN.*\] /);

@@ -1,49 +1,13 @@
 import assert from "node:assert/strict";
-import type { AccountConfig } from "./config.ts";
+import { ACCOUNT, client, options } from "../../test/bed/bridge_fronts.ts";
 import {
-  type FrontLines,
   POP3_CAPA,
   POP3_CAPA_BEFORE_TLS,
   POP3_LOGIN_FAILED,
   POP3_TLS_REQUIRED,
   POP3_UPSTREAM_FAILED,
   pop3Front,
-  type Pop3FrontOptions,
 } from "./pop3_front.ts";
-
-const ACCOUNT: AccountConfig = { name: "scanner", mailbox: "box@contoso.com", passwordHash: "h" };
-
-/** A client that sends `input` line by line (then goes away) and records what it got. */
-function client(input: string[]): FrontLines & { got: string[] } {
-  const queue = [...input];
-  const got: string[] = [];
-  return {
-    got,
-    readLine: () => Promise.resolve(queue.length > 0 ? queue.shift() ?? null : null),
-    write: (...lines) => {
-      got.push(...lines);
-      return Promise.resolve(true);
-    },
-  };
-}
-
-function options(
-  events: string[],
-  upstream: "ok" | "down" = "ok",
-): Pop3FrontOptions<string> {
-  return {
-    checkLogin: (user, password) => {
-      events.push(`check ${user}`);
-      return Promise.resolve(user === "scanner" && password === "pass word" ? ACCOUNT : undefined);
-    },
-    openUpstream: (account) => {
-      events.push(`upstream ${account.mailbox}`);
-      return Promise.resolve(
-        upstream === "ok" ? { ok: true, upstream: "conn" } : { ok: false, reason: "TIMEOUT" },
-      );
-    },
-  };
-}
 
 Deno.test("pop3Front() answers CAPA itself and relays after USER/PASS (password with spaces)", async () => {
   const events: string[] = [];

@@ -1,22 +1,9 @@
 import assert from "node:assert/strict";
-import type { FrontLines } from "./front.ts";
+import { client } from "../../test/bed/bridge_fronts.ts";
 import { SMTP_EHLO } from "./smtp_front.ts";
 import { SMTP_UPSTREAM_LOST, smtpRelay, type SmtpUpstream } from "./smtp_relay.ts";
 
 const MAILBOX = "box@contoso.com";
-
-function client(input: string[]): FrontLines & { got: string[] } {
-  const queue = [...input];
-  const got: string[] = [];
-  return {
-    got,
-    readLine: () => Promise.resolve(queue.length > 0 ? queue.shift() ?? null : null),
-    write: (...lines) => {
-      got.push(...lines);
-      return Promise.resolve(true);
-    },
-  };
-}
 
 /** An upstream that records what it got and answers each command from `replies` in order. */
 function upstream(replies: string[][]): SmtpUpstream & { sent: string[] } {
