@@ -224,13 +224,10 @@ export async function bridgeBench(bed: TestBed, options: BridgeBenchOptions): Pr
   const messageBytes = options.messageBytes ?? 10 * 1024 * 1024;
   const idle = options.idleSessions ?? 200;
   const caCerts = [bed.pki.caPem];
-  const dovecot = await startDovecot({
-    tls: { certFile: bed.pki.certFile, keyFile: bed.pki.keyFile },
-    issuers: [bed.entra.issuer(TENANT)],
-    signingKey: { kid: bed.entra.signingKey.kid, publicKeyPem: bed.entra.signingKey.publicKeyPem },
+  const dovecot = await startDovecot(bed.dovecotOptions({
     mechanisms: ["xoauth2"],
     seed: { [MAILBOX]: [bigMessage(messageBytes)] },
-  });
+  }));
   const dir = await Deno.makeTempDir({ prefix: "gia-bench-bridge-" });
   let bridge: Awaited<ReturnType<typeof startBridgeProcess>> | undefined;
   const clients: Pop3Client[] = [];

@@ -6,7 +6,7 @@
 import { type AppCertificate, makeAppCertificate, makeServerPki, type ServerPki } from "./pki.ts";
 import { type FakeEntra, type FakeEntraOptions, startFakeEntra } from "./entra.ts";
 import { type ExchangeServer, startExchange } from "./exchange.ts";
-import { type Dovecot, startDovecot } from "./dovecot.ts";
+import { type Dovecot, type DovecotOptions, startDovecot } from "./dovecot.ts";
 
 export const TENANT = "9a1c3f52-7d4e-4b8a-9c61-2f0e8d7b5a34";
 /** App with every role, a secret and a registered certificate (FullAccess on MAILBOX). */
@@ -60,6 +60,8 @@ export interface TestBed {
   dovecot?: Dovecot;
   /** Arguments every CLI call needs to reach the test bed instead of Microsoft. */
   common(): string[];
+  /** Options for a Dovecot that trusts this bed's tokens (its TLS, issuer and key) plus `more`. */
+  dovecotOptions(more?: Partial<DovecotOptions>): DovecotOptions;
   close(): Promise<void>;
 }
 
@@ -145,15 +147,16 @@ export async function startTestBed(options: TestBedOptions = {}): Promise<TestBe
     },
     behaviour: options.exchangeBehaviour,
   });
+  const dovecotOptions = (more: Partial<DovecotOptions> = {}): DovecotOptions => ({
+    tls: { certFile: pki.certFile, keyFile: pki.keyFile },
+    issuers: [entra.issuer(TENANT)],
+    signingKey: { kid: entra.signingKey.kid, publicKeyPem: entra.signingKey.publicKeyPem },
+    ...more,
+  });
   let dovecot: Dovecot | undefined;
   try {
     if (options.dovecot) {
-      dovecot = await startDovecot({
-        tls: { certFile: pki.certFile, keyFile: pki.keyFile },
-        issuers: [entra.issuer(TENANT)],
-        signingKey: { kid: entra.signingKey.kid, publicKeyPem: entra.signingKey.publicKeyPem },
-        messages: { [MAILBOX]: 2, [USER]: 1 },
-      });
+      dovecot = await startDovecot(dovecotOptions({ messages: { [MAILBOX]: 2, [USER]: 1 } }));
     }
   } catch (error) {
     await Promise.all([entra.close(), exchange.close()]);
@@ -167,6 +170,7 @@ export async function startTestBed(options: TestBedOptions = {}): Promise<TestBe
     entra,
     exchange,
     dovecot,
+    dovecotOptions,
     common: () => [
       "-tenantID",
       TENANT,

@@ -21,7 +21,7 @@ import {
   startBridgeWith,
 } from "./bridge_helpers.ts";
 import { startDovecot } from "../bed/dovecot.ts";
-import { APP, MAILBOX, SECRET, startTestBed, TENANT, type TestBed } from "../bed/testbed.ts";
+import { APP, MAILBOX, SECRET, startTestBed, type TestBed } from "../bed/testbed.ts";
 import { type ExchangeOptions, type ExchangeServer, startExchange } from "../bed/exchange.ts";
 import { LineClient } from "../bed/line_client.ts";
 import { waitUntil } from "../bed/wait.ts";
@@ -333,16 +333,10 @@ Deno.test("bridge faults: temporary failures or clean closes within the timeouts
     await t.step(
       "client disconnects in the middle of a large IMAP FETCH (Dovecot): the bridge ends the relay, logs, keeps serving",
       async () => {
-        const dovecot = await startDovecot({
-          tls: { certFile: bed.pki.certFile, keyFile: bed.pki.keyFile },
-          issuers: [bed.entra.issuer(TENANT)],
-          signingKey: {
-            kid: bed.entra.signingKey.kid,
-            publicKeyPem: bed.entra.signingKey.publicKeyPem,
-          },
+        const dovecot = await startDovecot(bed.dovecotOptions({
           mechanisms: ["xoauth2"],
           seed: { [MAILBOX]: [largeMessage(), rawMessage(1, KNOWN[0])] },
-        });
+        }));
         try {
           const d = await startBridgeWith(bed, dir, "fetch", {
             upstream: { IMAP: dovecot.imapsPort },

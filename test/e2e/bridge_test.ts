@@ -120,16 +120,10 @@ Deno.test("bridge: fetchmail with a plain password fetches through -Bridge from 
   const dir = await Deno.makeTempDir({ prefix: "gia-bridge-" });
   const bridges: Bridge[] = [];
   try {
-    dovecot = await startDovecot({
-      tls: { certFile: bed.pki.certFile, keyFile: bed.pki.keyFile },
-      issuers: [bed.entra.issuer(TENANT)],
-      signingKey: {
-        kid: bed.entra.signingKey.kid,
-        publicKeyPem: bed.entra.signingKey.publicKeyPem,
-      },
+    dovecot = await startDovecot(bed.dovecotOptions({
       mechanisms: ["xoauth2"],
       seed: { [MAILBOX]: KNOWN.map((m, i) => rawMessage(i + 1, m)) },
-    });
+    }));
     await Deno.writeTextFile(`${dir}/secret`, `${SECRET}\n`, { mode: 0o600 });
     const hash = await hashPassword(LOCAL_PASSWORD);
     const toDovecot = await startBridge(bed, dir, "dovecot", dovecot.pop3sPort, hash);
@@ -289,16 +283,10 @@ Deno.test("bridge: curl with a plain password lists folders and fetches a messag
   const dir = await Deno.makeTempDir({ prefix: "gia-bridge-imap-" });
   const bridges: Bridge[] = [];
   try {
-    dovecot = await startDovecot({
-      tls: { certFile: bed.pki.certFile, keyFile: bed.pki.keyFile },
-      issuers: [bed.entra.issuer(TENANT)],
-      signingKey: {
-        kid: bed.entra.signingKey.kid,
-        publicKeyPem: bed.entra.signingKey.publicKeyPem,
-      },
+    dovecot = await startDovecot(bed.dovecotOptions({
       mechanisms: ["xoauth2"],
       seed: { [MAILBOX]: KNOWN.map((m, i) => rawMessage(i + 1, m)) },
-    });
+    }));
     await Deno.writeTextFile(`${dir}/secret`, `${SECRET}\n`, { mode: 0o600 });
     const hash = await hashPassword(LOCAL_PASSWORD);
     const bridge = await startBridge(bed, dir, "imap", dovecot.imapsPort, hash, "IMAP");
@@ -508,15 +496,9 @@ Deno.test("bridge: curl with AUTH PLAIN sends through an SMTP -Bridge to Dovecot
   const dir = await Deno.makeTempDir({ prefix: "gia-bridge-smtp-" });
   const bridges: Bridge[] = [];
   try {
-    dovecot = await startDovecot({
-      tls: { certFile: bed.pki.certFile, keyFile: bed.pki.keyFile },
-      issuers: [bed.entra.issuer(TENANT)],
-      signingKey: {
-        kid: bed.entra.signingKey.kid,
-        publicKeyPem: bed.entra.signingKey.publicKeyPem,
-      },
+    dovecot = await startDovecot(bed.dovecotOptions({
       mechanisms: ["xoauth2"],
-    });
+    }));
     const submission = dovecot.submissionPort ?? 0;
     await Deno.writeTextFile(`${dir}/secret`, `${SECRET}\n`, { mode: 0o600 });
     const hash = await hashPassword(LOCAL_PASSWORD);

@@ -74,16 +74,10 @@ Deno.test("bridge TLS: curl over implicit TLS and STARTTLS, a 0.0.0.0 listener, 
   let dovecot: Dovecot | undefined;
   let cli: LiveCli | undefined;
   try {
-    dovecot = await startDovecot({
-      tls: { certFile: bed.pki.certFile, keyFile: bed.pki.keyFile },
-      issuers: [bed.entra.issuer(TENANT)],
-      signingKey: {
-        kid: bed.entra.signingKey.kid,
-        publicKeyPem: bed.entra.signingKey.publicKeyPem,
-      },
+    dovecot = await startDovecot(bed.dovecotOptions({
       mechanisms: ["xoauth2"],
       seed: { [MAILBOX]: [MESSAGE] },
-    });
+    }));
     // The bridge's own throwaway CA and certificate, not the upstream's.
     const pki = await makeServerPki(`${dir}/pki`, "bridge");
     const ca = pki.caFile;
@@ -479,16 +473,10 @@ Deno.test("bridge TLS: fetchmail with ssl and sslcertck fetches over implicit TL
   let dovecot: Dovecot | undefined;
   let cli: LiveCli | undefined;
   try {
-    dovecot = await startDovecot({
-      tls: { certFile: bed.pki.certFile, keyFile: bed.pki.keyFile },
-      issuers: [bed.entra.issuer(TENANT)],
-      signingKey: {
-        kid: bed.entra.signingKey.kid,
-        publicKeyPem: bed.entra.signingKey.publicKeyPem,
-      },
+    dovecot = await startDovecot(bed.dovecotOptions({
       mechanisms: ["xoauth2"],
       seed: { [MAILBOX]: [MESSAGE] },
-    });
+    }));
     const pki = await makeServerPki(`${dir}/pki`, "bridge");
     const tls = (mode: string) => ({ mode, certificate: pki.certFile, key: pki.keyFile });
     await Deno.writeTextFile(`${dir}/secret`, `${SECRET}\n`, { mode: 0o600 });

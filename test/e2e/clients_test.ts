@@ -132,20 +132,14 @@ async function setUp(): Promise<Setup> {
   const bed = await startTestBed();
   let dovecot: Dovecot;
   try {
-    dovecot = await startDovecot({
-      tls: { certFile: bed.pki.certFile, keyFile: bed.pki.keyFile },
-      issuers: [bed.entra.issuer(TENANT)],
-      signingKey: {
-        kid: bed.entra.signingKey.kid,
-        publicKeyPem: bed.entra.signingKey.publicKeyPem,
-      },
+    dovecot = await startDovecot(bed.dovecotOptions({
       mechanisms: ["xoauth2"],
       denyList: true,
       seed: {
         [MAILBOX]: KNOWN.map((m, i) => rawMessage(i + 1, MAILBOX, m)),
         [USER]: [rawMessage(9, USER, USER_MESSAGE)],
       },
-    });
+    }));
   } catch (error) {
     await bed.close();
     throw error;
