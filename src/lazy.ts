@@ -16,6 +16,8 @@
 
 /** Paths relative to src/. */
 export const LAZY_MODULES = [
+  "app/cached_token.ts",
+  "app/failure.ts",
   "app/run.ts",
   "app/many.ts",
   "app/session.ts",
@@ -26,6 +28,7 @@ export const LAZY_MODULES = [
   "bridge/run.ts",
   "bridge/user_credential.ts",
   "cli/help.ts",
+  "output/console.ts",
   "platform/browser.ts",
 ] as const;
 

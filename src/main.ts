@@ -5,11 +5,12 @@ import { lazy } from "./lazy.ts";
 import { type BridgeCommand, readCommandLine } from "./cli/parse.ts";
 import { lookupParameter } from "./cli/bind.ts";
 import { ExitCode, toToolError, UsageError } from "./errors.ts";
-import { printable, processSink, Reporter, STREAMS_ENV } from "./output/console.ts";
-import { failedReport } from "./output/report.ts";
-import { errorReport } from "./app/error_report.ts";
+import { processSink, type Sink, STREAMS_ENV } from "./output/sink.ts";
+import { printable } from "./text.ts";
 import { TOOL_NAME, VERSION } from "./version.ts";
-import { pickLanguage } from "./diagnose/messages.ts";
+import { type Lang, pickLanguage } from "./diagnose/language.ts";
+import type { OutputFormat } from "./cli/options.ts";
+import type { ToolError } from "./errors.ts";
 import { mark, TRACE_ENV, traceLines } from "./trace.ts";
 
 mark("main");
@@ -59,6 +60,16 @@ function wantsJson(argv: readonly string[]): boolean {
   return false;
 }
 
+/**
+ * Reports a failure outside a run; the reporter and its texts load only then (a cached token
+ * is printed without them).
+ */
+async function reportFailure(error: ToolError, format: OutputFormat, lang: Lang): Promise<number> {
+  const failure = await lazy<typeof import("./app/failure.ts")>("app/failure.ts");
+  failure.reportFailure(error, { format, lang, sink: sinkOption });
+  return error.exitCode;
+}
+
 /** Where output goes: stdout and stderr, or tagged lines for the PowerShell script. */
 const sink = processSink((name) => Deno.env.get(name));
 /** Given to reporters only when it is not the console (they detect the terminal themselves). */
@@ -71,16 +82,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     mark("parsed");
   } catch (thrown) {
     // Bad parameters: reported like any other failure, before anything else happens.
-    const error = toToolError(thrown);
     const lang = pickLanguage(undefined, (name) => Deno.env.get(name));
-    const reporter = new Reporter({
-      format: wantsJson(argv) ? "Json" : "Text",
-      verbose: false,
-      lang,
-      sink: sinkOption,
-    });
-    reporter.finish(failedReport(errorReport(error, {}, lang), error.exitCode), {});
-    return error.exitCode;
+    return await reportFailure(toToolError(thrown), wantsJson(argv) ? "Json" : "Text", lang);
   }
   if (command.kind === "help") {
     // Help is text for people: loaded only when asked for.
@@ -97,12 +100,6 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const { options } = command;
   const lang = pickLanguage(options.language, (name) => Deno.env.get(name));
-  const reporter = new Reporter({
-    format: options.outputFormat,
-    verbose: options.verbose,
-    lang,
-    sink: sinkOption,
-  });
   const tokenOnly = options.outputFormat === "Token" || options.outputFormat === "Sasl";
   if (tokenOnly && stdoutIsNull()) {
     const error = new UsageError(
@@ -110,11 +107,26 @@ export async function main(argv: readonly string[]): Promise<number> {
         "the result would be lost; redirect it to a file or a program",
       { code: "NO_OUTPUT" },
     );
-    reporter.finish(failedReport(errorReport(error, {}, lang), error.exitCode), {});
-    return error.exitCode;
+    return await reportFailure(error, options.outputFormat, lang);
   }
-  const { run } = await lazy<typeof import("./app/run.ts")>("app/run.ts");
+  if (tokenOnly) {
+    // A password command's usual case: a cached token, printed without loading the run.
+    const cached = await lazy<typeof import("./app/cached_token.ts")>("app/cached_token.ts");
+    const value = await cached.cachedOutput(options, (name) => Deno.env.get(name));
+    mark("cache-checked");
+    if (value !== undefined) return printValue(sink, options.outputFormat, value);
+  }
+  const [{ run }, { Reporter }] = await Promise.all([
+    lazy<typeof import("./app/run.ts")>("app/run.ts"),
+    lazy<typeof import("./output/console.ts")>("output/console.ts"),
+  ]);
   mark("loaded");
+  const reporter = new Reporter({
+    format: options.outputFormat,
+    verbose: options.verbose,
+    lang,
+    sink: sinkOption,
+  });
   const { report, token, sasl } = await run(options, reporter, {
     stdin: () => Deno.stdin.readable,
     readLine,
@@ -127,26 +139,31 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     reporter.finish(report, { token, sasl });
   } catch (thrown) {
-    // The reader went away (broken pipe): the result was not delivered, so the run failed.
     if (options.outputFormat === "Text") throw thrown;
-    const reason = thrown instanceof Error ? thrown.message : String(thrown);
-    sink.err(
-      `ERROR: -OutputFormat ${options.outputFormat}: cannot write to standard output ` +
-        `(${printable(reason)}) [NO_OUTPUT]\n`,
-      "error",
-    );
-    return ExitCode.usage;
+    return notDelivered(sink, options.outputFormat, thrown);
   }
   return report.exitCode;
 }
 
-/** A failure before or outside a run (bridge mode): reported like a parameter error. */
-function reportFailure(thrown: unknown, language?: "en" | "de"): number {
-  const error = toToolError(thrown);
-  const lang = pickLanguage(language, (name) => Deno.env.get(name));
-  const reporter = new Reporter({ format: "Text", verbose: false, lang, sink: sinkOption });
-  reporter.finish(failedReport(errorReport(error, {}, lang), error.exitCode), {});
-  return error.exitCode;
+/** Prints a cached token or XOAUTH2 string, as the reporter prints them (Token, Sasl). */
+function printValue(sink: Sink, format: OutputFormat, value: string): number {
+  try {
+    sink.out(`${value}\n`);
+  } catch (thrown) {
+    return notDelivered(sink, format, thrown);
+  }
+  return ExitCode.ok;
+}
+
+/** The reader went away (broken pipe): the result was not delivered, so the run failed. */
+function notDelivered(sink: Sink, format: OutputFormat, thrown: unknown): number {
+  const reason = thrown instanceof Error ? thrown.message : String(thrown);
+  sink.err(
+    `ERROR: -OutputFormat ${format}: cannot write to standard output ` +
+      `(${printable(reason)}) [NO_OUTPUT]\n`,
+    "error",
+  );
+  return ExitCode.usage;
 }
 
 /** When SIGTERM or Ctrl+C (SIGINT) arrives; what arrived. */
@@ -180,7 +197,8 @@ async function bridgeCommand(command: BridgeCommand | { kind: "bridgePasswordHas
       verbose: command.verbose,
     });
   } catch (thrown) {
-    return reportFailure(thrown, language);
+    const lang = pickLanguage(language, (name) => Deno.env.get(name));
+    return await reportFailure(toToolError(thrown), "Text", lang);
   }
 }
 

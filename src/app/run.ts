@@ -10,17 +10,16 @@ import {
   isUserSignIn,
   type MailTarget,
   type Options,
-  scopesFor,
 } from "../cli/options.ts";
 import { ExitCode, toToolError, UsageError } from "../errors.ts";
 import { acquireToken, type RunEnvironment } from "./token_flow.ts";
 import { decodeClaims, servicePrincipalId, summarizeClaims } from "../diagnose/claims.ts";
-import { APP_ROLE, checkClaims } from "../diagnose/claims_check.ts";
+import { APP_ROLE } from "../diagnose/claims_check.ts";
 import { advise } from "../diagnose/advice.ts";
 import { type CheckId, Checks } from "../diagnose/checklist.ts";
 import { type Lang, MESSAGES } from "../diagnose/messages.ts";
 import { clientIdIsTenant, type MixupCode, secretLooksLikeId } from "../diagnose/mixups.ts";
-import { chooseProtocol } from "../diagnose/protocol_choice.ts";
+import { judgeToken } from "./token_check.ts";
 import type { FindingCode } from "../diagnose/claims_check.ts";
 import { buildXoauth2 } from "../sasl/xoauth2.ts";
 import type { EarlyConnection } from "./session.ts";
@@ -137,8 +136,7 @@ export async function run(
     const mailbox = options.mailbox ?? (acquired.username || undefined);
     report.mailbox = mailbox ?? null;
 
-    const kind = isUserSignIn(options) ? "user" : "app";
-    const choice = chooseProtocol(claims, kind, protocolGiven ? mail.protocol : undefined);
+    const { kind, choice, check: claimsCheck } = judgeToken(options, claims);
     report.protocolChoice = { source: choice.source, reason: choice.reason };
     if (choice.protocol !== mail.protocol) {
       const portGiven = options.explicit?.port ?? true;
@@ -176,12 +174,6 @@ export async function run(
       });
     }
 
-    const claimsCheck = checkClaims(claims, {
-      protocol: mail.protocol,
-      kind,
-      tenantId: options.tenantId,
-      requestedDefault: scopesFor(options).some((s) => s.endsWith("/.default")),
-    });
     context.permissionOk = claimsCheck.permissionOk;
     for (const found of claimsCheck.findings) finding("claims", found.code, found.detail);
     const findings = claimsCheck.findings.map((f) => f.code);

@@ -11,20 +11,18 @@ import {
   isUserSignIn,
   type Options,
   scopesFor,
-  type SecretOptions,
 } from "../cli/options.ts";
 import { InternalError, UsageError } from "../errors.ts";
 import type { AppCredential } from "../auth/token.ts";
 import type { DeviceCodeInfo, UserSignIn } from "../auth/user.ts";
-import { credentialId, TokenCache } from "../auth/cache.ts";
-import { defaultCacheDir } from "../auth/cache_location.ts";
+import type { TokenCache } from "../auth/cache.ts";
+import { cachedEntry, cacheFolder, openTokenCache } from "./token_cache.ts";
+import { readSecret } from "./secret.ts";
 import { base64url } from "../base64.ts";
 import type { Reporter } from "../output/console.ts";
 import { mark } from "../trace.ts";
-import { MAX_STDIN_BYTES, readBoundedText } from "../bounded_input.ts";
 import { describeProxy } from "../net/proxy_choice.ts";
 import { type FileReader, fileReader } from "../auth/cert_file_reader.ts";
-import { CERT, KEY_FILE } from "../auth/certificate_types.ts";
 
 export type SignIn = "clientCredentials" | UserSignIn | "cache";
 
@@ -50,87 +48,6 @@ export interface Acquired {
   deviceCode?: DeviceCodeInfo;
   /** Removes this token from the cache: it proved unusable, the next run must get a fresh one. */
   forget?: () => Promise<void>;
-}
-
-const MIN_VALIDITY_SECONDS = 300;
-
-/** Quotes a copy from a web page, a mail or Excel may put around a value. */
-const QUOTES = `"'\u2018\u2019\u201a\u201b\u201c\u201d\u201e\u201f\u00ab\u00bb\u2039\u203a`;
-
-/**
- * The client secret as given or read, checked: surrounding whitespace (a pasted line break or
- * blank) is removed — Entra's secrets never contain any — and `trimmed` says so; a value
- * wrapped in quotes is refused, as no Entra secret contains quotes. Never echoes the secret.
- */
-export async function readSecret(
-  options: SecretOptions,
-  env: Pick<RunEnvironment, "stdin">,
-): Promise<{ secret: string; trimmed: boolean }> {
-  let raw: string;
-  if (options.secret.from === "value") {
-    raw = options.secret.value;
-  } else {
-    const text = await readBoundedText(env.stdin(), {
-      what: "-clientsecret: standard input",
-      maxBytes: MAX_STDIN_BYTES,
-      timeoutMs: options.timeoutSeconds * 1000,
-    });
-    raw = text.replace(/\r?\n$/, "");
-    if (raw === "") {
-      throw new UsageError("-clientsecret: '-' was given but standard input was empty.", {
-        code: "EMPTY_VALUE",
-      });
-    }
-  }
-  const secret = raw.trim();
-  if (secret === "") {
-    throw new UsageError("-clientsecret: the value is only whitespace; give the secret's Value", {
-      code: "EMPTY_VALUE",
-    });
-  }
-  const first = secret[0];
-  const last = secret[secret.length - 1];
-  if (secret.length >= 2 && QUOTES.includes(first) && QUOTES.includes(last)) {
-    const shown = (c: string) =>
-      c.charCodeAt(0) < 128
-        ? c
-        : `U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")}`;
-    throw new UsageError(
-      `-clientsecret: the value is wrapped in quotes (${shown(first)} ... ${shown(last)}); ` +
-        "give the secret without them (no Entra ID secret contains quotes)",
-      { code: "SECRET_QUOTED" },
-    );
-  }
-  return { secret, trimmed: secret !== raw };
-}
-
-/**
- * The cache key's credential part: a one-way hash, so the cache never holds the secret.
- * `secret` is the client secret as read (secret set only).
- */
-async function cacheCredential(
-  options: Options,
-  secret: string | undefined,
-  read: FileReader | undefined,
-): Promise<string> {
-  if (secret !== undefined) return await credentialId("secret", secret);
-  switch (options.parameterSet) {
-    case "clientcredentialsCertificate": {
-      const { value, keyFile } = options.certificate;
-      try {
-        // The same reader as the certificate's load: each file is read once, bounded.
-        const reader = read ?? fileReader(options.timeoutSeconds * 1000);
-        const bytes = await reader(value, CERT);
-        const key = keyFile ? await reader(keyFile, KEY_FILE) : [];
-        return await credentialId("certificate-file", new Uint8Array([...bytes, ...key]));
-      } catch {
-        // Not a file: a thumbprint (certificate.ts validates it later).
-        return await credentialId("thumbprint", value.replace(/[^0-9a-f]/gi, "").toUpperCase());
-      }
-    }
-    default:
-      return await credentialId("user", "user");
-  }
 }
 
 /** The app's credential: the secret read before the cache lookup, or the certificate loaded now. */
@@ -252,24 +169,13 @@ export async function acquireToken(
   };
 
   let cache: TokenCache | undefined;
-  const dir = options.noTokenCache
-    ? null
-    : options.tokenCachePath ?? defaultCacheDir(Deno.build.os, env.env);
+  const dir = cacheFolder(options, env.env);
   if (!options.noTokenCache && dir === null) {
     reporter.warning("no home folder known: the token cache is off (give -TokenCachePath)");
   }
   if (dir !== null) {
-    cache = await TokenCache.open(dir, {
-      authorityHost: options.authorityHost,
-      tenantId: options.tenantId,
-      clientId: options.clientId,
-      credential: await cacheCredential(options, secret, read),
-    }, {
-      warn: (m) => reporter.warning(m),
-      // Only the default folder is the tool's own; -TokenCachePath's mode is never changed.
-      ownFolder: options.tokenCachePath === undefined,
-    });
-    const fast = await cache.readFast(scopes, { user, minValiditySeconds: MIN_VALIDITY_SECONDS });
+    cache = await openTokenCache(options, dir, { secret, read, warn: (m) => reporter.warning(m) });
+    const fast = await cachedEntry(cache, options);
     if (fast) {
       mark("token-cached");
       reporter.verboseLine(`Token from the cache ${cache.path}`);

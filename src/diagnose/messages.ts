@@ -5,8 +5,9 @@
  */
 import { en } from "./messages_en.ts";
 import { de } from "./messages_de.ts";
+import type { Lang } from "./language.ts";
 
-export type Lang = "en" | "de";
+export type { Lang };
 
 /** Values filled into texts: always the user's own, never secrets. */
 export interface Values {
@@ -42,23 +43,3 @@ export type Text = (v: Values) => string;
 export type MessageKey = keyof typeof en;
 
 export const MESSAGES: Record<Lang, Record<MessageKey, Text>> = { en, de };
-
-/**
- * The language: -Language wins; then LC_ALL, LC_MESSAGES, LANG (POSIX order);
- * on Windows, where those are rarely set, the system locale Intl reports.
- */
-export function pickLanguage(
-  explicit: string | undefined,
-  env: (name: string) => string | undefined,
-  os: typeof Deno.build.os = Deno.build.os,
-): Lang {
-  if (explicit === "en" || explicit === "de") return explicit;
-  for (const name of ["LC_ALL", "LC_MESSAGES", "LANG"]) {
-    const value = env(name);
-    if (value) return /^de([_.-]|$)/i.test(value) ? "de" : "en";
-  }
-  if (os === "windows") {
-    return /^de\b/i.test(Intl.DateTimeFormat().resolvedOptions().locale) ? "de" : "en";
-  }
-  return "en";
-}

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { MESSAGES, pickLanguage } from "./messages.ts";
+import { MESSAGES } from "./messages.ts";
 import { ADVICE_STEPS, type AdviceCode, advise, REFINEMENTS } from "./advice.ts";
 import { isErrorCode, TOOL_CODES } from "../errors.ts";
 import { checkClaims } from "./claims_check.ts";
@@ -56,15 +56,6 @@ Deno.test("advise() blames step 2 for a refused login when the token lacks the r
   assert.equal(a.step, 2);
   assert.match(a.fix, /POP\.AccessAsApp/);
   assert.equal(advise("NO_SASL", {}, "en"), undefined);
-});
-
-Deno.test("pickLanguage() prefers -Language, then LC_ALL, LC_MESSAGES, LANG", () => {
-  const env = (vars: Record<string, string>) => (n: string) => vars[n];
-  assert.equal(pickLanguage("de", env({ LANG: "en_US.UTF-8" })), "de");
-  assert.equal(pickLanguage(undefined, env({ LANG: "de_DE.UTF-8" }), "linux"), "de");
-  assert.equal(pickLanguage(undefined, env({ LC_ALL: "C", LANG: "de_DE.UTF-8" }), "linux"), "en");
-  assert.equal(pickLanguage(undefined, env({ LC_MESSAGES: "de_AT" }), "linux"), "de");
-  assert.equal(pickLanguage(undefined, env({}), "linux"), "en");
 });
 
 Deno.test("checkClaims() finds a missing role, wrong audience, tenant and expiry", () => {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { printable, processSink, Reporter, type Sink, taggedSink } from "./console.ts";
+import { printable, Reporter, type Sink } from "./console.ts";
+import { taggedSink } from "./sink.ts";
 import { Redactor } from "../redact.ts";
 import type { Report } from "./report.ts";
 
@@ -195,19 +196,4 @@ Deno.test("taggedSink() tags every line with its PowerShell stream, in order, on
     "E HINT (step 3 (Exchange service principal and mailbox permission)): No permission.",
     "E FIX: Add-MailboxPermission ...",
   ]);
-});
-
-Deno.test("taggedSink() tags each line of multi-line output (JSON) as output", () => {
-  let written = "";
-  taggedSink((t) => written += t).out('{\n  "ok": true\n}\n');
-  assert.equal(written, 'O {\nO   "ok": true\nO }\n');
-});
-
-Deno.test("processSink() tags only when the PowerShell script asks for it", () => {
-  assert.notEqual(
-    processSink(() => undefined),
-    processSink((n) => n === "GET_IMAPACCESSTOKEN_STREAMS" ? "1" : undefined),
-  );
-  const plain = processSink(() => undefined);
-  assert.equal(plain, processSink((n) => n === "GET_IMAPACCESSTOKEN_STREAMS" ? "0" : undefined));
 });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { SecretOptions } from "../cli/options.ts";
 import { UsageError } from "../errors.ts";
-import { readSecret } from "./token_flow.ts";
+import { readSecret } from "./secret.ts";
 
 const SECRET = "Qx8~vR2.pL9_kT4-mN7wZ3yB6cD1fH5jS0aE";
 
