@@ -1,7 +1,8 @@
 /**
  * `deno task compile [target...] [--out DIR] [--download]`: single binaries in
  * `dist/<target>/Get-IMAPAccessToken[.exe]`, the PowerShell shim in
- * `dist/Get-IMAPAccessToken.ps1` and `dist/SHA256SUMS`.
+ * `dist/Get-IMAPAccessToken.ps1` with its helper `dist/Get-IMAPAccessToken.Shim.dll` (built with
+ * the .NET SDK, scripts/build_shim.ts) and `dist/SHA256SUMS`.
  *
  * `deno compile` joins the program to Deno's runtime `denort`, one per target,
  * which it normally downloads from Deno's release host. Where that host cannot
@@ -17,6 +18,7 @@
 import { basename, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { LAZY_MODULES } from "../src/lazy.ts";
+import { buildShim, haveDotnet, SHIM_DLL } from "./build_shim.ts";
 
 export const TARGETS = [
   "x86_64-unknown-linux-gnu",
@@ -426,11 +428,15 @@ async function buildTarget(
   return { ok: true, size };
 }
 
-/** Copies the shim and writes SHA256SUMS over every binary and the shim now in outDir. */
+/**
+ * Copies the shim, builds its helper and writes SHA256SUMS over every binary, the shim and the
+ * helper now in outDir.
+ */
 async function finishDist(outDir: string): Promise<void> {
   await Deno.copyFile(SHIM_SOURCE, join(outDir, SHIM));
+  await buildShim(outDir);
   const entries: { path: string; sha256: string }[] = [];
-  for (const path of [...TARGETS.map(binaryPath), SHIM]) {
+  for (const path of [...TARGETS.map(binaryPath), SHIM, SHIM_DLL]) {
     const file = join(outDir, ...path.split("/"));
     if (await exists(file)) entries.push({ path, sha256: await sha256(file) });
   }
@@ -453,6 +459,13 @@ export async function main(args: readonly string[]): Promise<number> {
     console.error(`ERROR: ${missingRuntimeMessage(plan.missing, probe)}`);
     return 1;
   }
+  if (!await haveDotnet()) {
+    console.error(
+      "ERROR: the .NET SDK (dotnet) is needed to build the PowerShell script's helper " +
+        `(${SHIM_DLL}); install it or put it on PATH`,
+    );
+    return 1;
+  }
   await Deno.mkdir(outDir, { recursive: true });
   const sizes: [Target, number][] = [];
   let failed = 0;
@@ -467,12 +480,18 @@ export async function main(args: readonly string[]): Promise<number> {
     if (ok) sizes.push([target, size!]);
     else failed++;
   }
-  await finishDist(outDir);
+  try {
+    await finishDist(outDir);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    console.error(`ERROR: the PowerShell script's helper: ${reason}`);
+    return 1;
+  }
   console.error(`\n${basename(outDir)}/ (${outDir}):`);
   for (const [target, size] of sizes) {
     console.error(`  ${binaryPath(target).padEnd(60)} ${megabytes(size).padStart(9)}`);
   }
-  console.error(`  ${SHIM}\n  ${SUMS}`);
+  console.error(`  ${SHIM}\n  ${SHIM_DLL}\n  ${SUMS}`);
   if (failed > 0) console.error(`${failed} of ${request.targets.length} targets FAILED`);
   return failed === 0 ? 0 : 1;
 }

@@ -26,10 +26,13 @@ import {
 } from "../bed/testbed.ts";
 import { PARAMETER_SETS, PARAMETERS } from "../../src/cli/parameters.ts";
 import { secretArgs } from "./cli.ts";
+import { SHIM_DLL } from "../../scripts/build_shim.ts";
 
 const ROOT = join(import.meta.dirname!, "..", "..");
 const SCRIPTS = join(ROOT, "scripts");
 const SHIM = join(SCRIPTS, "Get-IMAPAccessToken.ps1");
+/** The script's compiled helper, built beside it by `deno task shim` (`deno task ok` does). */
+const HELPER = join(SCRIPTS, SHIM_DLL);
 const MAIN = join(ROOT, "src", "main.ts");
 /** How the shim runs the CLI from source (paths quoted: they may contain spaces). */
 const FROM_SOURCE = `'${Deno.execPath()}' run -A --quiet '${MAIN}'`;
@@ -40,6 +43,9 @@ function pwshTest(name: string, fn: (t: Deno.TestContext) => Promise<void>): voi
   if (PWSH || Deno.env.get("CI") === "true") {
     Deno.test(name, async (t) => {
       assert.ok(PWSH, "pwsh not found on PATH or in ~/.dotnet/tools (scripts/test.sh installs it)");
+      await Deno.stat(HELPER).catch(() => {
+        throw new Error(`${HELPER} is missing: build it with \`deno task shim\``);
+      });
       await fn(t);
     });
   } else {
@@ -275,11 +281,15 @@ pwshTest("shim: parameters, argument passing, stdin, exit codes (no network)", a
     const dist = join(dir, "dist");
     await Deno.mkdir(join(dist, Deno.build.target), { recursive: true });
     await Deno.copyFile(SHIM, join(dist, "Get-IMAPAccessToken.ps1"));
+    await Deno.copyFile(HELPER, join(dist, SHIM_DLL));
+    // The script alone, without its helper.
+    await Deno.mkdir(join(dir, "alone"));
+    await Deno.copyFile(SHIM, join(dir, "alone", "Get-IMAPAccessToken.ps1"));
     const fakeBinary = join(dist, Deno.build.target, "Get-IMAPAccessToken");
     await Deno.writeTextFile(fakeBinary, `#!/bin/sh\nexec ${command} "$@"\n`);
     await Deno.chmod(fakeBinary, 0o755);
     const base = "-tenantID T -clientId C";
-    const [odd, shim, deno] = [psq(ODD_SECRET), psq(SHIM), psq(Deno.execPath())];
+    const [odd, shim] = [psq(ODD_SECRET), psq(SHIM)];
     const { cases, result } = await runCases(
       META_SCRIPT + String.raw`
 $shim = '.\Get-IMAPAccessToken.ps1'
@@ -342,18 +352,14 @@ Invoke-Case 'program beside the shim' {
     try { & ${psq(join(dist, "Get-IMAPAccessToken.ps1"))} ${base} -DeviceCode -Protocol IMAP }
     finally { $env:GET_IMAP_ACCESS_TOKEN_COMMAND = $saved; $env:ECHO_EXIT = $null }
 }
-Invoke-Case 'legacy argument passing' {
-    # What the shim does on Windows PowerShell 5.1 and pwsh < 7.3, tested with pwsh's emulation
-    # of that behaviour: the function is taken from the shim itself.
-    $ast = [System.Management.Automation.Language.Parser]::ParseFile(${shim}, [ref]$null, [ref]$null)
-    $function = $ast.Find({ param($node)
-        $node -is [System.Management.Automation.Language.FunctionDefinitionAst] -and
-        $node.Name -eq 'ConvertTo-LegacyArgument' }, $true)
-    . ([scriptblock]::Create($function.Extent.Text))
-    $PSNativeCommandArgumentPassing = 'Legacy'
-    $values = @($env:GIA_ODD, '', 'a b', 'q"uote', 'x\"y', 'trail\', 'sp trail\\', '\\server\share\', "tab${"`"}tx", '""')
-    $words = ${deno}, 'run', '-A', '--quiet', ${psq(echo)}
-    & $words[0] $words[1..4] @($values | ForEach-Object { ConvertTo-LegacyArgument $_ })
+Invoke-Case 'command line quoting' {
+    # The helper joins the arguments into one command line by Windows' rules, which .NET applies
+    # on every platform: each value must arrive unchanged.
+    $v = @($env:GIA_ODD, 'a b', 'q"uote', 'x\"y', '', 'trail\', 'sp trail\\', '\\server\share\', "tab${"`"}tx", '""')
+    & $shim -tenantID:$v[0] -clientId:$v[1] -clientsecret:$v[2] -targetMailbox:$v[3] -Server:$v[4] -Proxy:$v[5] -CaFile:$v[6] -TokenCachePath:$v[7] -AuthorityHost:$v[8] -SendTestMessageTo:$v[9]
+}
+Invoke-Case 'no helper' {
+    & ${psq(join(dir, "alone", "Get-IMAPAccessToken.ps1"))} ${base} -DeviceCode
 }
 `,
       { env: { GET_IMAP_ACCESS_TOKEN_COMMAND: command, GIA_ODD: ODD_SECRET } },
@@ -439,19 +445,20 @@ Invoke-Case 'legacy argument passing' {
       assert.equal(c("program beside the shim").code, 4);
     });
 
-    await t.step("Windows PowerShell 5.1 path: arguments quoted by the shim arrive intact", () => {
-      assert.deepEqual(args("legacy argument passing"), [
-        ODD_SECRET,
-        "",
-        "a b",
-        'q"uote',
-        'x\\"y',
-        "trail\\",
-        "sp trail\\\\",
-        "\\\\server\\share\\",
-        "tab\tx",
-        '""',
-      ]);
+    await t.step("every value arrives unchanged through the helper's command line", () => {
+      const names = ["tenantID", "clientId", "clientsecret", "targetMailbox", "Server", "Proxy"];
+      names.push("CaFile", "TokenCachePath", "AuthorityHost", "SendTestMessageTo");
+      const values = [ODD_SECRET, "a b", 'q"uote', 'x\\"y', "", "trail\\", "sp trail\\\\"];
+      values.push("\\\\server\\share\\", "tab\tx", '""');
+      assert.deepEqual(args("command line quoting"), names.map((n, i) => `-${n}:${values[i]}`));
+    });
+
+    await t.step("without its helper the script says what is missing", () => {
+      assert.equal(c("no helper").code, 1);
+      assert.match(
+        c("no helper").host.join("\n"),
+        /^ERROR: \S+alone\/Get-IMAPAccessToken\.Shim\.dll was not found\. Copy Get-IMAPAccessToken\.Shim\.dll from the release next to this script\.$/m,
+      );
     });
   } finally {
     await Deno.remove(dir, { recursive: true });

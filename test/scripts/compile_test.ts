@@ -494,6 +494,7 @@ Deno.test({
       const sums = await Deno.readTextFile(join(out, "SHA256SUMS"));
       assert.match(sums, /^[0-9a-f]{64} {2}x86_64-unknown-linux-gnu\/Get-IMAPAccessToken$/m);
       assert.match(sums, /^[0-9a-f]{64} {2}Get-IMAPAccessToken\.ps1$/m);
+      assert.match(sums, /^[0-9a-f]{64} {2}Get-IMAPAccessToken\.Shim\.dll$/m);
       console.log(`binary size: ${((await Deno.stat(binary)).size / 1024 / 1024).toFixed(1)} MB`);
       await coreCases(t, bed, [binary]);
       const pwsh = findPwsh();
