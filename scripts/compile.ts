@@ -433,6 +433,8 @@ async function buildTarget(
  * helper now in outDir.
  */
 async function finishDist(outDir: string): Promise<void> {
+  // An older helper and checksums must not stay behind when this build fails.
+  for (const old of [SUMS, SHIM_DLL]) await Deno.remove(join(outDir, old)).catch(() => {});
   await Deno.copyFile(SHIM_SOURCE, join(outDir, SHIM));
   await buildShim(outDir);
   const entries: { path: string; sha256: string }[] = [];

@@ -7,6 +7,7 @@
 // a pipeline alone cost ~80 ms, the script's own steps ~100 ms more (`deno task bench`). This
 // code is compiled once, at build time; .NET's own libraries are precompiled.
 using System;
+using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.ComponentModel;
 using System.Diagnostics;
@@ -14,7 +15,6 @@ using System.Globalization;
 using System.IO;
 using System.Management.Automation;
 using System.Reflection;
-using System.Runtime.InteropServices;
 using System.Text;
 using System.Threading.Tasks;
 
@@ -41,10 +41,12 @@ namespace GetImapAccessToken
         /// </summary>
         public static int Run(PSCmdlet cmdlet, string scriptRoot, object[] input)
         {
+            // PowerShell runs programs in its current location, which is not the process's.
+            var location = cmdlet.SessionState.Path.CurrentFileSystemLocation.ProviderPath;
             List<string> command;
             try
             {
-                command = Command(scriptRoot);
+                command = Command(scriptRoot, location);
             }
             catch (ShimError e)
             {
@@ -53,7 +55,7 @@ namespace GetImapAccessToken
             }
             var arguments = command.GetRange(1, command.Count - 1);
             arguments.AddRange(Arguments(cmdlet));
-            return Start(cmdlet, command[0], arguments, input);
+            return Start(cmdlet, command[0], arguments, input, location);
         }
 
         /// <summary>Write-Host without Write-Host: an information record tagged PSHOST.</summary>
@@ -68,12 +70,21 @@ namespace GetImapAccessToken
         /// GET_IMAP_ACCESS_TOKEN_COMMAND split into words, or the program beside the script: in the
         /// folder named after this platform's deno compile target, or directly beside it.
         /// </summary>
-        static List<string> Command(string scriptRoot)
+        static List<string> Command(string scriptRoot, string location)
         {
             var words = SplitCommand(Environment.GetEnvironmentVariable(CommandVariable) ?? "");
-            if (words.Count > 0) return words;
+            if (words.Count > 0)
+            {
+                // A relative path to the program is relative to the current location, as with `&`.
+                var program = words[0];
+                if (program.IndexOfAny(new[] { '/', '\\' }) >= 0 && !Path.IsPathRooted(program))
+                {
+                    words[0] = Path.Combine(location, program);
+                }
+                return words;
+            }
             string target, name;
-            if (RuntimeInformation.IsOSPlatform(OSPlatform.Windows))
+            if (Environment.OSVersion.Platform == PlatformID.Win32NT)
             {
                 // Windows on ARM runs the x64 build emulated; there is no native one.
                 target = "x86_64-pc-windows-msvc";
@@ -81,10 +92,16 @@ namespace GetImapAccessToken
             }
             else
             {
-                var arch = RuntimeInformation.OSArchitecture;
-                string cpu = arch == Architecture.X64 ? "x86_64" : arch == Architecture.Arm64 ? "aarch64" : null;
+                // Only PowerShell 7 runs here (.NET, not .NET Framework, whose reference this
+                // helper is built against for Windows PowerShell 5.1): RuntimeInformation is there.
+                var info = Type.GetType("System.Runtime.InteropServices.RuntimeInformation, System.Runtime.InteropServices.RuntimeInformation", true);
+                var platform = Type.GetType("System.Runtime.InteropServices.OSPlatform, System.Runtime.InteropServices.RuntimeInformation", true);
+                var arch = Convert.ToString(info.GetProperty("OSArchitecture").GetValue(null), CultureInfo.InvariantCulture);
+                var osx = platform.GetProperty("OSX").GetValue(null);
+                var mac = (bool)info.GetMethod("IsOSPlatform").Invoke(null, new[] { osx });
+                string cpu = arch == "X64" ? "x86_64" : arch == "Arm64" ? "aarch64" : null;
                 if (cpu == null) throw new ShimError("there is no Get-IMAPAccessToken build for this CPU (" + arch + ").");
-                target = RuntimeInformation.IsOSPlatform(OSPlatform.OSX) ? cpu + "-apple-darwin" : cpu + "-unknown-linux-gnu";
+                target = mac ? cpu + "-apple-darwin" : cpu + "-unknown-linux-gnu";
                 name = "Get-IMAPAccessToken";
             }
             var candidates = new[] { Path.Combine(scriptRoot, target, name), Path.Combine(scriptRoot, name) };
@@ -228,10 +245,11 @@ namespace GetImapAccessToken
         /// (Write-Host, yellow), E errors and their advice (Write-Host, red), V verbose
         /// (Write-Verbose). An untagged line (an older program) is output.
         /// </summary>
-        static int Start(PSCmdlet cmdlet, string program, List<string> arguments, object[] input)
+        static int Start(PSCmdlet cmdlet, string program, List<string> arguments, object[] input, string location)
         {
             var info = new ProcessStartInfo(program, CommandLine(arguments))
             {
+                WorkingDirectory = location,
                 UseShellExecute = false,
                 RedirectStandardOutput = true,
                 RedirectStandardInput = input != null,
@@ -256,8 +274,8 @@ namespace GetImapAccessToken
                 {
                     // Written beside the reading below, so that a program that answers before it has
                     // read all of its input cannot block on a full pipe.
-                    var lines = new List<string>();
-                    foreach (var item in input) lines.Add(item == null ? "" : PSObject.AsPSObject(item).ToString());
+                    var texts = new List<string>();
+                    foreach (var item in input) texts.Add(item == null ? "" : PSObject.AsPSObject(item).ToString());
                     var stdin = process.StandardInput.BaseStream;
                     writing = Task.Run(() =>
                     {
@@ -265,25 +283,49 @@ namespace GetImapAccessToken
                         {
                             using (var writer = new StreamWriter(stdin, Utf8))
                             {
-                                foreach (var line in lines) writer.Write(line + Environment.NewLine);
+                                foreach (var text in texts) writer.Write(text + Environment.NewLine);
                             }
                         }
-                        catch (IOException)
+                        catch (Exception e) when (e is IOException || e is ObjectDisposedException)
                         {
-                            // The program stopped reading (e.g. it refused the input as too large).
+                            // The program stopped reading (it refused the input as too large, or
+                            // it was stopped).
                         }
                     });
                 }
+                // Lines are read beside and passed on here, on the pipeline's thread (the only one
+                // that may write to PowerShell's streams), which also watches for a stop.
+                var lines = new BlockingCollection<string>();
+                var stdout = process.StandardOutput;
+                Task.Run(() =>
+                {
+                    try
+                    {
+                        string read;
+                        while ((read = stdout.ReadLine()) != null) lines.Add(read);
+                    }
+                    catch (Exception e) when (e is IOException || e is ObjectDisposedException)
+                    {
+                        // Closed under the reader: the program was stopped.
+                    }
+                    finally
+                    {
+                        lines.CompleteAdding();
+                    }
+                });
                 try
                 {
-                    string line;
-                    while ((line = process.StandardOutput.ReadLine()) != null) Pass(cmdlet, line);
+                    while (!lines.IsCompleted)
+                    {
+                        // Ctrl+C, Stop-Job, or a caller that took what it wanted (Select-Object
+                        // -First 1): the program is stopped, as PowerShell stops any program.
+                        if (cmdlet.Stopping) throw new PipelineStoppedException();
+                        if (lines.TryTake(out var line, 200)) Pass(cmdlet, line);
+                    }
                 }
                 catch (PipelineStoppedException)
                 {
-                    // Ctrl+C, or a caller that took what it wanted (Select-Object -First 1): the
-                    // program's next write finds the pipe closed and it ends.
-                    process.StandardOutput.Dispose();
+                    Stop(process);
                     throw;
                 }
                 process.WaitForExit();
@@ -293,22 +335,42 @@ namespace GetImapAccessToken
                 // a failure is an error that $ErrorActionPreference = 'Stop' turns into an exception.
                 if (code != 0 && LanguagePrimitives.IsTrue(cmdlet.GetVariableValue("PSNativeCommandUseErrorActionPreference")))
                 {
-                    cmdlet.SessionState.PSVariable.Set("global:LASTEXITCODE", code);
-                    cmdlet.WriteError(ExitError(program, code, process.Id));
+                    var error = ExitError(program, code, process.Id);
+                    if (error != null)
+                    {
+                        cmdlet.SessionState.PSVariable.Set("global:LASTEXITCODE", code);
+                        cmdlet.WriteError(error);
+                    }
                 }
                 return code;
             }
         }
 
-        /// <summary>The error PowerShell itself writes for a program that failed (NativeCommandExitException).</summary>
+        static void Stop(Process process)
+        {
+            try
+            {
+                if (!process.HasExited) process.Kill();
+            }
+            catch (Exception e) when (e is InvalidOperationException || e is Win32Exception)
+            {
+                // It ended meanwhile.
+            }
+        }
+
+        /// <summary>
+        /// The error PowerShell itself writes for a program that failed (NativeCommandExitException),
+        /// or null in a PowerShell without it (before 7.3), where the preference does nothing.
+        /// </summary>
         static ErrorRecord ExitError(string program, int code, int processId)
         {
             const string id = "ProgramExitedWithNonZeroCode";
             var message = "Program \"" + Path.GetFileName(program) + "\" ended with non-zero exit code: " +
                 code.ToString(CultureInfo.InvariantCulture) + " (0x" + code.ToString("X2", CultureInfo.InvariantCulture) + ").";
-            Exception exception = null;
             var type = typeof(PSObject).Assembly.GetType("System.Management.Automation.NativeCommandExitException");
-            var constructor = type?.GetConstructor(BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic, null,
+            if (type == null) return null;
+            Exception exception = null;
+            var constructor = type.GetConstructor(BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic, null,
                 new[] { typeof(string), typeof(int), typeof(int), typeof(string), typeof(string) }, null);
             try
             {

@@ -7,7 +7,8 @@
  * This path answers only when the full run would print the value and nothing else. Whenever it
  * could print anything more (a warning, a finding about the token, -Verbose) or must read
  * something only once (a secret or certificate from a pipe), it steps aside and the full run
- * decides, reading the cache again. It decides with the full run's own functions: the secret
+ * decides, reading the cache again. It changes nothing on the way (a cache open to other users
+ * is left for the full run to tighten and report). It decides with the full run's own functions: the secret
  * check (secret.ts), the cache lookup (token_cache.ts), the mix-up check, the protocol choice
  * and claims check (token_check.ts) and the XOAUTH2 string.
  */
@@ -19,11 +20,16 @@ import { checkSecret } from "./secret.ts";
 import { cachedEntry, cacheFolder, openTokenCache } from "./token_cache.ts";
 import { judgeToken } from "./token_check.ts";
 
-/** A regular file (read twice costs nothing) or nothing at all (a thumbprint). */
+/**
+ * A regular file, itself not a link (`/dev/stdin` and `/dev/fd/N` are links to whatever the
+ * descriptor is, and a second open may share the first one's position), or nothing at all (a
+ * thumbprint).
+ */
 function readableTwice(path: string | undefined): boolean {
   if (path === undefined) return true;
+  if (/^\/(dev|proc)\//.test(path)) return false;
   try {
-    return Deno.statSync(path).isFile;
+    return Deno.lstatSync(path).isFile;
   } catch (error) {
     return error instanceof Deno.errors.NotFound;
   }
@@ -57,7 +63,12 @@ export async function cachedOutput(
   if (dir === null) return undefined;
   try {
     let warned = false;
-    const cache = await openTokenCache(options, dir, { secret, warn: () => warned = true });
+    // Looks only: a cache open to other users is the full run's to tighten and report.
+    const cache = await openTokenCache(options, dir, {
+      secret,
+      warn: () => warned = true,
+      lookOnly: true,
+    });
     const entry = await cachedEntry(cache, options);
     // A cache that needed a warning (damaged, unsafe) is the full run's to report.
     if (!entry || warned) return undefined;

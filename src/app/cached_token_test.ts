@@ -136,3 +136,39 @@ Deno.test("cachedOutput() steps aside when the client ID is the tenant's ID (a w
     TENANT,
   );
 });
+
+Deno.test("cachedOutput() changes nothing and steps aside when the cache file is open to others", async () => {
+  await withToken(GOOD, async (dir) => {
+    const [file] = [...Deno.readDirSync(dir)].map((e) => `${dir}/${e.name}`);
+    await Deno.chmod(file, 0o644);
+    const o = options(dir, "-clientsecret", SECRET, "-OutputFormat", "Token");
+    assert.equal(await cachedOutput(o, noEnv), undefined);
+    // The full run tightens it and says so; this path must not have done it first.
+    assert.equal((await Deno.stat(file)).mode! & 0o777, 0o644);
+  });
+});
+
+Deno.test("cachedOutput() answers for a certificate file, but not through a link (maybe readable once)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const pem = `${dir}/app.pem`;
+    await Deno.writeTextFile(pem, "the cache key hashes these bytes");
+    const link = `${dir}/link.pem`;
+    await Deno.symlink(pem, link);
+    const cert = (path: string) =>
+      options(dir, "-clientcertificate", path, "-OutputFormat", "Token");
+    const token = jwt({ ...GOOD, exp: Math.floor(Date.now() / 1000) + 3600 });
+    const cache = await openTokenCache(cert(pem), dir, { warn: () => {} });
+    await cache.writeFast({
+      accessToken: token,
+      expiresOn: Math.floor(Date.now() / 1000) + 3600,
+      scopes: ["https://outlook.office365.com/.default"],
+      kind: "app",
+    });
+    assert.equal(await cachedOutput(cert(pem), noEnv), token, "a regular file");
+    // The link names the same bytes, so the same entry: only the link check steps aside.
+    assert.equal(await cachedOutput(cert(link), noEnv), undefined, "a link");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

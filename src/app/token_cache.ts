@@ -60,6 +60,8 @@ export async function openTokenCache(
     /** The run's certificate file reader (certificate set): files are read once. */
     read?: FileReader;
     warn: (message: string) => void;
+    /** Change nothing (TokenCacheOptions.lookOnly). */
+    lookOnly?: boolean;
   },
 ): Promise<TokenCache> {
   return await TokenCache.open(dir, {
@@ -71,6 +73,7 @@ export async function openTokenCache(
     warn: credential.warn,
     // Only the default folder is the tool's own; -TokenCachePath's mode is never changed.
     ownFolder: options.tokenCachePath === undefined,
+    lookOnly: credential.lookOnly,
   });
 }
 

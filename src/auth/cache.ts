@@ -59,6 +59,11 @@ export interface TokenCacheOptions {
    * of an existing folder is never changed and an open folder is not used.
    */
   ownFolder?: boolean;
+  /**
+   * Only look: a folder or file open to other users is not tightened, only warned about (and not
+   * used), so that a later open of the same cache tightens it and says so.
+   */
+  lookOnly?: boolean;
 }
 
 export interface ReadFastOptions {
@@ -284,6 +289,7 @@ export class TokenCache {
   readonly #lockTimeoutMs: number;
   readonly #warned = new Set<string>();
   readonly #ownFolder: boolean;
+  readonly #lookOnly: boolean;
   #dirReady = false;
 
   private constructor(
@@ -299,6 +305,7 @@ export class TokenCache {
     this.#warn = options.warn ?? (() => {});
     this.#lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
     this.#ownFolder = options.ownFolder ?? false;
+    this.#lookOnly = options.lookOnly ?? false;
   }
 
   /**
@@ -538,6 +545,10 @@ export class TokenCache {
     }
     const shown = modeText(info.mode);
     const link = (await Deno.lstat(this.dir)).isSymlink;
+    if (this.#lookOnly) {
+      this.#warnOnce(`token cache: ${this.dir} is open to other users (mode ${shown})`);
+      return false;
+    }
     if (!this.#ownFolder || link) {
       this.#warnOnce(
         `token cache: ${this.dir} is open to other users (mode ${shown}); the cache is not ` +
@@ -587,6 +598,10 @@ export class TokenCache {
     }
     if (info.mode === null || (info.mode & 0o077) === 0) return true;
     const shown = modeText(info.mode);
+    if (this.#lookOnly) {
+      this.#warnOnce(`token cache: ${this.path} is open to other users (mode ${shown})`);
+      return false;
+    }
     try {
       await Deno.chmod(this.path, 0o600);
     } catch (error) {

@@ -103,6 +103,24 @@ Deno.test("a cached token or XOAUTH2 string prints the same with the secret give
       },
     );
 
+    await t.step("a cache file open to other users: tightened, and said so, by both", async () => {
+      const open = async () => {
+        for await (const entry of Deno.readDir(`${bed.dir}/cache`)) {
+          if (entry.name.endsWith(".json")) {
+            await Deno.chmod(`${bed.dir}/cache/${entry.name}`, 0o644);
+          }
+        }
+      };
+      await open();
+      const given = await runCli([...args(APP, "-OutputFormat", "Token"), "-clientsecret", SECRET]);
+      await open();
+      const piped = await runCli([...args(APP, "-OutputFormat", "Token"), "-clientsecret", "-"], {
+        stdin: SECRET,
+      });
+      same(given, piped, "cache file mode 0644");
+      assert.match(given.stderr, /^WARNING: token cache: .* was open to other users .*\(0600\)$/m);
+    });
+
     await t.step("a damaged cache file: the same warning, then a fresh token", async () => {
       const corrupt = async () => {
         for await (const entry of Deno.readDir(`${bed.dir}/cache`)) {

@@ -178,10 +178,16 @@ function pick(cases: Map<string, Case>, name: string, result: PwshResult): Case 
   return c;
 }
 
-const ECHO_PROGRAM = `const input = Deno.stdin.isTerminal()
+const ECHO_PROGRAM = `const wait = Deno.env.get("ECHO_WAIT");
+const input = Deno.stdin.isTerminal() || wait
   ? null
   : await new Response(Deno.stdin.readable).text();
-console.log(JSON.stringify({ args: Deno.args, input }));
+console.log(JSON.stringify({ args: Deno.args, input, cwd: Deno.cwd() }));
+if (wait) {
+  // A program that goes on after its first line (a sign-in that waits): its PID, then a minute.
+  await Deno.writeTextFile(wait, String(Deno.pid));
+  await new Promise((resolve) => setTimeout(resolve, 60_000));
+}
 Deno.exit(Number(Deno.env.get("ECHO_EXIT") ?? "0"));
 `;
 
@@ -193,7 +199,7 @@ async function echoProgram(dir: string): Promise<string> {
   return path;
 }
 
-function echoed(c: Case): { args: string[]; input: string | null } {
+function echoed(c: Case): { args: string[]; input: string | null; cwd: string } {
   assert.equal(c.error, undefined, c.error ?? "");
   assert.equal(c.out.length, 1, `one line of output expected: ${JSON.stringify(c)}`);
   return JSON.parse(c.out[0]);
@@ -358,6 +364,18 @@ Invoke-Case 'command line quoting' {
     $v = @($env:GIA_ODD, 'a b', 'q"uote', 'x\"y', '', 'trail\', 'sp trail\\', '\\server\share\', "tab${"`"}tx", '""')
     & $shim -tenantID:$v[0] -clientId:$v[1] -clientsecret:$v[2] -targetMailbox:$v[3] -Server:$v[4] -Proxy:$v[5] -CaFile:$v[6] -TokenCachePath:$v[7] -AuthorityHost:$v[8] -SendTestMessageTo:$v[9]
 }
+Invoke-Case 'current location' {
+    Push-Location ${psq(dir)}
+    try { & ${shim} ${base} -DeviceCode } finally { Pop-Location }
+}
+Invoke-Case 'stopped by Select-Object' {
+    $env:ECHO_WAIT = ${psq(join(dir, "echo.pid"))}
+    try {
+        $watch = [System.Diagnostics.Stopwatch]::StartNew()
+        $first = & $shim ${base} -DeviceCode | Select-Object -First 1
+        'seconds ' + [int]$watch.Elapsed.TotalSeconds
+    } finally { $env:ECHO_WAIT = $null }
+}
 Invoke-Case 'no helper' {
     & ${psq(join(dir, "alone", "Get-IMAPAccessToken.ps1"))} ${base} -DeviceCode
 }
@@ -451,6 +469,22 @@ Invoke-Case 'no helper' {
       const values = [ODD_SECRET, "a b", 'q"uote', 'x\\"y', "", "trail\\", "sp trail\\\\"];
       values.push("\\\\server\\share\\", "tab\tx", '""');
       assert.deepEqual(args("command line quoting"), names.map((n, i) => `-${n}:${values[i]}`));
+    });
+
+    await t.step("the program runs in PowerShell's current location", async () => {
+      assert.equal(echoed(c("current location")).cwd, await Deno.realPath(dir));
+    });
+
+    await t.step("a caller that stops the pipeline stops the program", async () => {
+      const stopped = c("stopped by Select-Object");
+      assert.equal(stopped.error, undefined, stopped.error ?? "");
+      const seconds = Number(/^seconds (\d+)$/.exec(stopped.out.at(-1) ?? "")?.[1]);
+      assert.ok(seconds < 20, `the shim returned after ${seconds} s (the program waits 60 s)`);
+      const pid = Number(await Deno.readTextFile(join(dir, "echo.pid")));
+      if (Deno.build.os === "linux") {
+        const alive = await Deno.stat(`/proc/${pid}`).then(() => true, () => false);
+        assert.ok(!alive, `the program (PID ${pid}) still runs`);
+      }
     });
 
     await t.step("without its helper the script says what is missing", () => {
