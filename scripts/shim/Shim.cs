@@ -46,7 +46,7 @@ namespace GetImapAccessToken
             List<string> command;
             try
             {
-                command = Command(scriptRoot, location);
+                command = Command(cmdlet, scriptRoot, location);
             }
             catch (ShimError e)
             {
@@ -70,15 +70,22 @@ namespace GetImapAccessToken
         /// GET_IMAP_ACCESS_TOKEN_COMMAND split into words, or the program beside the script: in the
         /// folder named after this platform's deno compile target, or directly beside it.
         /// </summary>
-        static List<string> Command(string scriptRoot, string location)
+        static List<string> Command(PSCmdlet cmdlet, string scriptRoot, string location)
         {
             var words = SplitCommand(Environment.GetEnvironmentVariable(CommandVariable) ?? "");
             if (words.Count > 0)
             {
-                // A relative path to the program is relative to the current location, as with `&`.
                 var program = words[0];
-                if (program.IndexOfAny(new[] { '/', '\\' }) >= 0 && !Path.IsPathRooted(program))
+                if (program.IndexOfAny(new[] { '/', '\\' }) < 0)
                 {
+                    // A bare name is looked up as `&` does: on PATH (on Windows, .NET's own
+                    // lookup would try the process's folders before PATH).
+                    var found = cmdlet.InvokeCommand.GetCommand(program, CommandTypes.Application) as ApplicationInfo;
+                    if (found != null) words[0] = found.Path;
+                }
+                else if (!Path.IsPathRooted(program))
+                {
+                    // A relative path is relative to the current location, as with `&`.
                     words[0] = Path.Combine(location, program);
                 }
                 return words;

@@ -13,7 +13,7 @@
 import assert from "node:assert/strict";
 import { sevenOnly } from "../bed/ps51.ts";
 import { findPwsh } from "../bed/dotnet_store.ts";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import {
   APP,
   APP_NO_ACCESS,
@@ -182,12 +182,10 @@ const ECHO_PROGRAM = `const wait = Deno.env.get("ECHO_WAIT");
 const input = Deno.stdin.isTerminal() || wait
   ? null
   : await new Response(Deno.stdin.readable).text();
+// A program that goes on after its first line (a sign-in that waits): its PID, then a minute.
+if (wait) await Deno.writeTextFile(wait, String(Deno.pid));
 console.log(JSON.stringify({ args: Deno.args, input, cwd: Deno.cwd() }));
-if (wait) {
-  // A program that goes on after its first line (a sign-in that waits): its PID, then a minute.
-  await Deno.writeTextFile(wait, String(Deno.pid));
-  await new Promise((resolve) => setTimeout(resolve, 60_000));
-}
+if (wait) await new Promise((resolve) => setTimeout(resolve, 60_000));
 Deno.exit(Number(Deno.env.get("ECHO_EXIT") ?? "0"));
 `;
 
@@ -368,6 +366,15 @@ Invoke-Case 'current location' {
     Push-Location ${psq(dir)}
     try { & ${shim} ${base} -DeviceCode } finally { Pop-Location }
 }
+Invoke-Case 'bare program name' {
+    $saved = $env:GET_IMAP_ACCESS_TOKEN_COMMAND, $env:PATH
+    $env:GET_IMAP_ACCESS_TOKEN_COMMAND = ${
+        psq(basename(Deno.execPath()))
+      } + " run -A --quiet '${echo}'"
+    $env:PATH = ${psq(dirname(Deno.execPath()))} + [System.IO.Path]::PathSeparator + $env:PATH
+    try { & $shim ${base} -DeviceCode }
+    finally { $env:GET_IMAP_ACCESS_TOKEN_COMMAND, $env:PATH = $saved }
+}
 Invoke-Case 'stopped by Select-Object' {
     $env:ECHO_WAIT = ${psq(join(dir, "echo.pid"))}
     try {
@@ -473,6 +480,10 @@ Invoke-Case 'no helper' {
 
     await t.step("the program runs in PowerShell's current location", async () => {
       assert.equal(echoed(c("current location")).cwd, await Deno.realPath(dir));
+    });
+
+    await t.step("a bare program name in GET_IMAP_ACCESS_TOKEN_COMMAND is found on PATH", () => {
+      assert.deepEqual(args("bare program name").slice(0, 2), ["-tenantID:T", "-clientId:C"]);
     });
 
     await t.step("a caller that stops the pipeline stops the program", async () => {
