@@ -81,7 +81,15 @@ namespace GetImapAccessToken
                     // A bare name is looked up as `&` does: on PATH (on Windows, .NET's own
                     // lookup would try the process's folders before PATH).
                     var found = cmdlet.InvokeCommand.GetCommand(program, CommandTypes.Application) as ApplicationInfo;
-                    if (found != null) words[0] = found.Path;
+                    if (found == null) throw new ShimError(CommandVariable + ": " + program + " was not found on PATH.");
+                    // A .cmd or .bat would run through cmd.exe, which splits and expands the
+                    // arguments its own way (a secret with % or " would change).
+                    var extension = found.Extension.ToLowerInvariant();
+                    if (Environment.OSVersion.Platform == PlatformID.Win32NT && extension != ".exe" && extension != ".com")
+                    {
+                        throw new ShimError(CommandVariable + ": " + found.Path + " is not a program (.exe); name the program itself.");
+                    }
+                    words[0] = found.Path;
                 }
                 else if (!Path.IsPathRooted(program))
                 {
@@ -304,6 +312,7 @@ namespace GetImapAccessToken
                 // that may write to PowerShell's streams), which also watches for a stop.
                 var lines = new BlockingCollection<string>();
                 var stdout = process.StandardOutput;
+                Exception readError = null;
                 Task.Run(() =>
                 {
                     try
@@ -315,25 +324,37 @@ namespace GetImapAccessToken
                     {
                         // Closed under the reader: the program was stopped.
                     }
+                    catch (Exception e)
+                    {
+                        readError = e; // reported below, on the pipeline's thread
+                    }
                     finally
                     {
                         lines.CompleteAdding();
                     }
                 });
+                var finished = false;
                 try
                 {
+                    // Ctrl+C, Stop-Job, or a caller that took what it wanted (Select-Object
+                    // -First 1) stop the program, as PowerShell stops any program; so does an
+                    // error while passing a line on (a stream whose preference is Stop).
                     while (!lines.IsCompleted)
                     {
-                        // Ctrl+C, Stop-Job, or a caller that took what it wanted (Select-Object
-                        // -First 1): the program is stopped, as PowerShell stops any program.
                         if (cmdlet.Stopping) throw new PipelineStoppedException();
                         if (lines.TryTake(out var line, 200)) Pass(cmdlet, line);
                     }
+                    if (readError != null) throw new IOException("reading the program's output failed", readError);
+                    // A program may close its output and go on.
+                    while (!process.WaitForExit(200))
+                    {
+                        if (cmdlet.Stopping) throw new PipelineStoppedException();
+                    }
+                    finished = true;
                 }
-                catch (PipelineStoppedException)
+                finally
                 {
-                    Stop(process);
-                    throw;
+                    if (!finished) Stop(process);
                 }
                 process.WaitForExit();
                 writing?.Wait();

@@ -20,16 +20,19 @@ import { checkSecret } from "./secret.ts";
 import { cachedEntry, cacheFolder, openTokenCache } from "./token_cache.ts";
 import { judgeToken } from "./token_check.ts";
 
+/** Devices and process files: a descriptor behind them may be readable only once. */
+const SPECIAL = /^\/(dev|proc)\//;
+
 /**
- * A regular file, itself not a link (`/dev/stdin` and `/dev/fd/N` are links to whatever the
- * descriptor is, and a second open may share the first one's position), or nothing at all (a
- * thumbprint).
+ * A regular file (or a link to one, such as certbot's live/*.pem) that is no device or process
+ * file (`/dev/stdin`, `/dev/fd/N` name a descriptor, and a second open may share the first one's
+ * position), or nothing at all (a thumbprint).
  */
 function readableTwice(path: string | undefined): boolean {
   if (path === undefined) return true;
-  if (/^\/(dev|proc)\//.test(path)) return false;
+  if (SPECIAL.test(path)) return false;
   try {
-    return Deno.lstatSync(path).isFile;
+    return Deno.statSync(path).isFile && !SPECIAL.test(Deno.realPathSync(path));
   } catch (error) {
     return error instanceof Deno.errors.NotFound;
   }

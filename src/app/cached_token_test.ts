@@ -3,7 +3,7 @@ import { parseCommandLine } from "../cli/parse.ts";
 import type { Options } from "../cli/options.ts";
 import { buildXoauth2 } from "../sasl/xoauth2.ts";
 import { cachedOutput } from "./cached_token.ts";
-import { openTokenCache } from "./token_cache.ts";
+import { cacheFolder, openTokenCache } from "./token_cache.ts";
 
 const TENANT = "11111111-2222-3333-4444-555555555555";
 const CLIENT = "66666666-7777-8888-9999-000000000000";
@@ -148,7 +148,7 @@ Deno.test("cachedOutput() changes nothing and steps aside when the cache file is
   });
 });
 
-Deno.test("cachedOutput() answers for a certificate file, but not through a link (maybe readable once)", async () => {
+Deno.test("cachedOutput() answers for a certificate file or a link to one, not for /dev/fd (maybe readable once)", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const pem = `${dir}/app.pem`;
@@ -166,9 +166,54 @@ Deno.test("cachedOutput() answers for a certificate file, but not through a link
       kind: "app",
     });
     assert.equal(await cachedOutput(cert(pem), noEnv), token, "a regular file");
-    // The link names the same bytes, so the same entry: only the link check steps aside.
-    assert.equal(await cachedOutput(cert(link), noEnv), undefined, "a link");
+    assert.equal(await cachedOutput(cert(link), noEnv), token, "a link to it (certbot's live/)");
+    // The same bytes through a descriptor, so the same entry: only the check steps aside.
+    if (Deno.build.os === "linux") {
+      const file = await Deno.open(pem);
+      try {
+        const real = await Deno.realPath(pem);
+        const fd = [...Deno.readDirSync("/proc/self/fd")].map((e) => e.name)
+          .find((n) => {
+            try {
+              return Deno.readLinkSync(`/proc/self/fd/${n}`) === real;
+            } catch {
+              return false;
+            }
+          });
+        assert.ok(fd, "the open file's descriptor");
+        assert.equal(await cachedOutput(cert(`/dev/fd/${fd}`), noEnv), undefined, "/dev/fd");
+      } finally {
+        file.close();
+      }
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cachedOutput() leaves the default cache folder open to others as it is (the full run tightens it)", async () => {
+  const xdg = await Deno.makeTempDir();
+  try {
+    const env = (name: string) => name === "XDG_CACHE_HOME" ? xdg : undefined;
+    const c = parseCommandLine([
+      ...["-tenantID", TENANT, "-clientId", CLIENT, "-targetMailbox", BOX],
+      ...["-clientsecret", SECRET, "-OutputFormat", "Token"],
+    ]);
+    assert.equal(c.kind, "run");
+    const o = (c as { options: Options }).options;
+    const dir = cacheFolder(o, env);
+    assert.ok(dir && dir.startsWith(xdg), dir ?? "no folder");
+    const cache = await openTokenCache(o, dir, { secret: SECRET, warn: () => {} });
+    await cache.writeFast({
+      accessToken: jwt({ ...GOOD, exp: Math.floor(Date.now() / 1000) + 3600 }),
+      expiresOn: Math.floor(Date.now() / 1000) + 3600,
+      scopes: ["https://outlook.office365.com/.default"],
+      kind: "app",
+    });
+    await Deno.chmod(dir, 0o755);
+    assert.equal(await cachedOutput(o, env), undefined);
+    assert.equal((await Deno.stat(dir)).mode! & 0o777, 0o755);
+  } finally {
+    await Deno.remove(xdg, { recursive: true });
   }
 });

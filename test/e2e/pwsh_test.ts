@@ -366,22 +366,52 @@ Invoke-Case 'current location' {
     Push-Location ${psq(dir)}
     try { & ${shim} ${base} -DeviceCode } finally { Pop-Location }
 }
-Invoke-Case 'bare program name' {
-    $saved = $env:GET_IMAP_ACCESS_TOKEN_COMMAND, $env:PATH
-    $env:GET_IMAP_ACCESS_TOKEN_COMMAND = ${
-        psq(basename(Deno.execPath()))
-      } + " run -A --quiet '${echo}'"
-    $env:PATH = ${psq(dirname(Deno.execPath()))} + [System.IO.Path]::PathSeparator + $env:PATH
-    try { & $shim ${base} -DeviceCode }
-    finally { $env:GET_IMAP_ACCESS_TOKEN_COMMAND, $env:PATH = $saved }
+# Whether the program whose PID is in the file still runs, a few seconds at most after a stop.
+function Test-Running([string]$PidFile) {
+    $id = [int](Get-Content $PidFile)
+    for ($i = 0; $i -lt 50; $i++) {
+        if (-not (Get-Process -Id $id -ErrorAction SilentlyContinue)) { return $false }
+        Start-Sleep -Milliseconds 100
+    }
+    return $true
 }
 Invoke-Case 'stopped by Select-Object' {
-    $env:ECHO_WAIT = ${psq(join(dir, "echo.pid"))}
+    $pidFile = ${psq(join(dir, "select.pid"))}
+    $env:ECHO_WAIT = $pidFile
     try {
         $watch = [System.Diagnostics.Stopwatch]::StartNew()
         $first = & $shim ${base} -DeviceCode | Select-Object -First 1
         'seconds ' + [int]$watch.Elapsed.TotalSeconds
+        'running ' + (Test-Running $pidFile)
     } finally { $env:ECHO_WAIT = $null }
+}
+Invoke-Case 'stopped from another thread' {
+    # Stop() on a running pipeline (Stop-Job, a host's cancel): the helper sees Stopping.
+    $pidFile = ${psq(join(dir, "stop.pid"))}
+    $env:ECHO_WAIT = $pidFile
+    $ps = [powershell]::Create()
+    try {
+        [void]$ps.AddCommand(${shim}).AddParameter('tenantID', 'T').AddParameter('clientId', 'C').AddParameter('DeviceCode')
+        $handle = $ps.BeginInvoke()
+        for ($i = 0; $i -lt 200 -and -not (Test-Path $pidFile); $i++) { Start-Sleep -Milliseconds 100 }
+        Start-Sleep -Milliseconds 500
+        $watch = [System.Diagnostics.Stopwatch]::StartNew()
+        $ps.Stop()
+        'seconds ' + [int]$watch.Elapsed.TotalSeconds
+        'running ' + (Test-Running $pidFile)
+    } finally { $env:ECHO_WAIT = $null; $ps.Dispose() }
+}
+Invoke-Case 'relative program path' {
+    $saved = $env:GET_IMAP_ACCESS_TOKEN_COMMAND
+    $env:GET_IMAP_ACCESS_TOKEN_COMMAND = ${psq(`./dist/${Deno.build.target}/Get-IMAPAccessToken`)}
+    Push-Location ${psq(dir)}
+    try { & ${shim} ${base} -DeviceCode }
+    finally { Pop-Location; $env:GET_IMAP_ACCESS_TOKEN_COMMAND = $saved }
+}
+Invoke-Case 'program not on PATH' {
+    $saved = $env:GET_IMAP_ACCESS_TOKEN_COMMAND
+    $env:GET_IMAP_ACCESS_TOKEN_COMMAND = 'no-such-program-gia'
+    try { & $shim ${base} -DeviceCode } finally { $env:GET_IMAP_ACCESS_TOKEN_COMMAND = $saved }
 }
 Invoke-Case 'no helper' {
     & ${psq(join(dir, "alone", "Get-IMAPAccessToken.ps1"))} ${base} -DeviceCode
@@ -482,20 +512,46 @@ Invoke-Case 'no helper' {
       assert.equal(echoed(c("current location")).cwd, await Deno.realPath(dir));
     });
 
-    await t.step("a bare program name in GET_IMAP_ACCESS_TOKEN_COMMAND is found on PATH", () => {
-      assert.deepEqual(args("bare program name").slice(0, 2), ["-tenantID:T", "-clientId:C"]);
+    await t.step("a bare program name is found on PATH, not in the process's folder", async () => {
+      // .NET's own lookup tries the process's current folder before PATH; & does not.
+      const folder = join(dir, "decoy");
+      await Deno.mkdir(folder);
+      const decoy = join(folder, basename(Deno.execPath()));
+      await Deno.writeTextFile(decoy, "#!/bin/sh\necho decoy\n");
+      await Deno.chmod(decoy, 0o755);
+      const bare = await runCases(
+        String.raw`
+Invoke-Case 'bare program name' {
+    $env:GET_IMAP_ACCESS_TOKEN_COMMAND = ${
+          psq(basename(Deno.execPath()))
+        } + " run -A --quiet '${echo}'"
+    $env:PATH = ${psq(dirname(Deno.execPath()))} + [System.IO.Path]::PathSeparator + $env:PATH
+    & ${shim} ${base} -DeviceCode
+}
+`,
+        { cwd: folder },
+      );
+      const found = echoed(pick(bare.cases, "bare program name", bare.result));
+      assert.deepEqual(found.args.slice(0, 2), ["-tenantID:T", "-clientId:C"]);
     });
 
-    await t.step("a caller that stops the pipeline stops the program", async () => {
-      const stopped = c("stopped by Select-Object");
-      assert.equal(stopped.error, undefined, stopped.error ?? "");
-      const seconds = Number(/^seconds (\d+)$/.exec(stopped.out.at(-1) ?? "")?.[1]);
-      assert.ok(seconds < 20, `the shim returned after ${seconds} s (the program waits 60 s)`);
-      const pid = Number(await Deno.readTextFile(join(dir, "echo.pid")));
-      if (Deno.build.os === "linux") {
-        const alive = await Deno.stat(`/proc/${pid}`).then(() => true, () => false);
-        assert.ok(!alive, `the program (PID ${pid}) still runs`);
+    await t.step("a caller that stops the pipeline stops the program", () => {
+      for (const name of ["stopped by Select-Object", "stopped from another thread"]) {
+        const stopped = c(name);
+        assert.equal(stopped.error, undefined, stopped.error ?? "");
+        const seconds = Number(/^seconds (\d+)$/m.exec(stopped.out.join("\n"))?.[1]);
+        assert.ok(seconds < 20, `${name}: returned after ${seconds} s (the program waits 60 s)`);
+        assert.ok(stopped.out.includes("running False"), `${name}: ${stopped.out.join(" | ")}`);
       }
+    });
+
+    await t.step("GET_IMAP_ACCESS_TOKEN_COMMAND: a relative path from the current location", () => {
+      assert.deepEqual(args("relative program path").slice(0, 2), ["-tenantID:T", "-clientId:C"]);
+      assert.equal(c("program not on PATH").code, 1);
+      assert.match(
+        c("program not on PATH").host.join("\n"),
+        /^ERROR: GET_IMAP_ACCESS_TOKEN_COMMAND: no-such-program-gia was not found on PATH\.$/m,
+      );
     });
 
     await t.step("without its helper the script says what is missing", () => {
