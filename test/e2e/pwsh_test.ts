@@ -770,7 +770,7 @@ Invoke-Case 'CLI as a native command, odd secret' {
     });
 
     await t.step(
-      "pwsh -File (a scheduled task): stdin reaches the program, exit code",
+      "pwsh -File (a scheduled task): stdin reaches the program, exit code, errors in the log",
       async () => {
         // The secret comes from pwsh's own standard input; the app has no access to the mailbox.
         const r = await runPwsh([
@@ -789,6 +789,20 @@ Invoke-Case 'CLI as a native command, odd secret' {
         assert.match(r.stdout, /^HINT \(step 3/m);
         assert.match(r.stdout, /^FIX: .*Add-MailboxPermission/m);
         assert.equal(r.stderr, "");
+        // A wrong secret: exit 3, and Entra's refusal with its advice in the log, not on stderr.
+        const wrong = await runPwsh([
+          "-File",
+          SHIM,
+          ...bed.common(),
+          ...secretArgs({ secret: "Wrong~Secret.Value_0123456789abcdefghij" }),
+          "-Port",
+          String(imap),
+        ]);
+        assert.equal(wrong.code, 3, wrong.stderr);
+        assert.match(wrong.stdout, /^ERROR: .*AADSTS7000215/m);
+        assert.match(wrong.stdout, /^HINT \(step 1/m);
+        assert.match(wrong.stdout, /^FIX: /m);
+        assert.equal(wrong.stderr, "");
       },
     );
   } finally {
