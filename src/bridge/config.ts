@@ -35,6 +35,9 @@ export interface ListenerTls {
   /** PEM: the server certificate (then any intermediates) and its private key. */
   certificate: string;
   key: string;
+  /** Where they were read from: read again when they change (src/bridge/tls_files.ts). */
+  certificateFile: string;
+  keyFile: string;
 }
 
 export interface AllowWithoutAuth {
@@ -512,6 +515,23 @@ function parseTls(c: Checker, value: unknown, field: string, readFile: ReadFile)
   }
   const certFile = c.string(o.certificate, `${field}.certificate`);
   const certificate = readOrFail(c, readFile, certFile, `${field}.certificate`);
+  const keyFile = c.string(o.key, `${field}.key`);
+  const key = readOrFail(c, readFile, keyFile, `${field}.key`);
+  const problem = tlsPairProblem(certificate, key, certFile, keyFile);
+  if (problem) c.fail(`${field}.${problem.field}`, problem.why);
+  return { mode, certificate, key, certificateFile: certFile, keyFile };
+}
+
+/**
+ * Why a PEM certificate and private key cannot serve TLS together (which of the two, and why,
+ * naming the files), or undefined when they can. At start and when the files change.
+ */
+export function tlsPairProblem(
+  certificate: string,
+  key: string,
+  certFile: string,
+  keyFile: string,
+): { field: "certificate" | "key"; why: string } | undefined {
   let cert: X509Certificate | undefined;
   try {
     if (certificate.includes("-----BEGIN CERTIFICATE-----")) {
@@ -521,13 +541,11 @@ function parseTls(c: Checker, value: unknown, field: string, readFile: ReadFile)
     // reported below
   }
   if (!cert) {
-    c.fail(
-      `${field}.certificate`,
-      `not a PEM certificate (-----BEGIN CERTIFICATE-----): ${shown(certFile)}`,
-    );
+    return {
+      field: "certificate",
+      why: `not a PEM certificate (-----BEGIN CERTIFICATE-----): ${shown(certFile)}`,
+    };
   }
-  const keyFile = c.string(o.key, `${field}.key`);
-  const key = readOrFail(c, readFile, keyFile, `${field}.key`);
   let privateKey: ReturnType<typeof createPrivateKey> | undefined;
   try {
     if (/-----BEGIN (RSA |EC )?PRIVATE KEY-----/.test(key)) privateKey = createPrivateKey(key);
@@ -535,15 +553,15 @@ function parseTls(c: Checker, value: unknown, field: string, readFile: ReadFile)
     // reported below
   }
   if (!privateKey) {
-    c.fail(
-      `${field}.key`,
-      `not an unencrypted PEM private key (-----BEGIN PRIVATE KEY-----): ${shown(keyFile)}`,
-    );
+    return {
+      field: "key",
+      why: `not an unencrypted PEM private key (-----BEGIN PRIVATE KEY-----): ${shown(keyFile)}`,
+    };
   }
   if (!cert.checkPrivateKey(privateKey)) {
-    c.fail(`${field}.key`, `${shown(keyFile)} is not the key of ${shown(certFile)}`);
+    return { field: "key", why: `${shown(keyFile)} is not the key of ${shown(certFile)}` };
   }
-  return { mode, certificate, key };
+  return undefined;
 }
 
 /**

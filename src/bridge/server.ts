@@ -12,7 +12,7 @@
  * temporary refusal), and local logins from a client
  * address with recent failures are slowed across sessions (`login_limiter.ts`); failures logged.
  */
-import { createSecureContext, type SecureContext } from "node:tls";
+import type { SecureContext } from "node:tls";
 import { ConnectionError, toToolError } from "../errors.ts";
 import {
   type AccountConfig,
@@ -23,6 +23,7 @@ import {
 } from "./config.ts";
 import { acceptLoop } from "./accept_loop.ts";
 import { acceptTls, type BridgeConn } from "./conn.ts";
+import { tlsContexts } from "./tls_files.ts";
 import { ClientLines } from "./client_lines.ts";
 import { CommandLog } from "./command_log.ts";
 import type { FrontLines, FrontOutcome } from "./front.ts";
@@ -109,11 +110,9 @@ export function startBridge(config: BridgeConfig, bridgeDeps: BridgeDeps): Runni
   let shuttingDown: Promise<void> | undefined;
   const loops = listeners.map(async (listener, i) => {
     const l = config.listeners[i];
-    // One TLS context per TLS listener, made once (the key was checked with the config).
-    const context = l.tls
-      ? createSecureContext({ cert: l.tls.certificate, key: l.tls.key })
-      : undefined;
     const addr = listener.addr as Deno.NetAddr;
+    // One TLS context per TLS listener, made anew when its files change (a renewal).
+    const context = l.tls ? tlsContexts(l.tls, peerOf(addr), deps.log) : undefined;
     await acceptLoop(listener, (conn) => {
       if (sessions.size >= config.maxSessions) {
         refuseBusy(l, conn, config.maxSessions, deps.log);
@@ -226,7 +225,7 @@ function sleepUnless(ms: number, stop: AbortSignal): Promise<void> {
 
 async function runSession(
   listener: ListenerConfig,
-  context: SecureContext | undefined,
+  context: (() => SecureContext) | undefined,
   raw: Deno.Conn,
   config: BridgeConfig,
   deps: SessionDeps,
@@ -319,7 +318,7 @@ async function runSession(
   const upstream = config.upstream[protocol];
   const { greeting, front } = FRONTS[protocol];
   try {
-    if (listener.tls?.mode === "implicit" && context && !(await startTls(context))) {
+    if (listener.tls?.mode === "implicit" && context && !(await startTls(context()))) {
       result = clientEnd();
       return;
     }
@@ -329,7 +328,7 @@ async function runSession(
       // No delay in the front: checkLogin waits before each check for the address's failures.
       secure,
       withoutAuth: allowed && config.accounts.get(allowed.account),
-      startTls: beforeTls && context ? () => startTls(context) : undefined,
+      startTls: beforeTls && context ? () => startTls(context()) : undefined,
       async checkLogin(user, password) {
         countRefusedSuccess();
         // Waits first for the address's recent failures, whatever the outcome (login_limiter.ts).

@@ -427,6 +427,54 @@ Deno.test("bridge TLS: curl over implicit TLS and STARTTLS, a 0.0.0.0 listener, 
     });
 
     await t.step(
+      "a renewed certificate reaches new sessions without a restart; half a renewal does not",
+      async () => {
+        const renewed = await makeServerPki(`${dir}/pki-renewed`, "renewed");
+        // As ACME clients replace files: a new file renamed over the old one.
+        const replace = async (path: string, text: string) => {
+          await Deno.writeTextFile(`${path}.new`, text);
+          await Deno.rename(`${path}.new`, path);
+        };
+        /** Whether an implicit-TLS IMAP session trusting only `caPem` gets the greeting. */
+        const greeted = async (caPem: string) => {
+          let c: LineClient | undefined;
+          try {
+            c = await LineClient.tls(imaps, caPem);
+            return /^\* OK/.test(await c.nextLine());
+          } catch {
+            return false;
+          } finally {
+            await c?.close().catch(() => {});
+          }
+        };
+        assert.ok(await greeted(pki.caPem), "the certificate it started with");
+        await replace(pki.keyFile, renewed.keyPem);
+        assert.ok(await greeted(pki.caPem), "a new key beside the old certificate is not used");
+        await bridge.waitForStderr(/the changed TLS certificate is not used: .* is not the key of/);
+        await replace(pki.certFile, renewed.certPem);
+        assert.ok(await greeted(renewed.caPem), "the renewed certificate");
+        assert.ok(!(await greeted(pki.caPem)), "no longer the old one");
+        await bridge.waitForStderr(/TLS certificate reloaded from .* \(valid until /);
+        // STARTTLS listeners too.
+        const c = await LineClient.tcp(imap);
+        try {
+          assert.match(await c.nextLine(), /^\* OK/);
+          await c.send("A STARTTLS");
+          assert.match(await c.nextLine(), /^A OK/);
+          await c.startTls(renewed.caPem);
+          await c.send("B CAPABILITY");
+          assert.match(await c.nextLine(), /^\* CAPABILITY /);
+        } finally {
+          await c.close();
+        }
+        // Back to the first pair for the steps after this one.
+        await replace(pki.keyFile, pki.keyPem);
+        await replace(pki.certFile, pki.certPem);
+        assert.ok(await greeted(pki.caPem));
+      },
+    );
+
+    await t.step(
       "SIGTERM: a TLS session still open may finish; exit 0; no secret in the log",
       async () => {
         const open = await LineClient.tls(pop3s, pki.caPem);
