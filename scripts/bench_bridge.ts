@@ -256,6 +256,8 @@ export async function bridgeBench(bed: TestBed, options: BridgeBenchOptions): Pr
           [LOCAL_USER]: { mailbox: MAILBOX, passwordHash: await hashPassword(LOCAL_PASSWORD) },
         },
         timeouts: { upstreamSeconds: 30, idleSeconds: 600, shutdownSeconds: 1 },
+        // All the idle sessions come from this host.
+        maxSessionsPerAddress: idle + 20,
       }),
       { mode: 0o600 },
     );

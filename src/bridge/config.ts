@@ -106,6 +106,11 @@ export interface BridgeConfig {
   };
   /** Sessions open at once; a connection beyond them is refused at once. */
   maxSessions: number;
+  /**
+   * Sessions open at once from one client address (IPv6: one /64), so that one device stuck in a
+   * reconnect loop cannot take every slot; a connection beyond them is refused at once.
+   */
+  maxSessionsPerAddress: number;
   /** Delay of each local login from an address after one recent failure (doubling with more). */
   failureDelayMs: number;
 }
@@ -138,6 +143,8 @@ export const DEFAULT_TIMEOUTS = {
  * than a site's scanners and fetchers need, far less than a flood of connections could open.
  */
 export const DEFAULT_MAX_SESSIONS = 200;
+/** A quarter of the default maxSessions: a stuck device leaves room for the others. */
+export const DEFAULT_MAX_SESSIONS_PER_ADDRESS = 50;
 export const DEFAULT_FAILURE_DELAY_MS = 1000;
 
 /** Whether `address` is this machine only (127.0.0.0/8, ::1, localhost). */
@@ -216,6 +223,7 @@ export function parseBridgeConfig(text: string, path: string, readFile: ReadFile
     "timeouts",
     "failureDelaySeconds",
     "maxSessions",
+    "maxSessionsPerAddress",
   ]);
 
   const tenantId = c.string(top.tenantId, "tenantId");
@@ -360,6 +368,9 @@ export function parseBridgeConfig(text: string, path: string, readFile: ReadFile
     maxSessions: top.maxSessions === undefined
       ? DEFAULT_MAX_SESSIONS
       : c.number(top.maxSessions, "maxSessions", 1, 100_000),
+    maxSessionsPerAddress: top.maxSessionsPerAddress === undefined
+      ? DEFAULT_MAX_SESSIONS_PER_ADDRESS
+      : c.number(top.maxSessionsPerAddress, "maxSessionsPerAddress", 1, 100_000),
     failureDelayMs: top.failureDelaySeconds === undefined
       ? DEFAULT_FAILURE_DELAY_MS
       : c.number(top.failureDelaySeconds, "failureDelaySeconds", 0, 60, false) * 1000,

@@ -43,6 +43,8 @@ Deno.test("parseBridgeConfig() fills in the defaults of a minimal file", () => {
     loginMs: 60_000,
   });
   assert.equal(c.maxSessions, 200);
+  assert.equal(c.maxSessionsPerAddress, 50);
+  assert.equal(parse({ ...minimal(), maxSessionsPerAddress: 5 }).maxSessionsPerAddress, 5);
   const set = parse({ ...minimal(), timeouts: { loginSeconds: 5 }, maxSessions: 20 });
   assert.equal(set.timeouts.loginMs, 5000);
   assert.equal(set.maxSessions, 20);
@@ -111,6 +113,7 @@ Deno.test("parseBridgeConfig() names the field of each problem in one line (exit
     [{ ...minimal(), maxSessions: 0 }, /maxSessions: expected/],
     [{ ...minimal(), maxSessions: 2.5 }, /maxSessions: expected/],
     [{ ...minimal(), maxSessions: "200" }, /maxSessions: expected/],
+    [{ ...minimal(), maxSessionsPerAddress: 0 }, /maxSessionsPerAddress: expected/],
   ];
   for (const [config, message] of cases) {
     assert.throws(() => parse(config), (error: Error & { code?: string; exitCode?: number }) => {

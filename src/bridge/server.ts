@@ -8,8 +8,8 @@
  * the TCP socket open (Deno 2.9.6), so a client that never starts the handshake would hold a
  * socket for good; over `acceptTls` the idle limit closes it like any other silent client.
  * Every session ends within `timeouts.sessionMs` of its start (before the local login within
- * `timeouts.loginMs`), at most `maxSessions` run at once (a connection beyond gets the protocol's
- * temporary refusal), and local logins from a client
+ * `timeouts.loginMs`), at most `maxSessions` run at once and `maxSessionsPerAddress` from one
+ * client address (a connection beyond gets the protocol's temporary refusal), and local logins from a client
  * address with recent failures are slowed across sessions (`login_limiter.ts`); failures logged.
  */
 import type { SecureContext } from "node:tls";
@@ -106,6 +106,8 @@ export function startBridge(config: BridgeConfig, bridgeDeps: BridgeDeps): Runni
     throw error;
   }
   const sessions = new Set<Promise<void>>();
+  /** Sessions open per client address (addressKey: IPv6 per /64). */
+  const perAddress = new Map<string, number>();
   const stop = new AbortController();
   let shuttingDown: Promise<void> | undefined;
   const loops = listeners.map(async (listener, i) => {
@@ -115,14 +117,31 @@ export function startBridge(config: BridgeConfig, bridgeDeps: BridgeDeps): Runni
     const context = l.tls ? tlsContexts(l.tls, peerOf(addr), deps.log) : undefined;
     await acceptLoop(listener, (conn) => {
       if (sessions.size >= config.maxSessions) {
-        refuseBusy(l, conn, config.maxSessions, deps.log);
+        refuseBusy(l, conn, `${config.maxSessions} sessions open: maxSessions`, deps.log);
         return;
       }
+      const from = addressKey((conn.remoteAddr as Deno.NetAddr).hostname);
+      const fromThere = perAddress.get(from) ?? 0;
+      if (fromThere >= config.maxSessionsPerAddress) {
+        refuseBusy(
+          l,
+          conn,
+          `${fromThere} sessions open from ${from}: maxSessionsPerAddress`,
+          deps.log,
+        );
+        return;
+      }
+      perAddress.set(from, fromThere + 1);
       const session = runSession(l, context, conn, config, deps, stop.signal).catch((error) => {
         deps.log(`bridge: internal error in a session: ${toToolError(error).message}`);
       });
       sessions.add(session);
-      session.finally(() => sessions.delete(session));
+      session.finally(() => {
+        sessions.delete(session);
+        const left = (perAddress.get(from) ?? 1) - 1;
+        if (left > 0) perAddress.set(from, left);
+        else perAddress.delete(from);
+      });
     }, {
       label: peerOf(addr),
       log: deps.log,
@@ -169,7 +188,7 @@ function listen(l: ListenerConfig): Deno.Listener {
   }
 }
 
-/** The protocol's temporary refusal for a connection beyond `maxSessions`. */
+/** The protocol's temporary refusal for a connection beyond the session limits. */
 const BUSY: Record<BridgeProtocol, string> = {
   POP3: "-ERR [SYS/TEMP] Too many sessions, try again later.",
   IMAP: "* BYE [UNAVAILABLE] Too many sessions, try again later.",
@@ -177,7 +196,8 @@ const BUSY: Record<BridgeProtocol, string> = {
 };
 
 /**
- * Refuses a connection beyond `maxSessions`: the protocol's temporary refusal (in plain text; on
+ * Refuses a connection beyond `maxSessions` or `maxSessionsPerAddress` (`why` says which, for
+ * the log): the protocol's temporary refusal (in plain text; on
  * an implicit TLS listener, which would need a handshake first, the connection is only closed),
  * then closed at once. The refusal is a few bytes into a fresh socket's buffer; the close waits
  * for it at most a second.
@@ -185,13 +205,10 @@ const BUSY: Record<BridgeProtocol, string> = {
 function refuseBusy(
   l: ListenerConfig,
   conn: Deno.Conn,
-  maxSessions: number,
+  why: string,
   log: (line: string) => void,
 ): void {
-  log(
-    `bridge: ${l.protocol} ${peerOf(conn.remoteAddr as Deno.NetAddr)} ` +
-      `result=refused (${maxSessions} sessions open: maxSessions)`,
-  );
+  log(`bridge: ${l.protocol} ${peerOf(conn.remoteAddr as Deno.NetAddr)} result=refused (${why})`);
   if (l.tls?.mode === "implicit") {
     closeQuietly(conn);
     return;

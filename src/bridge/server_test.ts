@@ -150,3 +150,40 @@ Deno.test("AUTH PLAIN for another authorization identity counts as a failed logi
     logs.join("\n"),
   );
 });
+
+Deno.test("a connection beyond maxSessionsPerAddress from one address is refused; others are not limited by it", async () => {
+  const { bridge, logs, port } = bridgeWith({ maxSessionsPerAddress: 2 });
+  const open: Deno.Conn[] = [];
+  try {
+    for (let i = 0; i < 2; i++) {
+      const c = await Deno.connect({ hostname: "127.0.0.1", port });
+      open.push(c);
+      await c.read(new Uint8Array(4096)); // the greeting: the session runs
+    }
+    const third = await Deno.connect({ hostname: "127.0.0.1", port });
+    assert.equal(
+      await readAll(third, 3000),
+      "-ERR [SYS/TEMP] Too many sessions, try again later.\r\n",
+    );
+    third.close();
+    assert.equal(bridge.active, 2);
+    assert.ok(
+      logs.some((l) =>
+        /^bridge: POP3 127\.0\.0\.1:\d+ result=refused \(2 sessions open from 127\.0\.0\.1: maxSessionsPerAddress\)$/
+          .test(l)
+      ),
+      logs.join("\n"),
+    );
+    // The count follows the sessions: one ends, the next from the same address is served.
+    open.shift()?.close();
+    for (let i = 0; i < 50 && bridge.active > 1; i++) await new Promise((r) => setTimeout(r, 20));
+    const again = await Deno.connect({ hostname: "127.0.0.1", port });
+    open.push(again);
+    const greeting = new Uint8Array(4096);
+    const n = await again.read(greeting);
+    assert.match(new TextDecoder().decode(greeting.subarray(0, n ?? 0)), /^\+OK /);
+  } finally {
+    for (const c of open) c.close();
+    await bridge.shutdown();
+  }
+});
