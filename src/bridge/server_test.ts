@@ -65,6 +65,46 @@ Deno.test("a session not logged in within timeouts.loginSeconds is closed, howev
   assert.match(logs.find((l) => l.includes("result=")) ?? "", /user=- .*result=login timeout /);
 });
 
+/**
+ * On a bridge limited to two sessions by `settings`: two sessions run, a third connection gets
+ * `refusal` and is closed, the log says so (`logged`), and once a session ends the next
+ * connection is served again.
+ */
+async function checkSessionLimit(
+  settings: Record<string, unknown>,
+  protocol: string,
+  refusal: string,
+  logged: RegExp,
+): Promise<void> {
+  const { bridge, logs, port } = bridgeWith(settings, protocol);
+  const open: Deno.Conn[] = [];
+  try {
+    for (let i = 0; i < 2; i++) {
+      const c = await Deno.connect({ hostname: "127.0.0.1", port });
+      open.push(c);
+      await c.read(new Uint8Array(4096)); // the greeting: the session runs
+    }
+    assert.equal(bridge.active, 2);
+    const third = await Deno.connect({ hostname: "127.0.0.1", port });
+    assert.equal(await readAll(third, 3000), refusal);
+    third.close();
+    assert.equal(bridge.active, 2);
+    assert.ok(logs.some((l) => logged.test(l)), logs.join("\n"));
+    // A session ended: the next connection is served again.
+    open.shift()?.close();
+    for (let i = 0; i < 50 && bridge.active > 1; i++) await new Promise((r) => setTimeout(r, 20));
+    const again = await Deno.connect({ hostname: "127.0.0.1", port });
+    open.push(again);
+    const greeting = new Uint8Array(4096);
+    const n = await again.read(greeting);
+    const text = new TextDecoder().decode(greeting.subarray(0, n ?? 0));
+    assert.ok(text !== "" && !text.includes("Too many"), text);
+  } finally {
+    for (const c of open) c.close();
+    await bridge.shutdown();
+  }
+}
+
 for (
   const [protocol, refusal] of [
     ["POP3", "-ERR [SYS/TEMP] Too many sessions, try again later.\r\n"],
@@ -73,39 +113,14 @@ for (
   ]
 ) {
   Deno.test(`${protocol}: a connection beyond maxSessions gets a temporary refusal and is closed`, async () => {
-    const { bridge, logs, port } = bridgeWith({ maxSessions: 2 }, protocol);
-    const open: Deno.Conn[] = [];
-    try {
-      for (let i = 0; i < 2; i++) {
-        const c = await Deno.connect({ hostname: "127.0.0.1", port });
-        open.push(c);
-        await c.read(new Uint8Array(4096)); // the greeting: the session runs
-      }
-      assert.equal(bridge.active, 2);
-      const third = await Deno.connect({ hostname: "127.0.0.1", port });
-      assert.equal(await readAll(third, 3000), refusal);
-      third.close();
-      assert.equal(bridge.active, 2);
-      assert.ok(
-        logs.some((l) =>
-          new RegExp(`^bridge: ${protocol} 127\\.0\\.0\\.1:\\d+ result=refused \\(2 sessions`).test(
-            l,
-          )
-        ),
-        logs.join("\n"),
-      );
-      // A slot freed: the next connection is served again.
-      open.shift()?.close();
-      for (let i = 0; i < 50 && bridge.active > 1; i++) await new Promise((r) => setTimeout(r, 20));
-      const again = await Deno.connect({ hostname: "127.0.0.1", port });
-      open.push(again);
-      const greeting = new Uint8Array(4096);
-      const n = await again.read(greeting);
-      assert.doesNotMatch(new TextDecoder().decode(greeting.subarray(0, n ?? 0)), /Too many/);
-    } finally {
-      for (const c of open) c.close();
-      await bridge.shutdown();
-    }
+    await checkSessionLimit(
+      { maxSessions: 2 },
+      protocol,
+      refusal,
+      new RegExp(
+        `^bridge: ${protocol} 127\\.0\\.0\\.1:\\d+ result=refused \\(2 sessions open: maxSessions\\)$`,
+      ),
+    );
   });
 }
 
@@ -151,39 +166,11 @@ Deno.test("AUTH PLAIN for another authorization identity counts as a failed logi
   );
 });
 
-Deno.test("a connection beyond maxSessionsPerAddress from one address is refused; others are not limited by it", async () => {
-  const { bridge, logs, port } = bridgeWith({ maxSessionsPerAddress: 2 });
-  const open: Deno.Conn[] = [];
-  try {
-    for (let i = 0; i < 2; i++) {
-      const c = await Deno.connect({ hostname: "127.0.0.1", port });
-      open.push(c);
-      await c.read(new Uint8Array(4096)); // the greeting: the session runs
-    }
-    const third = await Deno.connect({ hostname: "127.0.0.1", port });
-    assert.equal(
-      await readAll(third, 3000),
-      "-ERR [SYS/TEMP] Too many sessions, try again later.\r\n",
-    );
-    third.close();
-    assert.equal(bridge.active, 2);
-    assert.ok(
-      logs.some((l) =>
-        /^bridge: POP3 127\.0\.0\.1:\d+ result=refused \(2 sessions open from 127\.0\.0\.1: maxSessionsPerAddress\)$/
-          .test(l)
-      ),
-      logs.join("\n"),
-    );
-    // The count follows the sessions: one ends, the next from the same address is served.
-    open.shift()?.close();
-    for (let i = 0; i < 50 && bridge.active > 1; i++) await new Promise((r) => setTimeout(r, 20));
-    const again = await Deno.connect({ hostname: "127.0.0.1", port });
-    open.push(again);
-    const greeting = new Uint8Array(4096);
-    const n = await again.read(greeting);
-    assert.match(new TextDecoder().decode(greeting.subarray(0, n ?? 0)), /^\+OK /);
-  } finally {
-    for (const c of open) c.close();
-    await bridge.shutdown();
-  }
+Deno.test("a connection beyond maxSessionsPerAddress from one address gets the same refusal", async () => {
+  await checkSessionLimit(
+    { maxSessionsPerAddress: 2 },
+    "POP3",
+    "-ERR [SYS/TEMP] Too many sessions, try again later.\r\n",
+    /^bridge: POP3 127\.0\.0\.1:\d+ result=refused \(2 sessions open from 127\.0\.0\.1: maxSessionsPerAddress\)$/,
+  );
 });
