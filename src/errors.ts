@@ -243,9 +243,13 @@ export class InternalError extends ToolError {
   }
 }
 
+/** A thrown value's message: an Error's own, anything else as text. */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
 /** Turns any thrown value into a ToolError, keeping the original as `cause`. */
 export function toToolError(error: unknown): ToolError {
   if (error instanceof ToolError) return error;
-  const message = error instanceof Error ? error.message : String(error);
-  return new InternalError(message, { cause: error });
+  return new InternalError(messageOf(error), { cause: error });
 }

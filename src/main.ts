@@ -4,7 +4,7 @@
 import { lazy } from "./lazy.ts";
 import { type BridgeCommand, readCommandLine } from "./cli/parse.ts";
 import { lookupParameter } from "./cli/bind.ts";
-import { ExitCode, toToolError, UsageError } from "./errors.ts";
+import { ExitCode, messageOf, toToolError, UsageError } from "./errors.ts";
 import { processSink, type Sink, STREAMS_ENV } from "./output/sink.ts";
 import { printable } from "./text.ts";
 import { TOOL_NAME, VERSION } from "./version.ts";
@@ -157,7 +157,7 @@ function printValue(sink: Sink, format: OutputFormat, value: string): number {
 
 /** The reader went away (broken pipe): the result was not delivered, so the run failed. */
 function notDelivered(sink: Sink, format: OutputFormat, thrown: unknown): number {
-  const reason = thrown instanceof Error ? thrown.message : String(thrown);
+  const reason = messageOf(thrown);
   sink.err(
     `ERROR: -OutputFormat ${format}: cannot write to standard output ` +
       `(${printable(reason)}) [NO_OUTPUT]\n`,

@@ -6,6 +6,7 @@
  */
 
 import { modeText } from "./cache.ts";
+import { messageOf } from "../errors.ts";
 
 export const CACHE_FOLDER_NAME = "get-imapaccesstoken";
 
@@ -63,7 +64,7 @@ export function cacheFolderProblem(path: string): string | null {
     info = Deno.statSync(path);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return null;
-    return `cannot be checked (${error instanceof Error ? error.message : String(error)})`;
+    return `cannot be checked (${messageOf(error)})`;
   }
   if (!info.isDirectory) return "is not a folder";
   if (info.mode === null || (info.mode & 0o077) === 0) return null;

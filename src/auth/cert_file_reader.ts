@@ -5,9 +5,8 @@
  * bounded reader within -TimeoutSeconds. Kept apart from certificate.ts, which pulls in
  * node:crypto, so that the token flow can read the files without it.
  */
-import { UsageError } from "../errors.ts";
+import { messageOf, UsageError } from "../errors.ts";
 import { FILE_HINTS, readFileBounded } from "../bounded_input.ts";
-import { messageOf } from "./certificate_types.ts";
 
 /** Certificate files are a few KB; anything much larger is not one, and forge is slow on it. */
 export const MAX_FILE_BYTES = 1024 * 1024;

@@ -11,7 +11,7 @@
  */
 
 import { posix, win32 } from "node:path";
-import { UsageError } from "../errors.ts";
+import { messageOf, UsageError } from "../errors.ts";
 
 /** Environment variable that overrides the default folder. */
 export const CERT_DIR_ENV = "GET_IMAPACCESSTOKEN_CERT_DIR";
@@ -143,7 +143,7 @@ function joinDir(dir: string, name: string): string {
 }
 
 function reasonOf(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
+  const message = messageOf(error);
   // Reader messages start with the parameter name and repeat the path; keep the reason only.
   return message.replace(/^-\S+: /, "");
 }

@@ -21,7 +21,7 @@ import {
   KeyObject,
   X509Certificate,
 } from "node:crypto";
-import { UsageError } from "../errors.ts";
+import { messageOf, UsageError } from "../errors.ts";
 import { type FileReader, fileReader, statOrUndefined } from "./cert_file_reader.ts";
 import {
   CERT_DIR_ENV,
@@ -30,7 +30,7 @@ import {
   normalizeThumbprint,
 } from "./cert_folder.ts";
 import { openFromStore, type StoreCertificate } from "./store_certificate.ts";
-import { CERT, type Contents, KEY_FILE, messageOf, PASSWORD } from "./certificate_types.ts";
+import { CERT, type Contents, KEY_FILE, PASSWORD } from "./certificate_types.ts";
 import { derBytes, loadForge, looksLikePfx, openPfx } from "./pkcs12.ts";
 import { fromBase64 } from "../base64.ts";
 

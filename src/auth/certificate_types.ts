@@ -17,7 +17,3 @@ export interface Contents {
   /** Types of keys that were found but not read (e.g. `EC`), to explain why none is usable. */
   otherKeys: string[];
 }
-
-export function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}

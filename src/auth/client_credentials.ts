@@ -11,7 +11,7 @@
  * (PS256 with `x5t#S256` and `x5c`, `aud` = the token endpoint), and a `client-request-id`
  * that Entra's answer (and so our errors) carries as the Correlation ID.
  */
-import { TokenError, ToolError, UsageError } from "../errors.ts";
+import { messageOf, TokenError, ToolError, UsageError } from "../errors.ts";
 import { fromBase64 } from "../base64.ts";
 import { type AssertionSigner, signedAssertion } from "./assertion.ts";
 import type { FetchNetworkClient } from "./network.ts";
@@ -112,7 +112,7 @@ async function signed(
     return await assertion(audience);
   } catch (error) {
     if (error instanceof ToolError) throw error;
-    const why = error instanceof Error ? error.message : String(error);
+    const why = messageOf(error);
     throw new UsageError(
       `-clientcertificate: the certificate's key cannot sign the client assertion (${why})`,
       { code: "CERT_SIGN_FAILED", cause: error },

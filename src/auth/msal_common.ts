@@ -7,6 +7,7 @@ import {
   ConnectionError,
   type EntraCode,
   type ErrorCode,
+  messageOf,
   receivedCode,
   TokenError,
   ToolError,
@@ -71,7 +72,7 @@ export function describeTransport(
 ): TokenError | ConnectionError {
   const host = new URL(failure.url).host;
   const cause = failure.error;
-  const detail = cause instanceof Error ? cause.message : String(cause);
+  const detail = messageOf(cause);
   // Through a proxy, every step but TLS (end to end, inside the tunnel) is the proxy's.
   const proxy = failure.proxy;
   const via = proxy ? ` through ${describeProxy(proxy)}` : "";

@@ -9,7 +9,8 @@ import { createPrivateKey, type KeyObject } from "node:crypto";
 // @ts-types="@types/node-forge"
 import type forgeTypes from "node-forge";
 import { UsageError } from "../errors.ts";
-import { CERT, type Contents, messageOf, PASSWORD } from "./certificate_types.ts";
+import { CERT, type Contents, PASSWORD } from "./certificate_types.ts";
+import { messageOf } from "../errors.ts";
 
 export type Forge = typeof forgeTypes;
 let forgeModule: Promise<Forge> | undefined;

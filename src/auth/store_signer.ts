@@ -11,7 +11,7 @@
  */
 
 import { posix, win32 } from "node:path";
-import { UsageError } from "../errors.ts";
+import { messageOf, UsageError } from "../errors.ts";
 import { base64, fromBase64 } from "../base64.ts";
 import { CERT } from "./certificate_types.ts";
 
@@ -167,7 +167,7 @@ export class StoreSigner {
     } catch (error) {
       throw new UsageError(
         `${CERT}: cannot start PowerShell (${options.powershell}) to read the certificate ` +
-          `store: ${error instanceof Error ? error.message : String(error)}; set ${POWERSHELL_ENV}`,
+          `store: ${messageOf(error)}; set ${POWERSHELL_ENV}`,
         { code: "POWERSHELL_NOT_FOUND", cause: error },
       );
     }

@@ -6,6 +6,7 @@
  * and the loop accepts again after a short pause (200 ms, doubling up to 1 s) so that a lasting
  * error such as EMFILE does not spin the CPU while sessions end and free descriptors.
  */
+import { messageOf } from "../errors.ts";
 
 /** What the loop needs of a listener (a `Deno.Listener` in production). */
 export interface Acceptor<C> {
@@ -41,7 +42,7 @@ export async function acceptLoop<C>(
         options.stopping() || error instanceof Deno.errors.BadResource ||
         error instanceof Deno.errors.Interrupted
       ) return; // the listener was closed
-      const message = error instanceof Error ? error.message : String(error);
+      const message = messageOf(error);
       options.log(`bridge: accepting on ${options.label} failed: ${message}; retrying`);
       await sleep(pauseMs);
       pauseMs = Math.min(pauseMs * 2, MAX_RETRY_MS);

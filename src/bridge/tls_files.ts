@@ -11,6 +11,7 @@
 import { X509Certificate } from "node:crypto";
 import { createSecureContext, type SecureContext } from "node:tls";
 import { type ListenerTls, tlsPairProblem } from "./config.ts";
+import { messageOf } from "../errors.ts";
 
 /** What the bridge needs of the file system (tests pass their own). */
 export interface TlsFileSystem {
@@ -63,7 +64,7 @@ export function tlsContexts(
         key = files.read(tls.keyFile);
         why = tlsPairProblem(certificate, key, tls.certificateFile, tls.keyFile)?.why;
       } catch (error) {
-        why = `cannot read it (${error instanceof Error ? error.message : String(error)})`;
+        why = `cannot read it (${messageOf(error)})`;
       }
     }
     if (why !== undefined) {

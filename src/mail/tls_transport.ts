@@ -9,7 +9,7 @@
  * server lines never carry our own XOAUTH2 string or token back up.
  */
 
-import { ConnectionError, InternalError, ToolError } from "../errors.ts";
+import { ConnectionError, InternalError, messageOf, ToolError } from "../errors.ts";
 import { LineBuffer, LineTooLongError } from "./lines.ts";
 import { Redactor } from "../redact.ts";
 import { classifyNetworkError } from "../net/classify.ts";
@@ -562,10 +562,6 @@ function formatTarget(host: string, port: number): string {
 
 function seconds(ms: number): string {
   return `${Number((ms / 1000).toFixed(3))} s`;
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 function closeQuietly(conn: Deno.Conn | undefined): void {
