@@ -245,7 +245,7 @@ export async function acquireToken(
         credential,
         scopes,
       });
-      acquired = { ...result, signIn: result.fromCache ? "cache" : "clientCredentials" };
+      acquired = { ...result, signIn: "clientCredentials" };
       mark("token");
     } finally {
       // The store's PowerShell signer lives exactly as long as the token request.

@@ -11,10 +11,11 @@
  * (PS256 with `x5t#S256` and `x5c`, `aud` = the token endpoint), and a `client-request-id`
  * that Entra's answer (and so our errors) carries as the Correlation ID.
  */
-import { messageOf, TokenError, ToolError, UsageError } from "../errors.ts";
+import { messageOf, ToolError, UsageError } from "../errors.ts";
 import { fromBase64 } from "../base64.ts";
 import { type AssertionSigner, signedAssertion } from "./assertion.ts";
 import type { FetchNetworkClient } from "./network.ts";
+import { tokenResultOf } from "./msal_common.ts";
 
 /** How the request proves the app's identity. */
 export type ClientAuthentication =
@@ -54,7 +55,7 @@ const ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
  */
 export async function requestClientCredentialsToken(
   request: ClientCredentialsRequest,
-): Promise<{ accessToken: string; expiresOn: Date | null; fromCache: false }> {
+): Promise<{ accessToken: string; expiresOn: Date | null; fromCache: boolean }> {
   const tokenEndpoint = `${request.authority}/oauth2/v2.0/token`;
   const form = new URLSearchParams({
     client_id: request.clientId,
@@ -87,17 +88,14 @@ export async function requestClientCredentialsToken(
       codes.length > 0 ? String(codes[0]) : undefined,
     );
   }
-  const accessToken = typeof body.access_token === "string" ? body.access_token : "";
-  if (accessToken === "") {
-    throw new TokenError("Entra ID answered without an access token", { code: "NO_TOKEN" });
-  }
   // Entra sends expires_in as a number; some proxies and older stacks send a string.
   const seconds = Number(body.expires_in);
-  return {
-    accessToken,
+  // An answer without a token is an error, as for msal's flows.
+  return tokenResultOf({
+    accessToken: typeof body.access_token === "string" ? body.access_token : undefined,
     expiresOn: Number.isFinite(seconds) && seconds > 0 ? new Date(sentAt + seconds * 1000) : null,
     fromCache: false,
-  };
+  });
 }
 
 /**
