@@ -18,7 +18,7 @@ import { clientIdIsTenant } from "../diagnose/mixups.ts";
 import { buildXoauth2 } from "../sasl/xoauth2.ts";
 import { checkSecret } from "./secret.ts";
 import { cachedEntry, cacheFolder, openTokenCache } from "./token_cache.ts";
-import { judgeToken } from "./token_check.ts";
+import { judgeToken, xoauth2User } from "./token_check.ts";
 
 /** Devices and process files: a descriptor behind them may be readable only once. */
 const SPECIAL = /^\/(dev|proc)\//;
@@ -77,9 +77,8 @@ export async function cachedOutput(
     if (!entry || warned) return undefined;
     const token = entry.accessToken;
     if (judgeToken(options, decodeClaims(token)).check.findings.length > 0) return undefined;
-    // As the run: the XOAUTH2 user is the target mailbox, else the signed-in user; without
-    // either the run fails, even for Token output.
-    const mailbox = options.mailbox ?? (entry.username || undefined);
+    // Without an XOAUTH2 user the run fails, even for Token output.
+    const mailbox = xoauth2User(options, entry.username);
     if (!mailbox) return undefined;
     return options.outputFormat === "Token" ? token : buildXoauth2(mailbox, token);
   } catch {

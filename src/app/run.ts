@@ -19,7 +19,7 @@ import { advise } from "../diagnose/advice.ts";
 import { type CheckId, Checks } from "../diagnose/checklist.ts";
 import { type Lang, MESSAGES } from "../diagnose/messages.ts";
 import { clientIdIsTenant, type MixupCode, secretLooksLikeId } from "../diagnose/mixups.ts";
-import { judgeToken } from "./token_check.ts";
+import { judgeToken, xoauth2User } from "./token_check.ts";
 import type { FindingCode } from "../diagnose/claims_check.ts";
 import { buildXoauth2 } from "../sasl/xoauth2.ts";
 import type { EarlyConnection } from "./session.ts";
@@ -132,8 +132,7 @@ export async function run(
       fromCache: acquired.fromCache,
       claims: claims ? summarizeClaims(claims) : null,
     };
-    // The XOAUTH2 user: target or shared mailbox, else the signed-in user (as the original).
-    const mailbox = options.mailbox ?? (acquired.username || undefined);
+    const mailbox = xoauth2User(options, acquired.username);
     report.mailbox = mailbox ?? null;
 
     const { kind, choice, check: claimsCheck } = judgeToken(options, claims);

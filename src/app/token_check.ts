@@ -26,3 +26,11 @@ export function judgeToken(options: Options, claims: Claims | null): TokenVerdic
   });
   return { kind, choice, check };
 }
+
+/**
+ * The XOAUTH2 user: the target or shared mailbox, else the signed-in user (as the original);
+ * undefined when there is neither, which fails the run even for Token output.
+ */
+export function xoauth2User(options: Options, username: string | undefined): string | undefined {
+  return options.mailbox ?? (username || undefined);
+}
