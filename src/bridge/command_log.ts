@@ -10,6 +10,8 @@
  */
 import { shown } from "../text.ts";
 import type { BridgeProtocol } from "./config.ts";
+// An RFC 3501 tag, as the IMAP front checks it.
+import { TAG as IMAP_TAG } from "./imap_front.ts";
 
 /** Longest argument shown; beyond it the text is cut (and says how long it was). */
 const MAX_ARGUMENT = 100;
@@ -56,8 +58,6 @@ const IMAP_NAMES = new Set([
   "STATUS",
   "NAMESPACE",
 ]);
-/** RFC 3501 tag (as the IMAP front checks it). */
-const IMAP_TAG = /^[!#$&',-/0-9:-Z[^-z|}~]+$/;
 /** An IMAP atom or quoted string at the start of the text (a user name). */
 const IMAP_ASTRING = /^(?:[^\s"{}()\\]+|"(?:[^"\\]|\\["\\])*")/;
 

@@ -52,16 +52,26 @@ export class FrontTls {
     return !this.#secure && this.#startTls !== undefined;
   }
 
-  /** What a STARTTLS command does now. */
-  get onCommand(): "upgrade" | "already active" | "unavailable" {
-    return this.#secure ? "already active" : this.#startTls ? "upgrade" : "unavailable";
-  }
-
-  /** Runs the handshake (after the go-ahead was sent); false when it failed. */
-  async upgrade(): Promise<boolean> {
-    if (!this.#startTls || !(await this.#startTls())) return false;
+  /**
+   * Answers a STARTTLS (POP3: STLS) command in the front's words and, where TLS may start, runs
+   * the handshake after the go-ahead: "upgraded" (the client starts over on TLS), "answered"
+   * (already active, or not on this listener), "gone" (the client or the handshake failed).
+   */
+  async command(
+    client: FrontLines,
+    replies: { goAhead: string; active: string; unavailable: string },
+  ): Promise<"upgraded" | "answered" | "gone"> {
+    if (this.#secure) {
+      await client.write(replies.active);
+      return "answered";
+    }
+    if (!this.#startTls) {
+      await client.write(replies.unavailable);
+      return "answered";
+    }
+    if (!(await client.write(replies.goAhead)) || !(await this.#startTls())) return "gone";
     this.#secure = true;
-    return true;
+    return "upgraded";
   }
 }
 

@@ -33,7 +33,7 @@ export const IMAP_LITERAL_LOST = "BAD A literal was not sent whole (a line end i
 /** A password or user name is short; a bigger literal is refused before it is read. */
 const MAX_LITERAL = 1024;
 /** RFC 3501 tag: printable ASCII except space, `(){%*"\\+` and `]`. */
-const TAG = /^[!#$&',-/0-9:-Z[^-z|}~]+$/;
+export const TAG = /^[!#$&',-/0-9:-Z[^-z|}~]+$/;
 
 /**
  * "lost": a literal the client sent (or was told to send) was not there whole, e.g. a line end
@@ -74,19 +74,15 @@ export async function imapFront<U>(
         await client.write("* BYE Logging out.", `${tag} OK LOGOUT completed.`);
         return { kind: "quit", failures };
       case "STARTTLS":
-        switch (tls.onCommand) {
-          case "upgrade":
-            // RFC 9051 6.2.1: the client asks for CAPABILITY again over TLS.
-            if (!(await reply("OK Begin TLS negotiation now.")) || !(await tls.upgrade())) {
-              return { kind: "gone", failures };
-            }
-            continue;
-          case "already active":
-            await reply("BAD TLS is already active.");
-            continue;
-          case "unavailable":
-            await reply("NO STARTTLS is not available on this loopback listener.");
-            continue;
+        // RFC 9051 6.2.1: the client asks for CAPABILITY again over TLS.
+        if (
+          await tls.command(client, {
+            goAhead: `${tag} OK Begin TLS negotiation now.`,
+            active: `${tag} BAD TLS is already active.`,
+            unavailable: `${tag} NO STARTTLS is not available on this loopback listener.`,
+          }) === "gone"
+        ) {
+          return { kind: "gone", failures };
         }
         continue;
       case "LOGIN":

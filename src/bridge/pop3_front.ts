@@ -16,27 +16,22 @@ export type { FrontLines, FrontOutcome, UpstreamAttempt } from "./front.ts";
 export type Pop3FrontOptions<U> = FrontOptions<U>;
 
 export const POP3_GREETING = "+OK Get-IMAPAccessToken POP3 bridge ready";
-export const POP3_CAPA = [
-  "+OK Capability list follows",
-  "USER",
-  "TOP",
-  "UIDL",
-  "RESP-CODES",
-  "AUTH-RESP-CODE",
-  "IMPLEMENTATION Get-IMAPAccessToken-bridge",
-  ".",
-];
+/** The CAPA answer offering `login`: USER, or before TLS STLS instead. */
+function capa(login: "USER" | "STLS"): string[] {
+  return [
+    "+OK Capability list follows",
+    login,
+    "TOP",
+    "UIDL",
+    "RESP-CODES",
+    "AUTH-RESP-CODE",
+    "IMPLEMENTATION Get-IMAPAccessToken-bridge",
+    ".",
+  ];
+}
+export const POP3_CAPA = capa("USER");
 /** A STARTTLS listener before STLS: no USER (RFC 2595: no plain-text login offered yet). */
-export const POP3_CAPA_BEFORE_TLS = [
-  "+OK Capability list follows",
-  "STLS",
-  "TOP",
-  "UIDL",
-  "RESP-CODES",
-  "AUTH-RESP-CODE",
-  "IMPLEMENTATION Get-IMAPAccessToken-bridge",
-  ".",
-];
+export const POP3_CAPA_BEFORE_TLS = capa("STLS");
 export const POP3_TLS_REQUIRED =
   "-ERR Send STLS first: this listener takes passwords only over TLS.";
 export const POP3_LOGIN_FAILED = "-ERR [AUTH] Authentication failed.";
@@ -57,6 +52,10 @@ export async function pop3Front<U>(
     const space = line.indexOf(" ");
     const command = (space < 0 ? line : line.slice(0, space)).toUpperCase();
     const argument = space < 0 ? "" : line.slice(space + 1);
+    if (tls.required && (command === "USER" || command === "PASS")) {
+      await client.write(POP3_TLS_REQUIRED);
+      continue;
+    }
     switch (command) {
       case "CAPA":
         await client.write(...(tls.required ? POP3_CAPA_BEFORE_TLS : POP3_CAPA));
@@ -65,10 +64,6 @@ export async function pop3Front<U>(
         await client.write("+OK Bye.");
         return { kind: "quit", failures };
       case "USER":
-        if (tls.required) {
-          await client.write(POP3_TLS_REQUIRED);
-          break;
-        }
         if (argument.trim() === "") {
           await client.write("-ERR USER needs a user name.");
           break;
@@ -77,10 +72,6 @@ export async function pop3Front<U>(
         await client.write("+OK Send the password (PASS).");
         break;
       case "PASS": {
-        if (tls.required) {
-          await client.write(POP3_TLS_REQUIRED);
-          break;
-        }
         if (user === undefined) {
           await client.write("-ERR Send USER first.");
           break;
@@ -102,22 +93,17 @@ export async function pop3Front<U>(
       case "APOP":
         await client.write("-ERR Log in with USER and PASS.");
         break;
-      case "STLS":
-        switch (tls.onCommand) {
-          case "upgrade":
-            // RFC 2595: the client starts over (CAPA) on the new connection; so does USER.
-            if (!(await client.write("+OK Begin TLS negotiation.")) || !(await tls.upgrade())) {
-              return { kind: "gone", failures };
-            }
-            user = undefined;
-            break;
-          case "already active":
-            await client.write("-ERR TLS is already active.");
-            break;
-          case "unavailable":
-            await client.write("-ERR STLS is not available on this loopback listener.");
-        }
+      case "STLS": {
+        const started = await tls.command(client, {
+          goAhead: "+OK Begin TLS negotiation.",
+          active: "-ERR TLS is already active.",
+          unavailable: "-ERR STLS is not available on this loopback listener.",
+        });
+        if (started === "gone") return { kind: "gone", failures };
+        // RFC 2595: the client starts over (CAPA) on the new connection; so does USER.
+        if (started === "upgraded") user = undefined;
         break;
+      }
       case "":
         await client.write("-ERR Empty command.");
         break;

@@ -106,19 +106,15 @@ export async function smtpFront<U>(
         await client.write("221 2.0.0 Bye");
         return { kind: "quit", failures };
       case "STARTTLS":
-        switch (tls.onCommand) {
-          case "upgrade":
-            // RFC 3207: the client starts over with EHLO; nothing it said before counts.
-            if (!(await client.write("220 2.0.0 Ready to start TLS")) || !(await tls.upgrade())) {
-              return { kind: "gone", failures };
-            }
-            continue;
-          case "already active":
-            await client.write("503 5.5.1 TLS is already active");
-            continue;
-          case "unavailable":
-            await client.write("502 5.5.1 STARTTLS is not available on this loopback listener.");
-            continue;
+        // RFC 3207: the client starts over with EHLO; nothing it said before counts.
+        if (
+          await tls.command(client, {
+            goAhead: "220 2.0.0 Ready to start TLS",
+            active: "503 5.5.1 TLS is already active",
+            unavailable: "502 5.5.1 STARTTLS is not available on this loopback listener.",
+          }) === "gone"
+        ) {
+          return { kind: "gone", failures };
         }
         continue;
       case "":
