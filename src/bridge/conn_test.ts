@@ -6,8 +6,8 @@ import { makeServerPki, type ServerPki } from "../../test/bed/pki.ts";
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** A client that starts TLS after a plain line, and the server's upgraded side of it. */
-async function pair(pki: ServerPki, timeoutMs = 5000) {
+/** Both ends of a fresh TCP connection on 127.0.0.1. */
+async function tcpPair(): Promise<[Deno.TcpConn, Deno.TcpConn]> {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
   const [plain, raw] = await Promise.all([
@@ -15,6 +15,12 @@ async function pair(pki: ServerPki, timeoutMs = 5000) {
     listener.accept(),
   ]);
   listener.close();
+  return [plain, raw];
+}
+
+/** A client that starts TLS after a plain line, and the server's upgraded side of it. */
+async function pair(pki: ServerPki, timeoutMs = 5000) {
+  const [plain, raw] = await tcpPair();
   const context = createSecureContext({ cert: pki.certPem, key: pki.keyPem });
   const [client, server] = await Promise.all([
     Deno.startTls(plain, { hostname: "localhost", caCerts: [pki.caPem] }),
@@ -89,17 +95,6 @@ async function peerClosed(conn: Deno.Conn, ms: number): Promise<"eof" | "reset" 
   } finally {
     clearTimeout(timer);
   }
-}
-
-async function tcpPair(): Promise<[Deno.Conn, Deno.Conn]> {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  const [plain, raw] = await Promise.all([
-    Deno.connect({ hostname: "127.0.0.1", port }),
-    listener.accept(),
-  ]);
-  listener.close();
-  return [plain, raw];
 }
 
 Deno.test("peerClosed() tells a closed connection from one left open", async () => {

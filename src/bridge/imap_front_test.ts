@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ACCOUNT, client, options, plain } from "../../test/bed/bridge_fronts.ts";
+import { ACCOUNT, client, options, plain, tlsOptions } from "../../test/bed/bridge_fronts.ts";
 import {
   IMAP_CAPABILITIES,
   IMAP_CAPABILITIES_BEFORE_TLS,
@@ -137,13 +137,7 @@ Deno.test("imapFront() on a STARTTLS listener: LOGINDISABLED, logins refused unt
     "g STARTTLS",
     'h LOGIN scanner "pass word"',
   ]);
-  const outcome = await imapFront(c, {
-    ...options(events),
-    startTls: () => {
-      events.push("tls");
-      return Promise.resolve(true);
-    },
-  });
+  const outcome = await imapFront(c, tlsOptions(events));
   assert.deepEqual(outcome, { kind: "relay", account: ACCOUNT, upstream: "conn" });
   assert.deepEqual(c.got, [
     `* CAPABILITY ${IMAP_CAPABILITIES_BEFORE_TLS}`,

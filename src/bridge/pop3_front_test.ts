@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ACCOUNT, client, options } from "../../test/bed/bridge_fronts.ts";
+import { ACCOUNT, client, options, tlsOptions } from "../../test/bed/bridge_fronts.ts";
 import {
   POP3_CAPA,
   POP3_CAPA_BEFORE_TLS,
@@ -64,13 +64,7 @@ Deno.test("pop3Front() on a STARTTLS listener refuses USER/PASS until STLS, then
   const events: string[] = [];
   const c = client(["CAPA", "USER scanner", "PASS pass word", "STLS", "CAPA", "STLS", "PASS x"]);
   c.got.length = 0;
-  const outcome = await pop3Front(c, {
-    ...options(events),
-    startTls: () => {
-      events.push("tls");
-      return Promise.resolve(true);
-    },
-  });
+  const outcome = await pop3Front(c, tlsOptions(events));
   assert.deepEqual(outcome, { kind: "gone", failures: 0 });
   assert.deepEqual(c.got, [
     ...POP3_CAPA_BEFORE_TLS,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ACCOUNT, client, options, plain } from "../../test/bed/bridge_fronts.ts";
+import { ACCOUNT, client, options, plain, tlsOptions } from "../../test/bed/bridge_fronts.ts";
 import type { AccountConfig } from "./config.ts";
 import {
   senderRefusal,
@@ -120,13 +120,7 @@ Deno.test("smtpFront() on a STARTTLS listener offers AUTH only after STARTTLS", 
     "STARTTLS",
     `AUTH PLAIN ${plain("", "scanner", "pass word")}`,
   ]);
-  const outcome = await smtpFront(c, {
-    ...options(events),
-    startTls: () => {
-      events.push("tls");
-      return Promise.resolve(true);
-    },
-  });
+  const outcome = await smtpFront(c, tlsOptions(events));
   assert.deepEqual(outcome, { kind: "relay", account: ACCOUNT, upstream: "conn" });
   assert.deepEqual(c.got, [
     ...SMTP_EHLO_BEFORE_TLS,

@@ -43,6 +43,17 @@ export function options(events: string[], upstream: "ok" | "down" = "ok"): Front
   };
 }
 
+/** options() on a STARTTLS listener whose handshake succeeds, recording "tls" in `events`. */
+export function tlsOptions(events: string[]): FrontOptions<string> {
+  return {
+    ...options(events),
+    startTls: () => {
+      events.push("tls");
+      return Promise.resolve(true);
+    },
+  };
+}
+
 /** A SASL PLAIN response (base64 of authzid NUL user NUL password). */
 export const plain = (authzid: string, user: string, password: string): string =>
   btoa(`${authzid}\0${user}\0${password}`);
