@@ -1,22 +1,22 @@
 import assert from "node:assert/strict";
 
-Deno.test("deno task bench runs and reports the cached-token ratio (a)/(b)", async () => {
+/** Runs `deno task bench` with `env` (small figures); asserts exit 0; returns its stdout. */
+async function runBench(env: Record<string, string>): Promise<string> {
   const root = new URL("../../", import.meta.url).pathname;
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["task", "--quiet", "bench"],
     cwd: root,
-    env: {
-      BENCH_RUNS: "1",
-      BENCH_MAILBOXES: "5",
-      BENCH_BRIDGE_BYTES: "1000000",
-      BENCH_BRIDGE_SESSIONS: "5",
-      NO_COLOR: "1",
-    },
+    env: { BENCH_RUNS: "1", BENCH_BRIDGE_BYTES: "1000000", ...env, NO_COLOR: "1" },
     stdout: "piped",
     stderr: "piped",
   }).output();
   const text = new TextDecoder().decode(out.stdout);
   assert.equal(out.code, 0, text + new TextDecoder().decode(out.stderr));
+  return text;
+}
+
+Deno.test("deno task bench runs and reports the cached-token ratio (a)/(b)", async () => {
+  const text = await runBench({ BENCH_MAILBOXES: "5", BENCH_BRIDGE_SESSIONS: "5" });
   for (
     const label of [
       "(a) -OutputFormat Token, cached token",
@@ -35,22 +35,7 @@ Deno.test("deno task bench runs and reports the cached-token ratio (a)/(b)", asy
 });
 
 Deno.test("deno task bench's bridge section runs and reports its three figures (BENCH_ONLY=bridge)", async () => {
-  const root = new URL("../../", import.meta.url).pathname;
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["task", "--quiet", "bench"],
-    cwd: root,
-    env: {
-      BENCH_ONLY: "bridge",
-      BENCH_RUNS: "1",
-      BENCH_BRIDGE_BYTES: "1000000",
-      BENCH_BRIDGE_SESSIONS: "5",
-      NO_COLOR: "1",
-    },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(out.stdout);
-  assert.equal(out.code, 0, text + new TextDecoder().decode(out.stderr));
+  const text = await runBench({ BENCH_ONLY: "bridge", BENCH_BRIDGE_SESSIONS: "5" });
   if (text.includes("bridge: skipped (Dovecot not installed)")) return;
   assert.match(text, /^RETR 1\.0 MB through the bridge +\d+ ms$/m);
   assert.match(text, /^bridge \/ direct = \d+\.\d\d \(target <= 1\.2\)$/m);

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { type LiveCli, spawnCli } from "./cli.ts";
-import { APP, MAILBOX, TENANT, type TestBed } from "../bed/testbed.ts";
+import { APP, MAILBOX, SECRET, TENANT, type TestBed } from "../bed/testbed.ts";
 import { LineClient } from "../bed/line_client.ts";
 import type { RunResult } from "../clients/harness.ts";
 
@@ -28,6 +28,13 @@ export function rawMessage(i: number, m: { subject: string; body: string }): str
     m.body,
     "",
   ].join("\n");
+}
+
+/** The bridge's log holds none of the secrets: the app's, the local password, a wrong one, tokens. */
+export function assertNoSecretIn(log: string, bed: TestBed): void {
+  for (const secret of [SECRET, LOCAL_PASSWORD, "not the password", ...bed.entra.issuedTokens]) {
+    assert.ok(!log.includes(secret), "a secret in the bridge's log");
+  }
 }
 
 export function show(r: RunResult): string {
