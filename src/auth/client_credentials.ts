@@ -127,20 +127,18 @@ export function pemKeySigner(privateKeyPem: string): AssertionSigner {
   const der = new Uint8Array(fromBase64(
     privateKeyPem.replace(/-----(BEGIN|END) PRIVATE KEY-----/g, "").replace(/\s+/g, ""),
   ));
-  const keys = new Map<string, Promise<CryptoKey>>();
-  const keyFor = (name: "RSA-PSS" | "RSASSA-PKCS1-v1_5") => {
-    let key = keys.get(name);
-    if (!key) {
-      key = crypto.subtle.importKey("pkcs8", der, { name, hash: "SHA-256" }, false, ["sign"]);
-      keys.set(name, key);
-    }
-    return key;
-  };
+  // One signature per run (RS256 only if PS256 were refused): the key is imported for it.
   return async (alg, data) => {
     const algorithm = alg === "PS256"
       ? { name: "RSA-PSS", saltLength: 32 }
       : { name: "RSASSA-PKCS1-v1_5" };
-    const key = await keyFor(alg === "PS256" ? "RSA-PSS" : "RSASSA-PKCS1-v1_5");
+    const key = await crypto.subtle.importKey(
+      "pkcs8",
+      der,
+      { name: algorithm.name, hash: "SHA-256" },
+      false,
+      ["sign"],
+    );
     const signature = await crypto.subtle.sign(algorithm, key, new Uint8Array(data));
     return { signature: new Uint8Array(signature) };
   };

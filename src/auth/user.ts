@@ -133,11 +133,14 @@ function sameUser(a: string | undefined, b: string | undefined): boolean {
   return !!a && !!b && a.toLowerCase() === b.toLowerCase();
 }
 
-async function silent(app: App, request: UserTokenRequest) {
+/** The cached sign-in of `user` (any, without one) in msal's cache, or undefined. */
+async function cachedAccount(app: App, user: string | undefined) {
   const accounts = await app.getTokenCache().getAllAccounts();
-  const account = request.loginHint
-    ? accounts.find((a) => sameUser(a.username, request.loginHint))
-    : accounts[0];
+  return user ? accounts.find((a) => sameUser(a.username, user)) : accounts[0];
+}
+
+async function silent(app: App, request: UserTokenRequest) {
+  const account = await cachedAccount(app, request.loginHint);
   if (!account) return null;
   return await app.acquireTokenSilent({ account, scopes: request.scopes });
 }
@@ -336,8 +339,7 @@ export interface CachedUserTokenRequest extends MsalTarget {
 export async function hasCachedSignIn(target: MsalTarget, user: string): Promise<boolean> {
   const { app, setup } = await publicClient(target);
   try {
-    const accounts = await app.getTokenCache().getAllAccounts();
-    return accounts.some((a) => sameUser(a.username, user));
+    return user !== "" && (await cachedAccount(app, user)) !== undefined;
   } finally {
     setup.network.close();
   }
@@ -354,8 +356,7 @@ export async function acquireCachedUserToken(
 ): Promise<UserTokenResult> {
   const { app, setup } = await publicClient(request);
   try {
-    const accounts = await app.getTokenCache().getAllAccounts();
-    const account = accounts.find((a) => sameUser(a.username, request.user));
+    const account = request.user ? await cachedAccount(app, request.user) : undefined;
     if (!account) {
       throw new TokenError(`no cached sign-in of ${request.user}`, { code: "SIGN_IN_REQUIRED" });
     }
