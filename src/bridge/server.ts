@@ -28,7 +28,7 @@ import { ClientLines } from "./client_lines.ts";
 import { CommandLog } from "./command_log.ts";
 import type { FrontLines, FrontOutcome } from "./front.ts";
 import { imapFront, imapGreeting } from "./imap_front.ts";
-import { addressKey, checkSlowed, LoginLimiter } from "./login_limiter.ts";
+import { addressKey, checkSlowed, type FailedLogin, LoginLimiter } from "./login_limiter.ts";
 import { verifyPassword } from "./password.ts";
 import { POP3_GREETING, pop3Front } from "./pop3_front.ts";
 import { SMTP_GREETING, smtpFront, type SmtpFrontOptions } from "./smtp_front.ts";
@@ -256,6 +256,8 @@ async function runSession(
   let conn: BridgeConn = raw;
   let secure = false;
   const address = remote.hostname;
+  /** The address as failed logins are counted (IPv6 per /64). */
+  const from = addressKey(address);
   // SMTP's relay reads the message as lines too: room for long ones.
   const client = new ClientLines(conn, config.timeouts.idleMs, protocol === "SMTP" ? 65536 : 1024);
   const verbose = deps.verbose
@@ -305,14 +307,12 @@ async function runSession(
       : loginExpired
       ? "login timeout"
       : `client ${client.ended ?? "closed"}`;
-  const logFailure = (user: string, failures: number, why: string) =>
+  const logFailure = (user: string, failed: FailedLogin, why: string) =>
     deps.log(
       `bridge: ${protocol} ${peer} failed login user='${shown(user, 64)}'${why}: ` +
-        `${failures} failure(s) from ${addressKey(address)} within ${
+        `${failed.failures} failure(s) from ${from} within ${
           Math.round(deps.limiter.forgetMs / 60_000)
-        } min of each other; the next login from there waits ${
-          deps.limiter.delayOf(failures) / 1000
-        } s`,
+        } min of each other; the next login from there waits ${failed.delayMs / 1000} s`,
     );
   /**
    * The user of a right password the front did not follow with `openUpstream`: it refused the
@@ -325,8 +325,7 @@ async function runSession(
     if (refusedSuccess === undefined) return;
     const user = refusedSuccess;
     refusedSuccess = undefined;
-    const { failures } = deps.limiter.failed(addressKey(address));
-    logFailure(user, failures, " (for another authorization identity)");
+    logFailure(user, deps.limiter.failed(from), " (for another authorization identity)");
   };
   let account: AccountConfig | undefined;
   let result = "closed";
@@ -353,7 +352,7 @@ async function runSession(
           const found = config.accounts.get(user.toLowerCase());
           return (await verifyPassword(password, found?.passwordHash)) ? found : undefined;
         }, (ms) => sleepUnless(ms, stop));
-        if (attempt.failed) logFailure(user, attempt.failed.failures, "");
+        if (attempt.failed) logFailure(user, attempt.failed, "");
         else refusedSuccess = user;
         return attempt.account;
       },
